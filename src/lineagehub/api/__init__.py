@@ -1,0 +1,1 @@
+"""The edges of lineagehub: protocols that translate to and from ``lineagehub.graph``."""

@@ -1,0 +1,1 @@
+"""The GraphQL edge: thin Strawberry types, inputs and resolvers over ``lineagehub.graph``."""

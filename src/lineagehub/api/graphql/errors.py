@@ -1,0 +1,75 @@
+"""Every GraphQL error leaves with a stable ``extensions.code``, and never a stack trace."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from typing import Any
+
+from graphql import GraphQLError
+from strawberry.extensions import SchemaExtension
+
+from lineagehub.graph.errors import RegistryError
+from lineagehub.logs import request_id
+from lineagehub.graph.store import current_round_trips
+
+log = logging.getLogger("lineagehub.graphql")
+
+_LIMIT_MARKERS = ("exceeds maximum operation depth", "aliases found. Allowed", "more than")
+
+
+def _code_for_document_error(error: GraphQLError) -> str:
+    message = error.message
+    if any(marker in message for marker in _LIMIT_MARKERS) and (
+        "depth" in message or "aliases" in message or "tokens" in message
+    ):
+        return "LIMIT_EXCEEDED"
+    if message.startswith("Syntax Error"):
+        return "GRAPHQL_PARSE"
+    return "GRAPHQL_VALIDATION"
+
+
+def format_error(error: GraphQLError) -> GraphQLError:
+    original = error.original_error
+    while isinstance(original, GraphQLError) and original.original_error is not None:
+        original = original.original_error
+    rid = request_id.get()
+    if isinstance(original, RegistryError):
+        message, extensions = original.message, original.extensions()
+    elif original is None:
+        message = error.message
+        extensions = {**(error.extensions or {}), "code": _code_for_document_error(error)}
+    else:
+        log.error(
+            "unexpected error in %s",
+            ".".join(str(p) for p in error.path or []) or "operation",
+            exc_info=(type(original), original, original.__traceback__),
+        )
+        message = "Internal server error; quote the request id when reporting it."
+        extensions = {"code": "INTERNAL"}
+    if rid is not None:
+        extensions["requestId"] = rid
+    return GraphQLError(
+        message, nodes=error.nodes, source=error.source, positions=error.positions,
+        path=error.path, extensions=extensions,
+    )
+
+
+class ErrorCodes(SchemaExtension):
+    """Rewrites errors to carry codes, and reports request id and Bolt round trips."""
+
+    def on_operation(self) -> Iterator[None]:
+        yield
+        result: Any = self.execution_context.result
+        if result is not None and getattr(result, "errors", None):
+            result.errors = [format_error(e) for e in result.errors]
+
+    def get_results(self) -> dict[str, Any]:
+        results: dict[str, Any] = {}
+        rid = request_id.get()
+        if rid is not None:
+            results["requestId"] = rid
+        trips = current_round_trips()
+        if trips is not None:
+            results["boltRoundTrips"] = trips
+        return results

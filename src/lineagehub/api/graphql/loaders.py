@@ -1,0 +1,74 @@
+"""Batch loaders: one Bolt query per nesting level, however many parents ask."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from strawberry.dataloader import DataLoader
+
+from lineagehub.graph import entities
+from lineagehub.graph.listing import Filter, ListSpec, Page, PageResult, Sort, fetch_pages
+from lineagehub.graph.records import Entity
+from lineagehub.graph.store import Store
+
+E = TypeVar("E", bound=Entity)
+
+
+@dataclass(frozen=True)
+class PageRequest:
+    """One parent's page of one list, with the arguments that shape it."""
+
+    spec: ListSpec
+    parent_id: str | None
+    flt: Filter | None
+    sorts: tuple[Sort, ...]
+    page: Page
+    with_total: bool
+
+    def group(self) -> str:
+        # Requests that differ only by parent share one query.
+        return repr((self.spec.label, self.spec.match, self.flt, self.sorts, self.page, self.with_total))
+
+
+class Loaders:
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        self.pages: DataLoader[PageRequest, PageResult] = DataLoader(
+            self._load_pages, cache_key_fn=lambda r: (r.group(), r.parent_id)
+        )
+        self._by_id: dict[type[Entity], DataLoader[str, Any]] = {}
+
+    def by_id(self, record: type[E]) -> DataLoader[str, E | None]:
+        if record not in self._by_id:
+
+            async def load(node_ids: list[str]) -> list[E | None]:
+                found = await entities.get_many(self.store, record, node_ids)
+                return [found.get(i) for i in node_ids]
+
+            self._by_id[record] = DataLoader(load)
+        loader: DataLoader[str, E | None] = self._by_id[record]
+        return loader
+
+    async def _load_pages(self, requests: list[PageRequest]) -> list[PageResult]:
+        groups: dict[str, list[PageRequest]] = defaultdict(list)
+        for request in requests:
+            groups[request.group()].append(request)
+        answers: dict[tuple[str, str | None], PageResult] = {}
+        for key, members in groups.items():
+            first = members[0]
+            parents = [m.parent_id for m in members if m.parent_id is not None]
+            results = await fetch_pages(
+                self.store,
+                first.spec,
+                parent_ids=parents if first.spec.parent_label else None,
+                flt=first.flt,
+                sorts=first.sorts,
+                page=first.page,
+                with_total=first.with_total,
+            )
+            for member in members:
+                empty = PageResult(rows=[], offset=first.page.offset, has_next=False, total=0)
+                answers[key, member.parent_id] = results.get(member.parent_id, empty)
+        return [answers[r.group(), r.parent_id] for r in requests]

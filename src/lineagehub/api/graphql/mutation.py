@@ -1,0 +1,167 @@
+"""Root mutation fields. Each is one domain operation, hence one transaction."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import strawberry
+
+from lineagehub.api.graphql.context import Info
+from lineagehub.api.graphql.inputs import (
+    CreateDocArtifactInput,
+    CreateModelArtifactInput,
+    CreateModelVersionInput,
+    DocArtifactChanges,
+    ModelArtifactChanges,
+    ModelVersionChanges,
+    RegisteredModelChanges,
+    RegisteredModelInput,
+    RegisterModelInput,
+    wire,
+)
+from lineagehub.api.graphql.types import (
+    DocArtifact,
+    ModelArtifact,
+    ModelVersion,
+    RegisteredModel,
+)
+from lineagehub.graph import artifacts, entities, models, records, registration, versions
+from lineagehub.graph.commands import validate
+from lineagehub.graph.records import State
+
+
+@strawberry.type(description="What registerModel registered, and which parts it created.")
+class RegisterModelPayload:
+    model: RegisteredModel
+    version: ModelVersion
+    artifact: ModelArtifact | None
+    model_created: bool
+    version_created: bool
+    artifact_created: bool
+
+
+async def _update(info: Info, record: type[Any], gql: type[Any], id: str, command: Any) -> Any:
+    return gql.from_record(await entities.update(info.context.store, record, id, command))
+
+
+async def _set_state(info: Info, record: type[Any], gql: type[Any], id: str, state: State) -> Any:
+    return gql.from_record(await entities.set_state(info.context.store, record, id, state))
+
+
+@strawberry.type
+class Mutation:
+    # --- registerModel ---------------------------------------------------------------
+
+    @strawberry.mutation(
+        description=(
+            "Register model + version (+ model artifact) in one transaction. Idempotent: the "
+            "same names return the same nodes; changing an immutable fact is a CONFLICT."
+        )
+    )
+    async def register_model(self, info: Info, input: RegisterModelInput) -> RegisterModelPayload:
+        command = validate(registration.RegisterModel, wire(input))
+        done = await registration.register(info.context.store, command)
+        return RegisterModelPayload(
+            model=RegisteredModel.from_record(done.model),
+            version=ModelVersion.from_record(done.version),
+            artifact=ModelArtifact.from_record(done.artifact) if done.artifact else None,
+            model_created=done.model_created,
+            version_created=done.version_created,
+            artifact_created=done.artifact_created,
+        )
+
+    # --- RegisteredModel -------------------------------------------------------------
+
+    @strawberry.mutation(description="Create a registered model; its name must be new.")
+    async def create_registered_model(
+        self, info: Info, input: RegisteredModelInput
+    ) -> RegisteredModel:
+        command = validate(models.RegisteredModelCreate, wire(input))
+        return RegisteredModel.from_record(await models.create(info.context.store, command))
+
+    @strawberry.mutation(description="Change a registered model.")
+    async def update_registered_model(
+        self, info: Info, id: strawberry.ID, input: RegisteredModelChanges
+    ) -> RegisteredModel:
+        command = validate(models.RegisteredModelUpdate, wire(input))
+        result: RegisteredModel = await _update(
+            info, records.RegisteredModel, RegisteredModel, id, command
+        )
+        return result
+
+    @strawberry.mutation(description="Archive a registered model (its state becomes ARCHIVED).")
+    async def archive_registered_model(self, info: Info, id: strawberry.ID) -> RegisteredModel:
+        result: RegisteredModel = await _set_state(
+            info, records.RegisteredModel, RegisteredModel, id, State.ARCHIVED
+        )
+        return result
+
+    # --- ModelVersion ----------------------------------------------------------------
+
+    @strawberry.mutation(description="Create a version of a model.")
+    async def create_model_version(
+        self, info: Info, input: CreateModelVersionInput
+    ) -> ModelVersion:
+        command = validate(versions.ModelVersionCreate, wire(input))
+        return ModelVersion.from_record(await versions.create(info.context.store, command))
+
+    @strawberry.mutation(description="Change a model version.")
+    async def update_model_version(
+        self, info: Info, id: strawberry.ID, input: ModelVersionChanges
+    ) -> ModelVersion:
+        command = validate(versions.ModelVersionUpdate, wire(input))
+        result: ModelVersion = await _update(info, records.ModelVersion, ModelVersion, id, command)
+        return result
+
+    @strawberry.mutation(description="Archive a model version.")
+    async def archive_model_version(self, info: Info, id: strawberry.ID) -> ModelVersion:
+        result: ModelVersion = await _set_state(
+            info, records.ModelVersion, ModelVersion, id, State.ARCHIVED
+        )
+        return result
+
+    # --- artifacts -------------------------------------------------------------------
+
+    @strawberry.mutation(description="Add a model artifact to a version.")
+    async def create_model_artifact(
+        self, info: Info, input: CreateModelArtifactInput
+    ) -> ModelArtifact:
+        command = validate(artifacts.ModelArtifactCreate, wire(input))
+        return ModelArtifact.from_record(await artifacts.create(info.context.store, command))
+
+    @strawberry.mutation(description="Change a model artifact.")
+    async def update_model_artifact(
+        self, info: Info, id: strawberry.ID, input: ModelArtifactChanges
+    ) -> ModelArtifact:
+        command = validate(artifacts.ModelArtifactUpdate, wire(input))
+        result: ModelArtifact = await _update(
+            info, records.ModelArtifact, ModelArtifact, id, command
+        )
+        return result
+
+    @strawberry.mutation(description="Archive a model artifact.")
+    async def archive_model_artifact(self, info: Info, id: strawberry.ID) -> ModelArtifact:
+        result: ModelArtifact = await _set_state(
+            info, records.ModelArtifact, ModelArtifact, id, State.ARCHIVED
+        )
+        return result
+
+    @strawberry.mutation(description="Add a doc artifact (model card, report) to a version.")
+    async def create_doc_artifact(self, info: Info, input: CreateDocArtifactInput) -> DocArtifact:
+        command = validate(artifacts.DocArtifactCreate, wire(input))
+        return DocArtifact.from_record(await artifacts.create(info.context.store, command))
+
+    @strawberry.mutation(description="Change a doc artifact.")
+    async def update_doc_artifact(
+        self, info: Info, id: strawberry.ID, input: DocArtifactChanges
+    ) -> DocArtifact:
+        command = validate(artifacts.DocArtifactUpdate, wire(input))
+        result: DocArtifact = await _update(info, records.DocArtifact, DocArtifact, id, command)
+        return result
+
+    @strawberry.mutation(description="Archive a doc artifact.")
+    async def archive_doc_artifact(self, info: Info, id: strawberry.ID) -> DocArtifact:
+        result: DocArtifact = await _set_state(
+            info, records.DocArtifact, DocArtifact, id, State.ARCHIVED
+        )
+        return result

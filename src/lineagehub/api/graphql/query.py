@@ -1,0 +1,173 @@
+"""Root query fields: lookups by id, external id and natural keys; listings."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import strawberry
+
+from lineagehub.api.graphql.context import Info
+from lineagehub.api.graphql.types import (
+    NODE_TYPES,
+    Connection,
+    DocArtifact,
+    ModelArtifact,
+    ModelVersion,
+    ModelVersionFilter,
+    ModelVersionOrder,
+    Node,
+    RegisteredModel,
+    RegisteredModelFilter,
+    RegisteredModelOrder,
+    artifact_type,
+    load_page,
+)
+from lineagehub.graph import entities, ids, models, records, versions
+from lineagehub.graph.errors import ValidationFailed
+from lineagehub.graph.models import MODELS
+from lineagehub.graph.versions import ALL_VERSIONS
+
+
+def _one_of(**given: Any) -> str:
+    named = [k for k, v in given.items() if v is not None]
+    if len(named) != 1:
+        raise ValidationFailed(
+            f"give exactly one of {', '.join(given)}", field=named[1] if len(named) > 1 else None
+        )
+    return named[0]
+
+
+@strawberry.type
+class Query:
+    @strawberry.field(description="Any node by its global id, or null.")
+    async def node(self, info: Info, id: strawberry.ID) -> Node | None:
+        label = ids.label_of(id)
+        record_type = records.RECORD_TYPES[label]
+        record = await info.context.loaders.by_id(record_type).load(id)
+        if record is None:
+            return None
+        wrapped: Node = NODE_TYPES[label].from_record(record)
+        return wrapped
+
+    @strawberry.field(description="A registered model by id, externalId or name; null if none.")
+    async def registered_model(
+        self,
+        info: Info,
+        id: strawberry.ID | None = None,
+        name: str | None = None,
+        external_id: str | None = None,
+    ) -> RegisteredModel | None:
+        key = _one_of(id=id, name=name, externalId=external_id)
+        store = info.context.store
+        record: records.RegisteredModel | None
+        if key == "id":
+            assert id is not None
+            ids.expect_label(id, records.RegisteredModel.LABEL)
+            record = await info.context.loaders.by_id(records.RegisteredModel).load(id)
+        elif key == "name":
+            assert name is not None
+            record = await models.get_by_name(store, name)
+        else:
+            assert external_id is not None
+            record = await entities.get_by_external_id(store, records.RegisteredModel, external_id)
+        return RegisteredModel.from_record(record) if record else None
+
+    @strawberry.field(description="Registered models (default order: by name).")
+    async def registered_models(
+        self,
+        info: Info,
+        filter: RegisteredModelFilter | None = None,  # type: ignore[valid-type]
+        order_by: list[RegisteredModelOrder] | None = None,  # type: ignore[valid-type]
+        first: int | None = None,
+        after: str | None = None,
+    ) -> Connection[RegisteredModel]:
+        page: Connection[RegisteredModel] = await load_page(
+            info,
+            MODELS,
+            None,
+            filter=filter,
+            order_by=order_by,
+            first=first,
+            after=after,
+            wrap=lambda row: RegisteredModel.from_record(records.RegisteredModel.from_props(row)),
+        )
+        return page
+
+    @strawberry.field(
+        description=(
+            "A model version by id, by externalId, or by model name + version name; null if none."
+        )
+    )
+    async def model_version(
+        self,
+        info: Info,
+        id: strawberry.ID | None = None,
+        external_id: str | None = None,
+        model: Annotated[str | None, strawberry.argument(description="The model's name.")] = None,
+        name: Annotated[str | None, strawberry.argument(description="The version's name.")] = None,
+    ) -> ModelVersion | None:
+        if (model is None) != (name is None):
+            raise ValidationFailed("model and name go together", field="name" if model else "model")
+        key = _one_of(id=id, externalId=external_id, model=model)
+        store = info.context.store
+        record: records.ModelVersion | None
+        if key == "id":
+            assert id is not None
+            ids.expect_label(id, records.ModelVersion.LABEL)
+            record = await info.context.loaders.by_id(records.ModelVersion).load(id)
+        elif key == "externalId":
+            assert external_id is not None
+            record = await entities.get_by_external_id(store, records.ModelVersion, external_id)
+        else:
+            assert model is not None and name is not None
+            record = await versions.get_by_name(store, model, name)
+        return ModelVersion.from_record(record) if record else None
+
+    @strawberry.field(description="Versions across all models (default order: oldest first).")
+    async def model_versions(
+        self,
+        info: Info,
+        filter: ModelVersionFilter | None = None,  # type: ignore[valid-type]
+        order_by: list[ModelVersionOrder] | None = None,  # type: ignore[valid-type]
+        first: int | None = None,
+        after: str | None = None,
+    ) -> Connection[ModelVersion]:
+        page: Connection[ModelVersion] = await load_page(
+            info,
+            ALL_VERSIONS,
+            None,
+            filter=filter,
+            order_by=order_by,
+            first=first,
+            after=after,
+            wrap=lambda row: ModelVersion.from_record(records.ModelVersion.from_props(row)),
+        )
+        return page
+
+    @strawberry.field(description="A model artifact by id or externalId; null if none.")
+    async def model_artifact(
+        self, info: Info, id: strawberry.ID | None = None, external_id: str | None = None
+    ) -> ModelArtifact | None:
+        record = await _artifact(info, records.ModelArtifact, id, external_id)
+        return ModelArtifact.from_record(record) if record else None
+
+    @strawberry.field(description="A doc artifact by id or externalId; null if none.")
+    async def doc_artifact(
+        self, info: Info, id: strawberry.ID | None = None, external_id: str | None = None
+    ) -> DocArtifact | None:
+        record = await _artifact(info, records.DocArtifact, id, external_id)
+        return DocArtifact.from_record(record) if record else None
+
+
+async def _artifact(
+    info: Info, record_type: type[records.Artifact], id: str | None, external_id: str | None
+) -> records.Artifact | None:
+    if _one_of(id=id, externalId=external_id) == "id":
+        assert id is not None
+        ids.expect_label(id, record_type.LABEL)
+        return await info.context.loaders.by_id(record_type).load(id)
+    assert external_id is not None
+    return await entities.get_by_external_id(info.context.store, record_type, external_id)
+
+
+__all__ = ["Query", "artifact_type"]

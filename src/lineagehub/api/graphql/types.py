@@ -1,0 +1,334 @@
+"""GraphQL object types: registry records plus the connections that list them."""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+from datetime import datetime
+from typing import Any, Generic, Self, TypeVar
+
+import strawberry
+from strawberry.types.nodes import FragmentSpread, InlineFragment, SelectedField
+
+from lineagehub.api.graphql.context import Info
+from lineagehub.api.graphql.filters import (
+    EntityState,
+    filter_input,
+    order_input,
+    sort_field_enum,
+    to_filter,
+    to_sorts,
+)
+from lineagehub.api.graphql.loaders import PageRequest
+from lineagehub.api.graphql.scalars import JSON, Long
+from lineagehub.graph import records
+from lineagehub.graph.artifacts import ARTIFACTS_OF_VERSION, artifact_from
+from lineagehub.graph.listing import Condition, Filter, ListSpec, Page, encode_cursor, page_of
+from lineagehub.graph.properties import CustomProperty as CustomPropertyRecord
+from lineagehub.graph.properties import PropertyType as _PropertyType
+from lineagehub.graph.versions import VERSIONS_OF_MODEL
+
+T = TypeVar("T")
+
+PropertyType = strawberry.enum(_PropertyType, name="PropertyType", description="A custom value's type.")
+
+
+@strawberry.type(description="A typed custom property.")
+class CustomProperty:
+    key: str
+    type: PropertyType  # type: ignore[valid-type]
+    value: JSON = strawberry.field(description="The value, whatever its type.")
+    string_value: str | None
+    int_value: Long | None
+    float_value: float | None
+    bool_value: bool | None
+    json_value: JSON | None
+
+    @classmethod
+    def of(cls, prop: CustomPropertyRecord) -> CustomProperty:
+        t = prop.type
+        return cls(
+            key=prop.key,
+            type=t,
+            value=prop.value,
+            string_value=prop.value if t is _PropertyType.STRING else None,
+            int_value=prop.value if t is _PropertyType.INT else None,
+            float_value=prop.value if t is _PropertyType.FLOAT else None,
+            bool_value=prop.value if t is _PropertyType.BOOL else None,
+            json_value=prop.value if t is _PropertyType.JSON else None,
+        )
+
+
+@strawberry.interface(description="An object with a global, opaque, type-prefixed id.")
+class Node:
+    id: strawberry.ID
+
+
+@strawberry.interface(description="What every registry entity has.")
+class RegistryEntity(Node):
+    name: str
+    description: str | None
+    external_id: str | None
+    state: EntityState  # type: ignore[valid-type]
+    created_at: datetime
+    updated_at: datetime
+    custom_properties: list[CustomProperty]
+
+    @strawberry.field(description="One custom property by key, or null.")
+    def custom_property(self, key: str) -> CustomProperty | None:
+        return next((p for p in self.custom_properties if p.key == key), None)
+
+    @classmethod
+    def from_record(cls, record: records.Entity) -> Self:
+        values: dict[str, Any] = {}
+        for f in dataclasses.fields(cls):  # type: ignore[arg-type]
+            if f.name == "custom_properties":
+                values[f.name] = [CustomProperty.of(p) for p in record.custom_properties]
+            elif hasattr(record, f.name):
+                values[f.name] = getattr(record, f.name)
+        return cls(**values)
+
+
+# --- connections -----------------------------------------------------------------------
+
+
+@strawberry.type(description="Where a page sits in its list.")
+class PageInfo:
+    has_next_page: bool
+    has_previous_page: bool
+    start_cursor: str | None
+    end_cursor: str | None
+
+
+@strawberry.type
+class Edge(Generic[T]):
+    cursor: str
+    node: T
+
+
+@strawberry.type
+class Connection(Generic[T]):
+    edges: list[Edge[T]]
+    nodes: list[T]
+    page_info: PageInfo
+    total_count: int = strawberry.field(description="How many items match, across all pages.")
+
+
+def _selects(fields: list[Any], name: str) -> bool:
+    for f in fields:
+        if isinstance(f, SelectedField) and f.name == name:
+            return True
+        if isinstance(f, FragmentSpread | InlineFragment) and _selects(f.selections, name):
+            return True
+    return False
+
+
+async def load_page(
+    info: Info,
+    spec: ListSpec,
+    parent_id: str | None,
+    *,
+    filter: Any,
+    order_by: Any,
+    first: int | None,
+    after: str | None,
+    wrap: Any,
+    extra: tuple[Condition, ...] = (),
+) -> Any:
+    """A page of ``spec`` for ``parent_id`` through the batch loader, as a Connection."""
+    settings = info.context.settings
+    flt = to_filter(filter)
+    if extra:
+        flt = Filter(conditions=extra, all_of=(flt,) if flt else ())
+    page: Page = page_of(
+        first,
+        after,
+        default_size=settings.default_page_size,
+        max_size=settings.max_page_size,
+    )
+    wants_total = _selects(info.selected_fields[0].selections, "totalCount")
+    result = await info.context.loaders.pages.load(
+        PageRequest(spec, parent_id, flt, to_sorts(order_by), page, wants_total)
+    )
+    nodes = [wrap(row) for row in result.rows]
+    edges = [Edge(cursor=encode_cursor(result.offset + i), node=n) for i, n in enumerate(nodes)]
+    return Connection(
+        edges=edges,
+        nodes=nodes,
+        page_info=PageInfo(
+            has_next_page=result.has_next,
+            has_previous_page=result.offset > 0,
+            start_cursor=edges[0].cursor if edges else None,
+            end_cursor=edges[-1].cursor if edges else None,
+        ),
+        total_count=result.total if result.total is not None else -1,
+    )
+
+
+# --- registry types ------------------------------------------------------------------
+
+ModelVersionFilter = filter_input("ModelVersion", records.ModelVersion.FIELDS, skip=frozenset({"modelId"}))
+ModelVersionOrder = order_input(
+    "ModelVersion", sort_field_enum("ModelVersion", records.ModelVersion.FIELDS)
+)
+RegisteredModelFilter = filter_input("RegisteredModel", records.RegisteredModel.FIELDS)
+RegisteredModelOrder = order_input(
+    "RegisteredModel", sort_field_enum("RegisteredModel", records.RegisteredModel.FIELDS)
+)
+ArtifactFilter = filter_input(
+    "Artifact", ARTIFACTS_OF_VERSION.fields, skip=frozenset({"versionId", "kind"})
+)
+ArtifactOrder = order_input("Artifact", sort_field_enum("Artifact", ARTIFACTS_OF_VERSION.fields))
+
+
+@strawberry.enum(description="The kinds of artifact a version can have.")
+class ArtifactType(enum.Enum):
+    MODEL_ARTIFACT = "ModelArtifact"
+    DOC_ARTIFACT = "DocArtifact"
+
+
+@strawberry.type(description="A model under registry: a name, an owner, and its versions.")
+class RegisteredModel(RegistryEntity):
+    owner: str | None
+    task: str | None
+    license: str | None
+    tags: list[str]
+
+    @classmethod
+    def from_record(cls, record: records.Entity) -> Self:
+        assert isinstance(record, records.RegisteredModel)
+        model = super().from_record(record)
+        model.tags = record.tags or []
+        return model
+
+    @strawberry.field(description="Versions of this model (default order: oldest first).")
+    async def versions(
+        self,
+        info: Info,
+        filter: ModelVersionFilter | None = None,  # type: ignore[valid-type]
+        order_by: list[ModelVersionOrder] | None = None,  # type: ignore[valid-type]
+        first: int | None = None,
+        after: str | None = None,
+    ) -> Connection[ModelVersion]:
+        return await load_page(
+            info,
+            VERSIONS_OF_MODEL,
+            self.id,
+            filter=filter,
+            order_by=order_by,
+            first=first,
+            after=after,
+            wrap=lambda row: ModelVersion.from_record(records.ModelVersion.from_props(row)),
+        )
+
+    @strawberry.field(description="The newest version (by createdAt) matching the filter.")
+    async def latest_version(
+        self,
+        info: Info,
+        filter: ModelVersionFilter | None = None,  # type: ignore[valid-type]
+    ) -> ModelVersion | None:
+        from lineagehub.graph.listing import Sort
+
+        flt = to_filter(filter)
+        result = await info.context.loaders.pages.load(
+            PageRequest(VERSIONS_OF_MODEL, self.id, flt, (Sort("createdAt", descending=True),), Page(1), False)
+        )
+        if not result.rows:
+            return None
+        return ModelVersion.from_record(records.ModelVersion.from_props(result.rows[0]))
+
+    @strawberry.field(description="The version with this name, or null.")
+    async def version(
+        self, info: Info, name: str
+    ) -> ModelVersion | None:
+        result = await info.context.loaders.pages.load(
+            PageRequest(
+                VERSIONS_OF_MODEL,
+                self.id,
+                Filter(conditions=(Condition("name", "eq", name, "name"),)),
+                (),
+                Page(1),
+                False,
+            )
+        )
+        if not result.rows:
+            return None
+        return ModelVersion.from_record(records.ModelVersion.from_props(result.rows[0]))
+
+
+@strawberry.type(description="One version of a registered model, with its artifacts.")
+class ModelVersion(RegistryEntity):
+    author: str | None
+    model_id: strawberry.Private[str]
+
+    @strawberry.field(description="The model this is a version of.")
+    async def model(self, info: Info) -> RegisteredModel:
+        record = await info.context.loaders.by_id(records.RegisteredModel).load(self.model_id)
+        assert record is not None
+        return RegisteredModel.from_record(record)
+
+    @strawberry.field(description="Model and doc artifacts of this version.")
+    async def artifacts(
+        self,
+        info: Info,
+        filter: ArtifactFilter | None = None,  # type: ignore[valid-type]
+        order_by: list[ArtifactOrder] | None = None,  # type: ignore[valid-type]
+        kind: list[ArtifactType] | None = None,
+        first: int | None = None,
+        after: str | None = None,
+    ) -> Connection[Artifact]:
+        extra = (
+            (Condition("kind", "in", [k.value for k in kind], "kind"),) if kind else ()
+        )
+        return await load_page(
+            info,
+            ARTIFACTS_OF_VERSION,
+            self.id,
+            filter=filter,
+            order_by=order_by,
+            first=first,
+            after=after,
+            wrap=lambda row: artifact_type(artifact_from(row)),
+            extra=extra,
+        )
+
+
+@strawberry.interface(description="A file or document that belongs to a model version.")
+class Artifact(RegistryEntity):
+    uri: str
+    version_id: strawberry.Private[str]
+
+    @strawberry.field(description="The version this artifact belongs to.")
+    async def version(self, info: Info) -> ModelVersion:
+        record = await info.context.loaders.by_id(records.ModelVersion).load(self.version_id)
+        assert record is not None
+        return ModelVersion.from_record(record)
+
+
+@strawberry.type(description="The model's bytes: where they are, in what format, and their digest.")
+class ModelArtifact(Artifact):
+    model_format_name: str | None
+    model_format_version: str | None
+    storage_key: str | None
+    storage_path: str | None
+    digest: str | None
+    size_bytes: Long | None
+
+
+@strawberry.type(description="A document about a version: model card, evaluation report.")
+class DocArtifact(Artifact):
+    pass
+
+
+def artifact_type(record: records.Artifact) -> Artifact:
+    if isinstance(record, records.ModelArtifact):
+        return ModelArtifact.from_record(record)
+    return DocArtifact.from_record(record)
+
+
+NODE_TYPES: dict[str, Any] = {
+    "RegisteredModel": RegisteredModel,
+    "ModelVersion": ModelVersion,
+    "ModelArtifact": ModelArtifact,
+    "DocArtifact": DocArtifact,
+}

@@ -1,0 +1,154 @@
+"""The HTTP edge: Starlette app serving GraphQL (and GraphiQL), health and readiness."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from strawberry.asgi import GraphQL
+
+from lineagehub import __version__
+from lineagehub.api.graphql.context import Context
+from lineagehub.api.graphql.schema import build_schema
+from lineagehub.graph.constraints import ensure_constraints, missing_constraints
+from lineagehub.graph.errors import RegistryError
+from lineagehub.graph.store import Store, count_round_trips
+from lineagehub.logs import request_id
+from lineagehub.settings import Settings
+
+log = logging.getLogger("lineagehub.http")
+
+_REQUEST_ID_OK = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.:")
+
+
+class RequestContext:
+    """Pure ASGI middleware: request id (from X-Request-ID or new), round-trip count, access log."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        given = dict(scope["headers"]).get(b"x-request-id", b"").decode("latin-1")
+        rid = given if 0 < len(given) <= 128 and set(given) <= _REQUEST_ID_OK else uuid.uuid4().hex
+        token = request_id.set(rid)
+        started = time.perf_counter()
+        status = 500
+
+        async def send_with_id(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                message.setdefault("headers", [])
+                message["headers"] = [*message["headers"], (b"x-request-id", rid.encode())]
+            await send(message)
+
+        try:
+            with count_round_trips() as trips:
+                await self.app(scope, receive, send_with_id)
+        finally:
+            log.info(
+                "%s %s %s",
+                scope.get("method"),
+                scope.get("path"),
+                status,
+                extra={
+                    "status": status,
+                    "durationMs": round((time.perf_counter() - started) * 1000, 2),
+                    "boltRoundTrips": trips.count,
+                },
+            )
+            request_id.reset(token)
+
+
+class LineagehubGraphQL(GraphQL[Context, None]):
+    def __init__(self, settings: Settings, **kwargs: Any) -> None:
+        super().__init__(build_schema(settings), **kwargs)
+        self.settings = settings
+
+    async def get_context(self, request: Any, response: Any) -> Context:
+        return Context(
+            store=request.app.state.store, settings=self.settings, request_id=request_id.get()
+        )
+
+
+async def _prepare_schema(store: Store) -> bool:
+    try:
+        await ensure_constraints(store)
+    except (RegistryError, OSError) as error:
+        log.warning("could not create constraints yet: %s", error)
+        return False
+    log.info("constraints and indexes are in place")
+    return True
+
+
+def create_app(settings: Settings | None = None, store: Store | None = None) -> Starlette:
+    """The ASGI app. ``store`` is opened from settings (and closed) unless one is given."""
+    settings = settings or Settings()
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        own = store is None
+        if store is None:
+            if settings.neo4j_uri is None:
+                raise RuntimeError("LINEAGEHUB_NEO4J_URI is not set (`lineagehub serve` sets it)")
+            app.state.store = Store.connect(
+                settings.neo4j_uri,
+                user=settings.neo4j_user,
+                password=settings.neo4j_password,
+                database=settings.neo4j_database,
+            )
+        else:
+            app.state.store = store
+        app.state.schema_ready = await _prepare_schema(app.state.store)
+        try:
+            yield
+        finally:
+            if own:
+                await app.state.store.close()
+
+    async def healthz(request: Request) -> Response:
+        return JSONResponse({"status": "alive", "version": __version__})
+
+    async def readyz(request: Request) -> Response:
+        app_state = request.app.state
+        try:
+            if not app_state.schema_ready:
+                app_state.schema_ready = await _prepare_schema(app_state.store)
+            missing = await asyncio.wait_for(missing_constraints(app_state.store), timeout=5)
+        except (RegistryError, OSError, TimeoutError) as error:
+            return JSONResponse(
+                {"status": "unavailable", "neo4j": "unreachable", "error": str(error)},
+                status_code=503,
+            )
+        if missing:
+            return JSONResponse(
+                {"status": "unavailable", "neo4j": "reachable", "missingConstraints": missing},
+                status_code=503,
+            )
+        return JSONResponse({"status": "ready", "neo4j": "reachable", "constraints": "present"})
+
+    graphql_app = LineagehubGraphQL(settings, graphql_ide="graphiql")
+    app = Starlette(
+        routes=[
+            Route("/healthz", healthz),
+            Route("/readyz", readyz),
+            Route("/graphql", graphql_app, methods=["GET", "POST"]),
+        ],
+        middleware=[Middleware(RequestContext)],
+        lifespan=lifespan,
+    )
+    return app

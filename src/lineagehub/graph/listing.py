@@ -1,0 +1,299 @@
+"""The one way lists are filtered, sorted and paginated.
+
+A :class:`Filter` tree (AND/OR/NOT over field conditions and custom-property conditions)
+is compiled to a parameterised Cypher predicate. Property names come only from the
+entity's field whitelist, values only travel as parameters. Pages are offset windows
+behind opaque cursors; every page query returns its items and, on request, the total
+in the same round trip, for one parent or for many parents at once.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import Enum
+from typing import Any
+
+from lineagehub.graph.errors import LimitExceeded, ValidationFailed
+from lineagehub.graph.properties import JSON_PREFIX, KEY_PATTERN, SCALAR_PREFIX
+from lineagehub.graph.store import Row, Store
+
+
+class Kind(Enum):
+    """What a field holds, which decides the operators it accepts."""
+
+    ID = "id"
+    STRING = "string"
+    ENUM = "enum"
+    TIME = "time"
+    NUMBER = "number"
+    STRING_LIST = "string_list"
+
+
+OPERATORS: dict[Kind, frozenset[str]] = {
+    Kind.ID: frozenset({"eq", "ne", "in", "notIn"}),
+    Kind.STRING: frozenset(
+        {"eq", "ne", "in", "notIn", "contains", "startsWith", "endsWith", "exists"}
+    ),
+    Kind.ENUM: frozenset({"eq", "ne", "in", "notIn"}),
+    Kind.TIME: frozenset({"eq", "gt", "gte", "lt", "lte", "exists"}),
+    Kind.NUMBER: frozenset({"eq", "ne", "gt", "gte", "lt", "lte", "in", "exists"}),
+    Kind.STRING_LIST: frozenset({"contains", "containsAny", "containsAll", "exists"}),
+}
+CUSTOM_OPERATORS = frozenset(
+    {"eq", "ne", "gt", "gte", "lt", "lte", "in", "contains", "startsWith", "exists"}
+)
+
+
+@dataclass(frozen=True)
+class Condition:
+    """``<field> <op> <value>``; ``custom_key`` set means a custom property instead of a field."""
+
+    field: str
+    op: str
+    value: Any
+    path: str
+    custom_key: str | None = None
+
+
+@dataclass(frozen=True)
+class Filter:
+    conditions: tuple[Condition, ...] = ()
+    all_of: tuple[Filter, ...] = ()
+    any_of: tuple[Filter, ...] = ()
+    none_of: Filter | None = None
+
+
+@dataclass(frozen=True)
+class Sort:
+    field: str | None
+    descending: bool = False
+    custom_key: str | None = None
+
+
+@dataclass(frozen=True)
+class Page:
+    first: int
+    offset: int = 0
+
+
+@dataclass(frozen=True)
+class PageResult:
+    rows: list[Row]
+    offset: int
+    has_next: bool
+    total: int | None
+
+
+@dataclass(frozen=True)
+class ListSpec:
+    """One kind of list: what to match, from where, and which fields it can filter/sort on.
+
+    ``match`` is a literal pattern binding ``n`` (and ``p`` for the parent when
+    ``parent_label`` is set), written in this code base, never built from input.
+    """
+
+    label: str
+    match: str
+    fields: dict[str, Kind]
+    parent_label: str | None = None
+    default_sort: tuple[Sort, ...] = (Sort("createdAt"),)
+
+
+@dataclass
+class Params:
+    values: dict[str, Any] = field(default_factory=dict)
+
+    def add(self, value: Any) -> str:
+        name = f"f{len(self.values)}"
+        self.values[name] = value
+        return f"${name}"
+
+
+# --- cursors -------------------------------------------------------------------------
+
+_CURSOR_PREFIX = "offset:"
+
+
+def encode_cursor(offset: int) -> str:
+    return base64.urlsafe_b64encode(f"{_CURSOR_PREFIX}{offset}".encode()).decode()
+
+
+def decode_cursor(cursor: str, *, field: str = "after") -> int:
+    try:
+        text = base64.urlsafe_b64decode(cursor.encode()).decode()
+    except (binascii.Error, UnicodeDecodeError, ValueError):
+        text = ""
+    if not text.startswith(_CURSOR_PREFIX) or not text[len(_CURSOR_PREFIX) :].isdigit():
+        raise ValidationFailed(f"{cursor!r} is not a cursor this server gave out", field=field)
+    return int(text[len(_CURSOR_PREFIX) :])
+
+
+def page_of(
+    first: int | None, after: str | None, *, default_size: int, max_size: int, path: str = ""
+) -> Page:
+    size = default_size if first is None else first
+    if size < 0:
+        raise ValidationFailed("first must not be negative", field=f"{path}first")
+    if size > max_size:
+        raise LimitExceeded(
+            f"first={size} exceeds the maximum page size of {max_size}",
+            field=f"{path}first",
+            details={"maximum": max_size},
+        )
+    offset = 0 if after is None else decode_cursor(after, field=f"{path}after") + 1
+    return Page(first=size, offset=offset)
+
+
+# --- compilation ---------------------------------------------------------------------
+
+
+def _operand(kind: Kind | None, cond: Condition) -> Any:
+    value = cond.value
+    if cond.op in {"in", "notIn", "containsAny", "containsAll"}:
+        if not isinstance(value, list):
+            raise ValidationFailed(f"{cond.op} takes a list", field=cond.path)
+        return value
+    if cond.op == "exists":
+        if not isinstance(value, bool):
+            raise ValidationFailed("exists takes true or false", field=cond.path)
+        return value
+    if kind is Kind.TIME and not isinstance(value, datetime):
+        raise ValidationFailed("a time comparison takes a DateTime", field=cond.path)
+    if cond.op in {"contains", "startsWith", "endsWith"} and kind is not Kind.STRING_LIST:
+        if not isinstance(value, str):
+            raise ValidationFailed(f"{cond.op} takes a string", field=cond.path)
+    return value
+
+
+def _compile_condition(cond: Condition, spec: ListSpec, params: Params, var: str) -> str:
+    if cond.custom_key is not None:
+        if not KEY_PATTERN.match(cond.custom_key):
+            raise ValidationFailed(f"{cond.custom_key!r} is not a valid key", field=cond.path)
+        if cond.op not in CUSTOM_OPERATORS:
+            raise ValidationFailed(f"{cond.op} is not allowed on custom properties", field=cond.path)
+        key = params.add(SCALAR_PREFIX + cond.custom_key)
+        target = f"{var}[{key}]"
+        if cond.op == "exists":
+            json_key = params.add(JSON_PREFIX + cond.custom_key)
+            test = f"({target} IS NOT NULL OR {var}[{json_key}] IS NOT NULL)"
+            return test if _operand(None, cond) else f"NOT {test}"
+        kind = None
+    else:
+        kind = spec.fields.get(cond.field)
+        if kind is None:
+            raise ValidationFailed(f"{cond.field!r} cannot be filtered on", field=cond.path)
+        if cond.op not in OPERATORS[kind]:
+            raise ValidationFailed(f"{cond.op} is not allowed on {cond.field}", field=cond.path)
+        # cond.field is a key of the whitelist, so it is one of our own property names.
+        target = f"{var}.`{cond.field}`"
+    value = _operand(kind, cond)
+    if cond.op == "exists":
+        return f"{target} IS NOT NULL" if value else f"{target} IS NULL"
+    p = params.add(value)
+    match cond.op:
+        case "eq":
+            return f"{target} = {p}"
+        case "ne":
+            return f"({target} IS NULL OR {target} <> {p})"
+        case "in":
+            return f"{target} IN {p}"
+        case "notIn":
+            return f"({target} IS NULL OR NOT {target} IN {p})"
+        case "contains" if kind is Kind.STRING_LIST:
+            return f"{p} IN {target}"
+        case "containsAny":
+            return f"any(x IN {p} WHERE x IN {target})"
+        case "containsAll":
+            return f"all(x IN {p} WHERE x IN {target})"
+        case "contains":
+            return f"{target} CONTAINS {p}"
+        case "startsWith":
+            return f"{target} STARTS WITH {p}"
+        case "endsWith":
+            return f"{target} ENDS WITH {p}"
+        case "gt":
+            return f"{target} > {p}"
+        case "gte":
+            return f"{target} >= {p}"
+        case "lt":
+            return f"{target} < {p}"
+        case "lte":
+            return f"{target} <= {p}"
+    raise ValidationFailed(f"unknown operator {cond.op}", field=cond.path)
+
+
+def compile_filter(flt: Filter | None, spec: ListSpec, params: Params, var: str = "n") -> str:
+    """A Cypher predicate for ``flt``; ``true`` for no filter."""
+    if flt is None:
+        return "true"
+    parts = [_compile_condition(c, spec, params, var) for c in flt.conditions]
+    parts += [f"({compile_filter(f, spec, params, var)})" for f in flt.all_of]
+    if flt.any_of:
+        parts.append(
+            "(" + " OR ".join(f"({compile_filter(f, spec, params, var)})" for f in flt.any_of) + ")"
+        )
+    if flt.none_of is not None:
+        parts.append(f"NOT ({compile_filter(flt.none_of, spec, params, var)})")
+    return " AND ".join(parts) if parts else "true"
+
+
+def compile_order(sorts: tuple[Sort, ...], spec: ListSpec, params: Params, var: str = "n") -> str:
+    terms = []
+    for sort in sorts or spec.default_sort:
+        if sort.custom_key is not None:
+            if not KEY_PATTERN.match(sort.custom_key):
+                raise ValidationFailed(f"{sort.custom_key!r} is not a valid key", field="orderBy")
+            term = f"{var}[{params.add(SCALAR_PREFIX + sort.custom_key)}]"
+        else:
+            if sort.field not in spec.fields or spec.fields[sort.field] is Kind.STRING_LIST:
+                raise ValidationFailed(f"{sort.field!r} cannot be sorted on", field="orderBy")
+            term = f"{var}.`{sort.field}`"
+        terms.append(f"{term} {'DESC' if sort.descending else 'ASC'}")
+    # The id breaks ties, so pages never overlap or skip.
+    terms.append(f"{var}.id ASC")
+    return ", ".join(terms)
+
+
+async def fetch_pages(
+    store: Store,
+    spec: ListSpec,
+    *,
+    parent_ids: list[str] | None,
+    flt: Filter | None,
+    sorts: tuple[Sort, ...],
+    page: Page,
+    with_total: bool,
+) -> dict[str | None, PageResult]:
+    """Pages of ``spec`` for each parent (or the single top-level list): one round trip."""
+    params = Params()
+    where = compile_filter(flt, spec, params)
+    order = compile_order(sorts, spec, params)
+    params.values.update(skip=page.offset, limit=page.first + 1)
+    total = f"COUNT {{ {spec.match} WHERE {where} }}" if with_total else "null"
+    items = (
+        f"COLLECT {{ {spec.match} WHERE {where} "
+        f"RETURN n {{.*}} AS item ORDER BY {order} SKIP $skip LIMIT $limit }}"
+    )
+    if spec.parent_label is None:
+        query = f"RETURN null AS parentId, {total} AS total, {items} AS items"
+    else:
+        params.values["parentIds"] = parent_ids or []
+        query = (
+            f"UNWIND $parentIds AS parentId "
+            f"MATCH (p:`{spec.parent_label}` {{id: parentId}}) "
+            f"RETURN parentId, {total} AS total, {items} AS items"
+        )
+    rows = await store.read(query, params.values)
+    results: dict[str | None, PageResult] = {}
+    for row in rows:
+        found = row["items"]
+        results[row["parentId"]] = PageResult(
+            rows=found[: page.first],
+            offset=page.offset,
+            has_next=len(found) > page.first,
+            total=row["total"],
+        )
+    return results

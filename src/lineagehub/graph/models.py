@@ -1,0 +1,66 @@
+"""RegisteredModel: create and look up by natural key."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from pydantic import Field, StringConstraints
+
+from lineagehub.graph.entities import (
+    EntityCreate,
+    EntityUpdate,
+    ShortText,
+    check_unique,
+    create_keys,
+    new_node,
+    now,
+)
+from lineagehub.graph.listing import ListSpec, Sort
+from lineagehub.graph.records import RegisteredModel
+from lineagehub.graph.store import Store, Tx
+
+Tag = Annotated[str, StringConstraints(min_length=1, max_length=128)]
+
+
+class RegisteredModelCreate(EntityCreate):
+    owner: ShortText | None = None
+    task: ShortText | None = None
+    license: ShortText | None = None
+    tags: list[Tag] = Field(default_factory=list, max_length=100)
+
+
+class RegisteredModelUpdate(EntityUpdate):
+    owner: ShortText | None = None
+    task: ShortText | None = None
+    license: ShortText | None = None
+    tags: list[Tag] | None = Field(default=None, max_length=100)
+
+
+MODELS = ListSpec(
+    label=RegisteredModel.LABEL,
+    match="MATCH (n:RegisteredModel)",
+    fields=RegisteredModel.FIELDS,
+    default_sort=(Sort("name"),),
+)
+
+
+async def create_in(tx: Tx, command: RegisteredModelCreate, *, path: str) -> RegisteredModel:
+    """Create a model inside ``tx``; CONFLICT naming the field when a unique key is taken."""
+    props = new_node(RegisteredModel.LABEL, command, now())
+    await check_unique(tx, create_keys(RegisteredModel, props, path))
+    row = await tx.single(
+        "CREATE (n:Node:RegisteredModel) SET n = $props RETURN n {.*} AS n", {"props": props}
+    )
+    assert row is not None
+    return RegisteredModel.from_props(row["n"])
+
+
+async def create(store: Store, command: RegisteredModelCreate) -> RegisteredModel:
+    return await store.write(lambda tx: create_in(tx, command, path="input"))
+
+
+async def get_by_name(store: Store, name: str) -> RegisteredModel | None:
+    rows = await store.read(
+        "MATCH (n:RegisteredModel {name: $name}) RETURN n {.*} AS n", {"name": name}
+    )
+    return RegisteredModel.from_props(rows[0]["n"]) if rows else None

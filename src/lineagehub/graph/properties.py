@@ -1,0 +1,125 @@
+"""Typed custom properties, stored as plain node properties so Cypher can filter on them.
+
+A scalar (string, int, float, bool) is stored as ``cp.<key>`` with its native Neo4j type;
+a JSON value is stored as ``cpj.<key>`` holding its JSON text. Keys are read back by
+prefix, so no second structure has to be kept in step.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from enum import Enum
+from typing import Annotated, Any
+
+from pydantic import AfterValidator, Field, JsonValue, model_validator
+
+from lineagehub.graph.commands import Command
+
+SCALAR_PREFIX = "cp."
+JSON_PREFIX = "cpj."
+KEY_PATTERN = re.compile(r"^[A-Za-z_][A-Za-z0-9_.:/-]{0,127}$")
+INT64 = (-(2**63), 2**63 - 1)
+
+
+class PropertyType(Enum):
+    STRING = "STRING"
+    INT = "INT"
+    FLOAT = "FLOAT"
+    BOOL = "BOOL"
+    JSON = "JSON"
+
+
+@dataclass(frozen=True, slots=True)
+class CustomProperty:
+    key: str
+    type: PropertyType
+    value: Any
+
+
+def _check_key(key: str) -> str:
+    if not KEY_PATTERN.match(key):
+        raise ValueError(
+            "a key starts with a letter or '_' and holds at most 128 letters, digits or _ . : / -"
+        )
+    return key
+
+
+PropertyKey = Annotated[str, AfterValidator(_check_key)]
+
+
+class CustomPropertyIn(Command):
+    """One typed value: exactly one of the value fields is given."""
+
+    key: PropertyKey
+    string_value: str | None = Field(default=None, max_length=65536)
+    int_value: int | None = Field(default=None, ge=INT64[0], le=INT64[1])
+    float_value: float | None = None
+    bool_value: bool | None = None
+    json_value: JsonValue | None = None
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> CustomPropertyIn:
+        given = [
+            name
+            for name in ("string_value", "int_value", "float_value", "bool_value", "json_value")
+            if getattr(self, name) is not None
+        ]
+        if len(given) != 1:
+            raise ValueError(
+                "give exactly one of stringValue, intValue, floatValue, boolValue, jsonValue"
+            )
+        return self
+
+    def typed(self) -> CustomProperty:
+        if self.string_value is not None:
+            return CustomProperty(self.key, PropertyType.STRING, self.string_value)
+        if self.int_value is not None:
+            return CustomProperty(self.key, PropertyType.INT, self.int_value)
+        if self.float_value is not None:
+            return CustomProperty(self.key, PropertyType.FLOAT, self.float_value)
+        if self.bool_value is not None:
+            return CustomProperty(self.key, PropertyType.BOOL, self.bool_value)
+        return CustomProperty(self.key, PropertyType.JSON, self.json_value)
+
+
+def encode(properties: list[CustomPropertyIn], removed: list[str] | None = None) -> dict[str, Any]:
+    """Node properties to ``SET n += $map``: each key set under exactly one prefix.
+
+    A key's other-prefix slot is set to null so changing a value's type leaves no ghost.
+    """
+    encoded: dict[str, Any] = {}
+    for key in removed or []:
+        encoded[SCALAR_PREFIX + key] = None
+        encoded[JSON_PREFIX + key] = None
+    for prop in properties:
+        typed = prop.typed()
+        if typed.type is PropertyType.JSON:
+            encoded[JSON_PREFIX + typed.key] = json.dumps(typed.value, sort_keys=True)
+            encoded[SCALAR_PREFIX + typed.key] = None
+        else:
+            encoded[SCALAR_PREFIX + typed.key] = typed.value
+            encoded[JSON_PREFIX + typed.key] = None
+    return encoded
+
+
+def decode(props: dict[str, Any]) -> list[CustomProperty]:
+    """The custom properties held in a node's property map, sorted by key."""
+    found: list[CustomProperty] = []
+    for name, value in props.items():
+        if name.startswith(JSON_PREFIX):
+            found.append(CustomProperty(name[len(JSON_PREFIX) :], PropertyType.JSON, json.loads(value)))
+        elif name.startswith(SCALAR_PREFIX):
+            found.append(CustomProperty(name[len(SCALAR_PREFIX) :], _scalar_type(value), value))
+    return sorted(found, key=lambda p: p.key)
+
+
+def _scalar_type(value: Any) -> PropertyType:
+    if isinstance(value, bool):
+        return PropertyType.BOOL
+    if isinstance(value, int):
+        return PropertyType.INT
+    if isinstance(value, float):
+        return PropertyType.FLOAT
+    return PropertyType.STRING

@@ -1,0 +1,170 @@
+"""``registerModel``: model + version + artifact in one idempotent transaction.
+
+Registering again with the same names returns the same nodes. Facts that identify what
+was registered (who authored the version, what the artifact's bytes are and where they
+live) must match what is stored, or the call fails with CONFLICT naming the field;
+descriptive fields of existing nodes are left as they are (use the update mutations).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from lineagehub.graph import artifacts, versions
+from lineagehub.graph.commands import Command
+from lineagehub.graph.entities import UniqueKey, check_unique, new_node, now
+from lineagehub.graph.errors import Conflict
+from lineagehub.graph.models import RegisteredModelCreate
+from lineagehub.graph.records import ModelArtifact, ModelVersion, RegisteredModel
+from lineagehub.graph.store import Store, Tx
+
+# Facts of an existing version/artifact that a repeated registration must not change.
+_VERSION_FACTS = ("author",)
+_ARTIFACT_FACTS = (
+    "uri",
+    "modelFormatName",
+    "modelFormatVersion",
+    "storageKey",
+    "storagePath",
+    "digest",
+    "sizeBytes",
+)
+
+
+class RegisterModel(Command):
+    model: RegisteredModelCreate
+    version: versions.ModelVersionFields
+    artifact: artifacts.ModelArtifactFields | None = None
+
+
+@dataclass(frozen=True)
+class Registration:
+    model: RegisteredModel
+    version: ModelVersion
+    artifact: ModelArtifact | None
+    model_created: bool
+    version_created: bool
+    artifact_created: bool
+
+
+def _same_facts(
+    stored: dict[str, Any], given: dict[str, Any], facts: tuple[str, ...], path: str
+) -> None:
+    for fact in facts:
+        value = given.get(fact)
+        if value is not None and stored.get(fact) != value:
+            raise Conflict(
+                f"{fact} of the registered {path.rsplit('.', 1)[-1]} is {stored.get(fact)!r}; "
+                f"registering it again with {value!r} would change an immutable fact",
+                field=f"{path}.{fact}",
+            )
+
+
+async def _model(tx: Tx, command: RegisteredModelCreate) -> tuple[dict[str, Any], bool]:
+    """The model named by ``command``, created if new, write-locked either way."""
+    row = await tx.single(
+        "OPTIONAL MATCH (m:RegisteredModel {name: $name}) RETURN m.externalId AS externalId, "
+        "m IS NOT NULL AS found",
+        {"name": command.name},
+    )
+    assert row is not None
+    if row["found"]:
+        if command.external_id is not None and row["externalId"] != command.external_id:
+            raise Conflict(
+                f"RegisteredModel {command.name!r} has externalId {row['externalId']!r}",
+                field="input.model.externalId",
+            )
+    else:
+        await check_unique(
+            tx,
+            [
+                UniqueKey(
+                    "input.model.externalId",
+                    RegisteredModel.LABEL,
+                    {"externalId": command.external_id},
+                )
+            ],
+        )
+    props = new_node(RegisteredModel.LABEL, command, now())
+    # MERGE on the uniquely constrained name: concurrent first registrations create one model.
+    merged = await tx.single(
+        "MERGE (m:RegisteredModel {name: $props.name}) "
+        "ON CREATE SET m = $props, m:Node "
+        "SET m._lock = true REMOVE m._lock "
+        "RETURN m {.*} AS m, m.id = $props.id AS created",
+        {"props": props},
+    )
+    assert merged is not None
+    return merged["m"], merged["created"]
+
+
+async def register(store: Store, command: RegisterModel) -> Registration:
+    async def work(tx: Tx) -> Registration:
+        model, model_created = await _model(tx, command.model)
+        version_props: dict[str, Any] | None = None
+        if command.version.name is not None:
+            row = await tx.single(
+                "OPTIONAL MATCH (:RegisteredModel {id: $modelId})-[:HAS_VERSION]->"
+                "(v:ModelVersion {name: $name}) "
+                "RETURN v {.*} AS v",
+                {"modelId": model["id"], "name": command.version.name},
+            )
+            version_props = row["v"] if row else None
+        if version_props is None:
+            version = await versions.create_in(
+                tx, command.version, model, path="input.version", model_field="input.model.name"
+            )
+            version_created = True
+        else:
+            _same_facts(
+                version_props,
+                command.version.node_properties(),
+                _VERSION_FACTS,
+                "input.version",
+            )
+            version = ModelVersion.from_props(version_props)
+            version_created = False
+
+        artifact: ModelArtifact | None = None
+        artifact_created = False
+        if command.artifact is not None:
+            row = await tx.single(
+                "MATCH (v:ModelVersion {id: $versionId}) "
+                "SET v._lock = true REMOVE v._lock "
+                "WITH v "
+                "OPTIONAL MATCH (v)-[:HAS_ARTIFACT]->(a:Artifact {name: $name}) "
+                "RETURN v {.*} AS v, a {.*} AS a",
+                {"versionId": version.id, "name": command.artifact.name},
+            )
+            assert row is not None
+            if row["a"] is None:
+                created = await artifacts.create_in(
+                    tx, command.artifact, row["v"], path="input.artifact"
+                )
+                artifact_created = True
+            else:
+                if row["a"].get("kind") != ModelArtifact.LABEL:
+                    raise Conflict(
+                        f"artifact {command.artifact.name!r} of this version is not a model artifact",
+                        field="input.artifact.name",
+                    )
+                _same_facts(
+                    row["a"],
+                    command.artifact.node_properties(),
+                    _ARTIFACT_FACTS,
+                    "input.artifact",
+                )
+                created = ModelArtifact.from_props(row["a"])
+            assert isinstance(created, ModelArtifact)
+            artifact = created
+        return Registration(
+            model=RegisteredModel.from_props(model),
+            version=version,
+            artifact=artifact,
+            model_created=model_created,
+            version_created=version_created,
+            artifact_created=artifact_created,
+        )
+
+    return await store.write(work)

@@ -1,0 +1,171 @@
+"""The one transaction helper: every Cypher statement lineagehub runs goes through here.
+
+It owns the process's single async driver, runs reads as one auto-routed query and each
+mutation as one managed write transaction (retried by the driver on transient failures),
+maps driver failures to :mod:`lineagehub.graph.errors`, and counts Bolt queries per
+request so tests can pin round trips the way Saleor pins SQL queries.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import re
+from collections.abc import Awaitable, Callable, Iterator, Mapping
+from contextvars import ContextVar
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+import neo4j
+from neo4j import AsyncGraphDatabase, AsyncManagedTransaction, RoutingControl
+from neo4j import exceptions as neo4j_errors
+from neo4j.time import Date, DateTime, Duration, Time
+
+from lineagehub.graph.errors import Conflict, RegistryError, Unavailable
+
+T = TypeVar("T")
+Row = dict[str, Any]
+
+
+@dataclass
+class RoundTrips:
+    """Bolt queries sent on behalf of one request."""
+
+    count: int = 0
+
+
+_round_trips: ContextVar[RoundTrips | None] = ContextVar("lineagehub_round_trips", default=None)
+
+
+@contextlib.contextmanager
+def count_round_trips() -> Iterator[RoundTrips]:
+    """Count the Bolt queries run inside this block (and tasks started from it)."""
+    counter = RoundTrips()
+    token = _round_trips.set(counter)
+    try:
+        yield counter
+    finally:
+        _round_trips.reset(token)
+
+
+def current_round_trips() -> int | None:
+    """Bolt queries so far in the current counting block, or None outside one."""
+    counter = _round_trips.get()
+    return None if counter is None else counter.count
+
+
+def _counted() -> None:
+    counter = _round_trips.get()
+    if counter is not None:
+        counter.count += 1
+
+
+def plain(value: Any) -> Any:
+    """Driver values -> plain Python (temporal types become ``datetime`` & co.)."""
+    if isinstance(value, dict):
+        return {k: plain(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [plain(v) for v in value]
+    if isinstance(value, DateTime | Date | Time):
+        return value.to_native()
+    if isinstance(value, Duration):
+        return value
+    return value
+
+
+_CONSTRAINT_PROPERTY = re.compile(r"propert(?:y|ies) [`']?\(?`?([A-Za-z_.]+)")
+
+
+def _translate(error: Exception) -> RegistryError:
+    if isinstance(error, neo4j_errors.ConstraintError):
+        match = _CONSTRAINT_PROPERTY.search(error.message or "")
+        prop = match.group(1) if match else None
+        return Conflict(
+            f"this would duplicate a unique value{f' of {prop!r}' if prop else ''}: {error.message}",
+            field=prop,
+        )
+    if isinstance(
+        error,
+        (
+            neo4j_errors.ServiceUnavailable,
+            neo4j_errors.SessionExpired,
+            neo4j_errors.TransientError,
+            neo4j_errors.ConnectionAcquisitionTimeoutError,
+        ),
+    ):
+        return Unavailable(f"Neo4j is not available: {error}")
+    raise error
+
+
+class Tx:
+    """A write transaction: every ``run`` is one counted Bolt query in the same transaction."""
+
+    def __init__(self, tx: AsyncManagedTransaction) -> None:
+        self._tx = tx
+
+    async def run(self, query: str, params: Mapping[str, Any] | None = None) -> list[Row]:
+        _counted()
+        result = await self._tx.run(query, dict(params or {}))
+        return [plain(record.data()) for record in [r async for r in result]]
+
+    async def single(self, query: str, params: Mapping[str, Any] | None = None) -> Row | None:
+        rows = await self.run(query, params)
+        return rows[0] if rows else None
+
+
+class Store:
+    """One driver per process, reads and writes against one database."""
+
+    def __init__(self, driver: neo4j.AsyncDriver, database: str) -> None:
+        self.driver = driver
+        self.database = database
+
+    @classmethod
+    def connect(
+        cls, uri: str, *, user: str | None, password: str | None, database: str
+    ) -> Store:
+        auth = (user, password) if user and password is not None else None
+        driver = AsyncGraphDatabase.driver(
+            uri,
+            auth=auth,
+            max_connection_pool_size=100,
+            connection_acquisition_timeout=30.0,
+            max_transaction_retry_time=15.0,
+            # Our queries are reviewed; server hints (e.g. a label not created yet) are noise.
+            notifications_min_severity="OFF",
+        )
+        return cls(driver, database)
+
+    async def close(self) -> None:
+        await self.driver.close()
+
+    async def read(self, query: str, params: Mapping[str, Any] | None = None) -> list[Row]:
+        """One read query, routed to a reader, causally after this process's writes."""
+        _counted()
+        try:
+            records, _, _ = await self.driver.execute_query(
+                query,
+                dict(params or {}),
+                database_=self.database,
+                routing_=RoutingControl.READ,
+            )
+        except (neo4j_errors.Neo4jError, neo4j_errors.DriverError) as error:
+            raise _translate(error) from error
+        return [plain(record.data()) for record in records]
+
+    async def write(self, work: Callable[[Tx], Awaitable[T]]) -> T:
+        """Run ``work`` in one managed write transaction: all of it commits, or none of it."""
+
+        async def unit(tx: AsyncManagedTransaction) -> T:
+            return await work(Tx(tx))
+
+        try:
+            async with self.driver.session(
+                database=self.database,
+                bookmark_manager=self.driver.execute_query_bookmark_manager,
+            ) as session:
+                return await session.execute_write(unit)
+        except (neo4j_errors.Neo4jError, neo4j_errors.DriverError) as error:
+            raise _translate(error) from error
+
+    async def ping(self) -> None:
+        await self.read("RETURN 1 AS ok")

@@ -1,0 +1,117 @@
+"""ModelVersion: versions of a registered model, named uniquely within it."""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+from lineagehub.graph.entities import (
+    EntityCreate,
+    EntityUpdate,
+    Name,
+    ShortText,
+    check_unique,
+    create_keys,
+    lock,
+    new_node,
+    now,
+)
+from lineagehub.graph.errors import Conflict
+from lineagehub.graph.listing import ListSpec
+from lineagehub.graph.records import ModelVersion, RegisteredModel, State
+from lineagehub.graph.store import Store, Tx
+
+
+class ModelVersionFields(EntityCreate):
+    """A new version. Without a name it gets the next number ("1", "2", …) of its model."""
+
+    name: Name | None = None  # type: ignore[assignment]
+    author: ShortText | None = None
+
+
+class ModelVersionCreate(ModelVersionFields):
+    model_id: str
+
+    @classmethod
+    def relations(cls) -> set[str]:
+        return {"model_id"}
+
+
+class ModelVersionUpdate(EntityUpdate):
+    author: ShortText | None = None
+
+    IMMUTABLE_ONCE_SET: ClassVar[frozenset[str]] = frozenset({"author"})
+
+
+VERSIONS_OF_MODEL = ListSpec(
+    label=ModelVersion.LABEL,
+    parent_label=RegisteredModel.LABEL,
+    match="MATCH (p)-[:HAS_VERSION]->(n:ModelVersion)",
+    fields=ModelVersion.FIELDS,
+)
+ALL_VERSIONS = ListSpec(
+    label=ModelVersion.LABEL,
+    match="MATCH (n:ModelVersion)",
+    fields=ModelVersion.FIELDS,
+)
+
+
+async def next_version_name(tx: Tx, model_id: str) -> str:
+    """The model's next free version number; the model's lock serialises concurrent callers."""
+    row = await tx.single(
+        "MATCH (m:RegisteredModel {id: $id}) "
+        "SET m.versionSeq = coalesce(m.versionSeq, 0) + 1 "
+        "WITH m "
+        "CALL (m) { "
+        "  UNWIND range(m.versionSeq, m.versionSeq + 1000) AS candidate "
+        "  WITH m, toString(candidate) AS candidate "
+        "  WHERE NOT EXISTS { (m)-[:HAS_VERSION]->(:ModelVersion {name: candidate}) } "
+        "  RETURN candidate LIMIT 1 "
+        "} "
+        "SET m.versionSeq = toInteger(candidate) "
+        "RETURN candidate",
+        {"id": model_id},
+    )
+    assert row is not None
+    name: str = row["candidate"]
+    return name
+
+
+async def create_in(
+    tx: Tx, command: ModelVersionFields, model: dict[str, Any], *, path: str, model_field: str
+) -> ModelVersion:
+    """Create a version inside ``tx`` under ``model`` (the locked model's properties)."""
+    if model["state"] == State.ARCHIVED.value:
+        raise Conflict(
+            f"RegisteredModel {model['name']!r} is archived; unarchive it to add versions",
+            field=model_field,
+        )
+    name = command.name or await next_version_name(tx, model["id"])
+    props = new_node(ModelVersion.LABEL, command, now())
+    props.update(name=name, modelId=model["id"])
+    await check_unique(tx, create_keys(ModelVersion, props, path))
+    row = await tx.single(
+        "MATCH (m:RegisteredModel {id: $modelId}) "
+        "CREATE (m)-[:HAS_VERSION]->(n:Node:ModelVersion) "
+        "SET n = $props, m.updatedAt = $props.updatedAt "
+        "RETURN n {.*} AS n",
+        {"modelId": model["id"], "props": props},
+    )
+    assert row is not None
+    return ModelVersion.from_props(row["n"])
+
+
+async def create(store: Store, command: ModelVersionCreate) -> ModelVersion:
+    async def work(tx: Tx) -> ModelVersion:
+        model = await lock(tx, RegisteredModel, command.model_id, field="input.modelId")
+        return await create_in(tx, command, model, path="input", model_field="input.modelId")
+
+    return await store.write(work)
+
+
+async def get_by_name(store: Store, model_name: str, version_name: str) -> ModelVersion | None:
+    rows = await store.read(
+        "MATCH (:RegisteredModel {name: $model})-[:HAS_VERSION]->(n:ModelVersion {name: $version}) "
+        "RETURN n {.*} AS n",
+        {"model": model_name, "version": version_name},
+    )
+    return ModelVersion.from_props(rows[0]["n"]) if rows else None

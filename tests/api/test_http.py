@@ -1,0 +1,97 @@
+"""The HTTP surface: health, readiness, GraphiQL, request ids, guards and error shapes."""
+
+from __future__ import annotations
+
+import json
+import logging
+
+import httpx
+import pytest
+from graphql import GraphQLError
+
+from lineagehub.api.graphql.errors import format_error
+from lineagehub.logs import JsonFormatter, request_id
+from tests.conftest import Api, ThreadedServer
+
+
+def test_healthz_and_readyz(server: ThreadedServer) -> None:
+    health = httpx.get(f"{server.url}/healthz")
+    assert health.status_code == 200
+    assert health.json()["status"] == "alive"
+    ready = httpx.get(f"{server.url}/readyz")
+    assert ready.status_code == 200
+    assert ready.json() == {"status": "ready", "neo4j": "reachable", "constraints": "present"}
+
+
+def test_graphiql_is_served_to_browsers(server: ThreadedServer) -> None:
+    page = httpx.get(f"{server.url}/graphql", headers={"Accept": "text/html"})
+    assert page.status_code == 200
+    assert "graphiql" in page.text.lower()
+
+
+def test_request_id_is_echoed_and_reported(server: ThreadedServer) -> None:
+    r = httpx.post(
+        f"{server.url}/graphql",
+        json={"query": "{ __typename }"},
+        headers={"X-Request-ID": "trace-123"},
+    )
+    assert r.headers["x-request-id"] == "trace-123"
+    assert r.json()["extensions"]["requestId"] == "trace-123"
+    fresh = httpx.post(f"{server.url}/graphql", json={"query": "{ __typename }"})
+    assert len(fresh.headers["x-request-id"]) == 32
+
+
+def test_introspection_stays_on(api: Api) -> None:
+    data = api("{ __schema { queryType { name } } }")
+    assert data["__schema"]["queryType"]["name"] == "Query"
+
+
+def test_query_depth_is_capped(api: Api) -> None:
+    deep = "{ registeredModels { nodes { versions { nodes { model { versions { nodes { model {" \
+        " versions { nodes { model { versions { nodes { name } } } } } } } } } } } } } }"
+    error = api.fails(deep)
+    assert error["extensions"]["code"] == "LIMIT_EXCEEDED"
+    assert "depth" in error["message"]
+
+
+def test_aliases_are_capped(api: Api) -> None:
+    query = "{ " + " ".join(f"a{i}: __typename" for i in range(40)) + " }"
+    error = api.fails(query)
+    assert error["extensions"]["code"] == "LIMIT_EXCEEDED"
+    assert "aliases" in error["message"]
+
+
+def test_tokens_are_capped(api: Api) -> None:
+    query = "{ " + " ".join("__typename" for _ in range(6000)) + " }"
+    error = api.fails(query)
+    assert error["extensions"]["code"] == "LIMIT_EXCEEDED"
+
+
+def test_document_errors_have_codes(api: Api) -> None:
+    assert api.fails("{ nope }")["extensions"]["code"] == "GRAPHQL_VALIDATION"
+    assert api.fails("{ registeredModels ")["extensions"]["code"] == "GRAPHQL_PARSE"
+    bad_variable = api.fails(
+        "query($n: Long) { registeredModels(filter: {createdAt: {exists: true}}) { totalCount } }",
+        {"n": "x"},
+    )
+    assert bad_variable["extensions"]["code"] == "GRAPHQL_VALIDATION"
+
+
+def test_unexpected_exceptions_become_internal_errors_logged_with_the_request_id(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    token = request_id.set("rid-7")
+    try:
+        with caplog.at_level(logging.ERROR, logger="lineagehub.graphql"):
+            formatted = format_error(
+                GraphQLError("boom", path=["registeredModels"], original_error=KeyError("secret"))
+            )
+        logged = JsonFormatter().format(caplog.records[0])
+    finally:
+        request_id.reset(token)
+    assert formatted.message.startswith("Internal server error")
+    assert "secret" not in formatted.message
+    assert formatted.extensions == {"code": "INTERNAL", "requestId": "rid-7"}
+    entry = json.loads(logged)
+    assert entry["requestId"] == "rid-7"
+    assert "KeyError" in entry["exception"]

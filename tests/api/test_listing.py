@@ -1,0 +1,187 @@
+"""Connections: filters (AND/OR/NOT, ranges, custom properties), sorting, cursors, counts."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import neo4j
+import pytest
+
+from tests.conftest import Api
+
+SEED = """
+UNWIND range(1, $n) AS i
+CREATE (m:Node:RegisteredModel {
+  id: 'rm_' + right('00000000000000000000000000' + toString(i), 26),
+  name: 'model-' + right('000' + toString(i), 3),
+  owner: CASE WHEN i % 2 = 0 THEN 'ana' ELSE 'bo' END,
+  state: CASE WHEN i % 5 = 0 THEN 'ARCHIVED' ELSE 'LIVE' END,
+  tags: CASE WHEN i % 3 = 0 THEN ['nlp'] ELSE ['tabular'] END,
+  createdAt: datetime('2026-01-01T00:00:00Z') + duration({days: i}),
+  updatedAt: datetime('2026-01-01T00:00:00Z') + duration({days: i}),
+  `cp.score`: toFloat(i) / $n,
+  `cp.team`: CASE WHEN i <= 10 THEN 'red' ELSE 'blue' END
+})
+WITH m, i
+UNWIND range(1, $versions) AS j
+CREATE (m)-[:HAS_VERSION]->(v:Node:ModelVersion {
+  id: 'mv_' + right('00000000000000000000000000' + toString(i * 100 + j), 26),
+  name: 'v' + toString(j), modelId: m.id, state: 'LIVE',
+  createdAt: m.createdAt + duration({hours: j}), updatedAt: m.createdAt + duration({hours: j}),
+  `cp.accuracy`: 0.5 + j / 10.0
+})
+WITH v, j
+UNWIND range(1, $artifacts) AS k
+CREATE (v)-[:HAS_ARTIFACT]->(:Node:Artifact:ModelArtifact {
+  id: 'ma_' + right(v.id, 24) + 'A' + toString(k),
+  name: 'a' + toString(k), versionId: v.id, kind: 'ModelArtifact', state: 'LIVE',
+  uri: 's3://x/' + v.id + '/' + toString(k),
+  createdAt: v.createdAt, updatedAt: v.createdAt
+})
+"""
+
+
+def seed(db: neo4j.Driver, n: int, versions: int = 0, artifacts: int = 0) -> None:
+    db.execute_query(SEED, {"n": n, "versions": max(versions, 0), "artifacts": artifacts})
+    if versions == 0:
+        db.execute_query("MATCH (v:ModelVersion) DETACH DELETE v")
+
+
+def names(api: Api, args: str, variables: dict[str, Any] | None = None) -> list[str]:
+    declare = "($f: RegisteredModelFilter)" if "$f" in args else ""
+    data = api(
+        f"query{declare} {{ registeredModels({args}) {{ nodes {{ name }} }} }}", variables or {}
+    )
+    return [n["name"] for n in data["registeredModels"]["nodes"]]
+
+
+def test_filters_combine_with_and_or_not(api: Api, db: neo4j.Driver) -> None:
+    seed(db, 20)
+    owned = names(api, 'filter: {owner: {eq: "ana"}, state: {eq: LIVE}}, first: 100')
+    assert owned == [f"model-{i:03}" for i in range(1, 21) if i % 2 == 0 and i % 5 != 0]
+
+    either = names(
+        api,
+        'filter: {OR: [{name: {endsWith: "01"}}, {name: {endsWith: "20"}}]}',
+    )
+    assert either == ["model-001", "model-020"]
+
+    negated = names(
+        api,
+        'filter: {NOT: {OR: [{owner: {eq: "ana"}}, {tags: {contains: "nlp"}}]}}, first: 100',
+    )
+    assert negated == [f"model-{i:03}" for i in range(1, 21) if i % 2 == 1 and i % 3 != 0]
+
+    nested = names(
+        api,
+        'filter: {AND: [{name: {in: ["model-002", "model-003", "model-004"]}},'
+        ' {NOT: {name: {eq: "model-003"}}}]}',
+    )
+    assert nested == ["model-002", "model-004"]
+
+
+def test_time_ranges_and_custom_properties(api: Api, db: neo4j.Driver) -> None:
+    seed(db, 20)
+    window = names(
+        api,
+        "filter: $f",
+        {"f": {"createdAt": {"gte": "2026-01-05T00:00:00Z", "lt": "2026-01-08T00:00:00Z"}}},
+    )
+    assert window == ["model-004", "model-005", "model-006"]
+
+    custom = names(
+        api,
+        "filter: $f, first: 100",
+        {"f": {"customProperties": [{"key": "score", "gt": 0.8}, {"key": "team", "eq": "blue"}]}},
+    )
+    assert custom == ["model-017", "model-018", "model-019", "model-020"]
+
+    missing = names(api, "filter: $f", {"f": {"customProperties": [{"key": "nope", "exists": True}]}})
+    assert missing == []
+
+
+def test_sort_on_fields_and_custom_properties(api: Api, db: neo4j.Driver) -> None:
+    seed(db, 6)
+    by_owner = names(api, "orderBy: [{field: OWNER, direction: DESC}, {field: NAME}]")
+    assert by_owner == ["model-001", "model-003", "model-005", "model-002", "model-004", "model-006"]
+    by_score = names(api, 'orderBy: [{customProperty: "score", direction: DESC}], first: 2')
+    assert by_score == ["model-006", "model-005"]
+    error = api.fails('{ registeredModels(orderBy: [{field: NAME, customProperty: "x"}]) { totalCount } }')
+    assert error["extensions"]["code"] == "VALIDATION"
+
+
+def test_cursor_pagination_walks_every_item_once(api: Api, db: neo4j.Driver) -> None:
+    seed(db, 23)
+    seen: list[str] = []
+    after = None
+    pages = 0
+    while True:
+        data = api(
+            """query($after: String) { registeredModels(first: 5, after: $after) {
+                 totalCount edges { cursor node { name } }
+                 pageInfo { hasNextPage hasPreviousPage endCursor } } }""",
+            {"after": after},
+        )["registeredModels"]
+        pages += 1
+        assert data["totalCount"] == 23
+        assert data["pageInfo"]["hasPreviousPage"] is (pages > 1)
+        seen += [e["node"]["name"] for e in data["edges"]]
+        if not data["pageInfo"]["hasNextPage"]:
+            break
+        after = data["pageInfo"]["endCursor"]
+    assert pages == 5
+    assert seen == [f"model-{i:03}" for i in range(1, 24)]
+
+
+def test_bad_cursor_and_page_size_over_the_cap(api: Api) -> None:
+    error = api.fails('{ registeredModels(after: "bogus") { totalCount } }')
+    assert error["extensions"]["code"] == "VALIDATION"
+    assert error["extensions"]["field"] == "after"
+    error = api.fails("{ registeredModels(first: 100000) { totalCount } }")
+    assert error["extensions"]["code"] == "LIMIT_EXCEEDED"
+    assert error["extensions"]["maximum"] == 200
+
+
+def test_filter_operators_are_checked(api: Api) -> None:
+    error = api.fails(
+        'query { registeredModels(filter: {customProperties: [{key: "bad key!", eq: 1}]}) { totalCount } }'
+    )
+    assert error["extensions"]["code"] == "VALIDATION"
+    assert error["extensions"]["field"] == "filter.customProperties[0].eq"
+
+
+def test_versions_of_a_model_latest_and_by_metric(api: Api, db: neo4j.Driver) -> None:
+    seed(db, 2, versions=5)
+    data = api(
+        """{ registeredModel(name: "model-001") {
+              versions(filter: {customProperties: [{key: "accuracy", gte: 0.8}]},
+                       orderBy: [{customProperty: "accuracy", direction: DESC}]) {
+                totalCount nodes { name } }
+              latestVersion { name }
+              version(name: "v2") { name }
+           } }"""
+    )["registeredModel"]
+    assert data["versions"] == {"totalCount": 3, "nodes": [{"name": "v5"}, {"name": "v4"}, {"name": "v3"}]}
+    assert data["latestVersion"] == {"name": "v5"}
+    assert data["version"] == {"name": "v2"}
+
+
+@pytest.mark.parametrize("models", [3, 100])
+def test_nested_lists_cost_one_round_trip_per_level(api: Api, db: neo4j.Driver, models: int) -> None:
+    seed(db, models, versions=3, artifacts=2)
+    response = api.post(
+        """{ registeredModels(first: 200) { totalCount nodes { name
+              versions { totalCount nodes { name model { name }
+                artifacts { totalCount nodes { uri ... on ModelArtifact { version { name } } } } } }
+              latestVersion { name } } } }"""
+    )
+    assert not response.errors
+    models_data = response.data["registeredModels"]["nodes"]
+    assert len(models_data) == models
+    assert all(len(m["versions"]["nodes"]) == 3 for m in models_data)
+    assert all(
+        len(v["artifacts"]["nodes"]) == 2 for m in models_data for v in m["versions"]["nodes"]
+    )
+    # models; versions of all models; latestVersion of all; model of all versions;
+    # artifacts of all versions; version of all artifacts — whatever the count of parents.
+    assert response.round_trips == 6

@@ -1,0 +1,170 @@
+"""registerModel through HTTP: one transaction, idempotent, immutable facts guarded."""
+
+from __future__ import annotations
+
+import neo4j
+
+from tests.api.fragments import REGISTER, registration
+from tests.conftest import Api
+
+
+def count_nodes(db: neo4j.Driver) -> dict[str, int]:
+    records, _, _ = db.execute_query(
+        "MATCH (n) UNWIND labels(n) AS label RETURN label, count(*) AS n ORDER BY label"
+    )
+    return {r["label"]: r["n"] for r in records}
+
+
+def test_registers_model_version_and_artifact_in_one_call(api: Api, db: neo4j.Driver) -> None:
+    variables = registration(
+        digest="sha256:abc", sizeBytes=5_000_000_000, modelFormatName="sklearn"
+    )
+    variables["input"]["version"]["customProperties"] = [  # type: ignore[index]
+        {"key": "accuracy", "floatValue": 0.93},
+        {"key": "epochs", "intValue": 12},
+        {"key": "features", "jsonValue": {"n": 3, "names": ["a", "b", "c"]}},
+    ]
+    data = api(REGISTER, variables)["registerModel"]
+
+    assert (data["modelCreated"], data["versionCreated"], data["artifactCreated"]) == (True,) * 3
+    assert data["model"]["name"] == "churn-predictor"
+    assert data["model"]["id"].startswith("rm_")
+    assert data["version"]["id"].startswith("mv_")
+    assert data["artifact"] == {
+        "id": data["artifact"]["id"],
+        "name": "model",
+        "uri": "s3://models/churn/v1/model.pkl",
+        "digest": "sha256:abc",
+        "sizeBytes": 5_000_000_000,
+        "modelFormatName": "sklearn",
+    }
+    assert data["version"]["customProperties"] == [
+        {"key": "accuracy", "type": "FLOAT", "value": 0.93},
+        {"key": "epochs", "type": "INT", "value": 12},
+        {"key": "features", "type": "JSON", "value": {"n": 3, "names": ["a", "b", "c"]}},
+    ]
+    assert count_nodes(db) == {
+        "Artifact": 1,
+        "ModelArtifact": 1,
+        "ModelVersion": 1,
+        "Node": 3,
+        "RegisteredModel": 1,
+    }
+    edges, _, _ = db.execute_query(
+        "MATCH (m:RegisteredModel)-[:HAS_VERSION]->(v:ModelVersion)-[:HAS_ARTIFACT]->(a) "
+        "RETURN m.id AS m, v.id AS v, a.id AS a"
+    )
+    assert [tuple(e.values()) for e in edges] == [
+        (data["model"]["id"], data["version"]["id"], data["artifact"]["id"])
+    ]
+
+
+def test_registering_again_returns_the_same_nodes(api: Api, db: neo4j.Driver) -> None:
+    first = api(REGISTER, registration())["registerModel"]
+    again = api(REGISTER, registration())["registerModel"]
+
+    assert (again["modelCreated"], again["versionCreated"], again["artifactCreated"]) == (
+        False,
+        False,
+        False,
+    )
+    assert again["model"]["id"] == first["model"]["id"]
+    assert again["version"]["id"] == first["version"]["id"]
+    assert again["artifact"]["id"] == first["artifact"]["id"]
+    assert count_nodes(db)["Node"] == 3
+
+
+def test_a_new_version_of_an_existing_model_reuses_the_model(api: Api) -> None:
+    first = api(REGISTER, registration(version="v1"))["registerModel"]
+    second = api(REGISTER, registration(version="v2", uri="s3://models/churn/v2"))[
+        "registerModel"
+    ]
+    assert second["modelCreated"] is False
+    assert second["versionCreated"] is True
+    assert second["model"]["id"] == first["model"]["id"]
+    assert second["version"]["id"] != first["version"]["id"]
+
+
+def test_changing_the_artifact_uri_of_a_registered_version_is_a_conflict(
+    api: Api, db: neo4j.Driver
+) -> None:
+    api(REGISTER, registration())
+    before = count_nodes(db)
+
+    error = api.fails(REGISTER, registration(uri="s3://models/churn/v1/OTHER.pkl"))
+
+    assert error["extensions"]["code"] == "CONFLICT"
+    assert error["extensions"]["field"] == "input.artifact.uri"
+    assert "s3://models/churn/v1/model.pkl" in error["message"]
+    assert error["path"] == ["registerModel"]
+    assert count_nodes(db) == before
+
+
+def test_changing_the_author_of_a_registered_version_is_a_conflict(api: Api) -> None:
+    api(REGISTER, registration())
+    variables = registration()
+    variables["input"]["version"]["author"] = "mallory"  # type: ignore[index]
+    error = api.fails(REGISTER, variables)
+    assert error["extensions"]["code"] == "CONFLICT"
+    assert error["extensions"]["field"] == "input.version.author"
+
+
+def test_a_failed_registration_writes_nothing(api: Api, db: neo4j.Driver) -> None:
+    # Model and version would be new; the version's externalId is taken elsewhere, so the
+    # call fails after the model was already created inside the transaction.
+    api(REGISTER, registration(model="other", version="v9"))
+    api(
+        "mutation($id: ID!) { updateModelVersion(id: $id, input: {externalId: \"ext-1\"}) { id } }",
+        {"id": api('{ modelVersion(model: "other", name: "v9") { id } }')["modelVersion"]["id"]},
+    )
+    before = count_nodes(db)
+    variables = registration(model="brand-new")
+    variables["input"]["version"]["externalId"] = "ext-1"  # type: ignore[index]
+
+    error = api.fails(REGISTER, variables)
+
+    assert error["extensions"]["code"] == "CONFLICT"
+    assert error["extensions"]["field"] == "input.version.externalId"
+    assert count_nodes(db) == before
+    assert api('{ registeredModel(name: "brand-new") { id } }')["registeredModel"] is None
+
+
+def test_invalid_input_names_every_offending_field(api: Api, db: neo4j.Driver) -> None:
+    variables = {
+        "input": {
+            "model": {"name": " padded"},
+            "version": {
+                "name": "v1",
+                "customProperties": [{"key": "x", "intValue": 1, "stringValue": "1"}],
+            },
+            "artifact": {"uri": "s3://x", "sizeBytes": -1},
+        }
+    }
+    error = api.fails(REGISTER, variables)
+
+    assert error["extensions"]["code"] == "VALIDATION"
+    assert error["extensions"]["field"] == "input.model.name"
+    fields = {p["field"] for p in error["extensions"]["problems"]}
+    assert fields == {
+        "input.model.name",
+        "input.version.customProperties[0]",
+        "input.artifact.sizeBytes",
+    }
+    assert "Traceback" not in str(error)
+    assert count_nodes(db) == {}
+
+
+def test_versions_without_a_name_are_numbered(api: Api) -> None:
+    names = [
+        api(REGISTER, registration(version=None, uri=None))["registerModel"]["version"]["name"]
+        for _ in range(3)
+    ]
+    assert names == ["1", "2", "3"]
+
+
+def test_registering_under_an_archived_model_is_a_conflict(api: Api) -> None:
+    model_id = api(REGISTER, registration())["registerModel"]["model"]["id"]
+    api("mutation($id: ID!) { archiveRegisteredModel(id: $id) { state } }", {"id": model_id})
+    error = api.fails(REGISTER, registration(version="v2"))
+    assert error["extensions"]["code"] == "CONFLICT"
+    assert error["extensions"]["field"] == "input.model.name"

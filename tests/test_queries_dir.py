@@ -1,0 +1,77 @@
+"""Every document in queries/ runs against the live endpoint and answers what it promises.
+
+Each ``queries/NAME.graphql`` has a ``queries/NAME.json`` beside it with the
+``variables`` to send and an ``expect`` object that the response's data must contain
+(objects match on the keys given, lists element by element).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.api.fragments import REGISTER
+from tests.conftest import REPO, Api
+
+QUERIES = sorted((REPO / "queries").glob("*.graphql"))
+
+
+def contains(actual: Any, expected: Any, where: str = "data") -> None:
+    if isinstance(expected, dict):
+        assert isinstance(actual, dict), f"{where}: expected an object, got {actual!r}"
+        for key, value in expected.items():
+            assert key in actual, f"{where}.{key} is missing"
+            contains(actual[key], value, f"{where}.{key}")
+    elif isinstance(expected, list):
+        assert isinstance(actual, list) and len(actual) == len(expected), (
+            f"{where}: expected {len(expected)} items, got {actual!r}"
+        )
+        for i, (a, e) in enumerate(zip(actual, expected, strict=True)):
+            contains(a, e, f"{where}[{i}]")
+    else:
+        assert actual == expected, f"{where}: expected {expected!r}, got {actual!r}"
+
+
+def seed_examples(api: Api) -> None:
+    """The registry the examples talk about: churn-predictor v1 and v2, fraud-detector v1."""
+    for model, version, accuracy in [
+        ("churn-predictor", "v1", 0.87),
+        ("churn-predictor", "v2", 0.91),
+        ("fraud-detector", "v1", 0.95),
+    ]:
+        api(
+            REGISTER,
+            {
+                "input": {
+                    "model": {"name": model, "owner": "ana", "tags": ["tabular"]},
+                    "version": {
+                        "name": version,
+                        "author": "ana",
+                        "customProperties": [{"key": "accuracy", "floatValue": accuracy}],
+                    },
+                    "artifact": {
+                        "uri": f"s3://models/{model}/{version}/model.onnx",
+                        "modelFormatName": "onnx",
+                        "modelFormatVersion": "1.16",
+                    },
+                }
+            },
+        )
+
+
+def test_every_query_has_its_variables_and_expectations() -> None:
+    assert QUERIES, "queries/ holds no documents"
+    for path in QUERIES:
+        assert path.with_suffix(".json").exists(), f"{path.name} has no .json beside it"
+
+
+@pytest.mark.parametrize("path", QUERIES, ids=[p.stem for p in QUERIES])
+def test_query_document_runs(api: Api, path: Path) -> None:
+    seed_examples(api)
+    spec = json.loads(path.with_suffix(".json").read_text())
+    response = api.post(path.read_text(), spec.get("variables", {}))
+    assert not response.errors, response.errors
+    contains(response.data, spec["expect"])
