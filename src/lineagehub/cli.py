@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
-import os
+import signal
 import sys
 from pathlib import Path
 
@@ -27,10 +27,9 @@ def _serve(args: argparse.Namespace) -> int:
     logs.configure(settings.log_level, settings.log_format)
     local = None
     if settings.neo4j_uri is None:
-        from lineagehub.devdb import DevDbError, LocalNeo4j, default_state_dir
+        from lineagehub.devdb import DevDbError, LocalNeo4j, default_port, default_state_dir
 
-        port = int(os.environ.get("LINEAGEHUB_NEO4J_PORT", "17687"))
-        local = LocalNeo4j(default_state_dir(), port)
+        local = LocalNeo4j(default_state_dir(), default_port())
         status = local.status()
         try:
             if status.running and status.uri:
@@ -47,6 +46,10 @@ def _serve(args: argparse.Namespace) -> int:
         except DevDbError as error:
             print(f"lineagehub: {error}", file=sys.stderr)
             return 1
+    # uvicorn shuts down gracefully on SIGTERM/SIGINT, then re-raises the signal to the
+    # handler it found: make that a clean exit, so the local Neo4j is stopped below.
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, _exit_cleanly)
     url = f"http://{settings.host}:{settings.port}/graphql"
     print(f"lineagehub {settings.neo4j_uri} -> GraphiQL at {url}", flush=True)
     try:
@@ -62,6 +65,10 @@ def _serve(args: argparse.Namespace) -> int:
         if local is not None:
             local.stop()
     return 0
+
+
+def _exit_cleanly(signum: int, frame: object) -> None:
+    raise SystemExit(0)
 
 
 def _schema(args: argparse.Namespace) -> int:

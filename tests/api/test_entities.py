@@ -102,8 +102,10 @@ def test_renaming_onto_a_taken_name_is_a_conflict_and_changes_nothing(api: Api) 
     error = api.fails(UPDATE_MODEL, {"id": other["id"], "input": {"name": "fraud", "owner": "x"}})
     assert error["extensions"]["code"] == "CONFLICT"
     assert error["extensions"]["field"] == "input.name"
-    again = api('query($id: ID!) { node(id: $id) { ... on RegisteredModel { name owner } } }',
-                {"id": other["id"]})
+    again = api(
+        "query($id: ID!) { node(id: $id) { ... on RegisteredModel { name owner } } }",
+        {"id": other["id"]},
+    )
     assert again["node"] == {"name": "other", "owner": None}
 
 

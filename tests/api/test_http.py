@@ -47,8 +47,10 @@ def test_introspection_stays_on(api: Api) -> None:
 
 
 def test_query_depth_is_capped(api: Api) -> None:
-    deep = "{ registeredModels { nodes { versions { nodes { model { versions { nodes { model {" \
+    deep = (
+        "{ registeredModels { nodes { versions { nodes { model { versions { nodes { model {"
         " versions { nodes { model { versions { nodes { name } } } } } } } } } } } } } }"
+    )
     error = api.fails(deep)
     assert error["extensions"]["code"] == "LIMIT_EXCEEDED"
     assert "depth" in error["message"]

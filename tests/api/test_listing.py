@@ -96,17 +96,28 @@ def test_time_ranges_and_custom_properties(api: Api, db: neo4j.Driver) -> None:
     )
     assert custom == ["model-017", "model-018", "model-019", "model-020"]
 
-    missing = names(api, "filter: $f", {"f": {"customProperties": [{"key": "nope", "exists": True}]}})
+    missing = names(
+        api, "filter: $f", {"f": {"customProperties": [{"key": "nope", "exists": True}]}}
+    )
     assert missing == []
 
 
 def test_sort_on_fields_and_custom_properties(api: Api, db: neo4j.Driver) -> None:
     seed(db, 6)
     by_owner = names(api, "orderBy: [{field: OWNER, direction: DESC}, {field: NAME}]")
-    assert by_owner == ["model-001", "model-003", "model-005", "model-002", "model-004", "model-006"]
+    assert by_owner == [
+        "model-001",
+        "model-003",
+        "model-005",
+        "model-002",
+        "model-004",
+        "model-006",
+    ]
     by_score = names(api, 'orderBy: [{customProperty: "score", direction: DESC}], first: 2')
     assert by_score == ["model-006", "model-005"]
-    error = api.fails('{ registeredModels(orderBy: [{field: NAME, customProperty: "x"}]) { totalCount } }')
+    error = api.fails(
+        '{ registeredModels(orderBy: [{field: NAME, customProperty: "x"}]) { totalCount } }'
+    )
     assert error["extensions"]["code"] == "VALIDATION"
 
 
@@ -161,13 +172,18 @@ def test_versions_of_a_model_latest_and_by_metric(api: Api, db: neo4j.Driver) ->
               version(name: "v2") { name }
            } }"""
     )["registeredModel"]
-    assert data["versions"] == {"totalCount": 3, "nodes": [{"name": "v5"}, {"name": "v4"}, {"name": "v3"}]}
+    assert data["versions"] == {
+        "totalCount": 3,
+        "nodes": [{"name": "v5"}, {"name": "v4"}, {"name": "v3"}],
+    }
     assert data["latestVersion"] == {"name": "v5"}
     assert data["version"] == {"name": "v2"}
 
 
 @pytest.mark.parametrize("models", [3, 100])
-def test_nested_lists_cost_one_round_trip_per_level(api: Api, db: neo4j.Driver, models: int) -> None:
+def test_nested_lists_cost_one_round_trip_per_level(
+    api: Api, db: neo4j.Driver, models: int
+) -> None:
     seed(db, models, versions=3, artifacts=2)
     response = api.post(
         """{ registeredModels(first: 200) { totalCount nodes { name

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
+
 import neo4j
 
 from tests.api.fragments import REGISTER, registration
@@ -76,9 +78,7 @@ def test_registering_again_returns_the_same_nodes(api: Api, db: neo4j.Driver) ->
 
 def test_a_new_version_of_an_existing_model_reuses_the_model(api: Api) -> None:
     first = api(REGISTER, registration(version="v1"))["registerModel"]
-    second = api(REGISTER, registration(version="v2", uri="s3://models/churn/v2"))[
-        "registerModel"
-    ]
+    second = api(REGISTER, registration(version="v2", uri="s3://models/churn/v2"))["registerModel"]
     assert second["modelCreated"] is False
     assert second["versionCreated"] is True
     assert second["model"]["id"] == first["model"]["id"]
@@ -114,7 +114,7 @@ def test_a_failed_registration_writes_nothing(api: Api, db: neo4j.Driver) -> Non
     # call fails after the model was already created inside the transaction.
     api(REGISTER, registration(model="other", version="v9"))
     api(
-        "mutation($id: ID!) { updateModelVersion(id: $id, input: {externalId: \"ext-1\"}) { id } }",
+        'mutation($id: ID!) { updateModelVersion(id: $id, input: {externalId: "ext-1"}) { id } }',
         {"id": api('{ modelVersion(model: "other", name: "v9") { id } }')["modelVersion"]["id"]},
     )
     before = count_nodes(db)
@@ -168,3 +168,31 @@ def test_registering_under_an_archived_model_is_a_conflict(api: Api) -> None:
     error = api.fails(REGISTER, registration(version="v2"))
     assert error["extensions"]["code"] == "CONFLICT"
     assert error["extensions"]["field"] == "input.model.name"
+
+
+def test_concurrent_identical_registrations_create_one_of_each(api: Api, db: neo4j.Driver) -> None:
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        results = list(pool.map(lambda _: api.post(REGISTER, registration()), range(8)))
+
+    assert all(not r.errors for r in results), [r.errors for r in results]
+    ids = {
+        (
+            r.data["registerModel"]["model"]["id"],
+            r.data["registerModel"]["version"]["id"],
+            r.data["registerModel"]["artifact"]["id"],
+        )
+        for r in results
+    }
+    assert len(ids) == 1
+    assert sum(r.data["registerModel"]["versionCreated"] for r in results) == 1
+    assert count_nodes(db)["Node"] == 3
+
+
+def test_concurrent_unnamed_versions_get_distinct_numbers(api: Api) -> None:
+    api(REGISTER, registration(version="v0", uri=None))
+    with ThreadPoolExecutor(max_workers=6) as pool:
+        results = list(
+            pool.map(lambda _: api.post(REGISTER, registration(version=None, uri=None)), range(6))
+        )
+    names = sorted(r.data["registerModel"]["version"]["name"] for r in results)
+    assert names == ["1", "2", "3", "4", "5", "6"]

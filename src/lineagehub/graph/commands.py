@@ -41,7 +41,9 @@ def validate(command: type[C], data: dict[str, Any], *, path: str = "input") -> 
     except ValidationError as error:
         problems = [
             {
-                "field": _path(path, tuple(p for p in e["loc"] if not str(p).startswith("function-"))),
+                "field": _path(
+                    path, tuple(p for p in e["loc"] if not str(p).startswith("function-"))
+                ),
                 "message": e["msg"].removeprefix("Value error, "),
             }
             for e in error.errors()

@@ -5,7 +5,7 @@ Each statement is a literal: labels and properties come from this file, never fr
 
 from __future__ import annotations
 
-from lineagehub.graph.store import Store
+from lineagehub.graph.store import Store, Tx
 
 # name -> statement. The names are what /readyz checks for.
 CONSTRAINTS: dict[str, str] = {
@@ -47,8 +47,7 @@ INDEXES: dict[str, str] = {
         "FOR (n:RegisteredModel) ON (n.createdAt)"
     ),
     "model_version_created_at": (
-        "CREATE INDEX model_version_created_at IF NOT EXISTS "
-        "FOR (n:ModelVersion) ON (n.createdAt)"
+        "CREATE INDEX model_version_created_at IF NOT EXISTS FOR (n:ModelVersion) ON (n.createdAt)"
     ),
 }
 
@@ -56,7 +55,11 @@ INDEXES: dict[str, str] = {
 async def ensure_constraints(store: Store) -> None:
     """Create every constraint and index that is missing; a no-op when all exist."""
     for statement in [*CONSTRAINTS.values(), *INDEXES.values()]:
-        await store.write(lambda tx, s=statement: tx.run(s))
+
+        async def create(tx: Tx, statement: str = statement) -> None:
+            await tx.run(statement)
+
+        await store.write(create)
 
 
 async def missing_constraints(store: Store) -> list[str]:

@@ -142,7 +142,9 @@ def new_node(label: str, command: EntityCreate, stamp: datetime) -> dict[str, An
 async def get_many(store: Store, record: type[E], node_ids: list[str]) -> dict[str, E]:
     """Records by id, in one round trip; missing ids are absent from the answer."""
     rows = await store.read(
-        f"UNWIND $ids AS id MATCH (n:`{record.LABEL}` {{id: id}}) RETURN labels(n) AS labels, n {{.*}} AS n",
+        f"UNWIND $ids AS id "
+        f"MATCH (n:`{record.LABEL}` {{id: id}}) "
+        "RETURN labels(n) AS labels, n {.*} AS n",
         {"ids": node_ids},
     )
     return {row["n"]["id"]: _as(record, row) for row in rows}
@@ -260,7 +262,9 @@ async def check_unique(tx: Tx, keys: list[UniqueKey]) -> None:
     for key, taken in zip(checks, row["taken"], strict=True):
         if taken:
             shown = ", ".join(f"{k}={v!r}" for k, v in key.props.items() if not k.endswith("Id"))
-            scope = " here" if any(k.endswith("Id") and k != "externalId" for k in key.props) else ""
+            scope = (
+                " here" if any(k.endswith("Id") and k != "externalId" for k in key.props) else ""
+            )
             raise Conflict(f"a {key.label} with {shown} already exists{scope}", field=key.path)
 
 

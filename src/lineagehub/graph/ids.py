@@ -11,16 +11,11 @@ import os
 import time
 
 from lineagehub.graph.errors import ValidationFailed
+from lineagehub.graph.vocabulary import NODE_TYPES
 
 _CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 
-# Node label -> id prefix. Labels here are the whitelist of node types that carry ids.
-PREFIXES: dict[str, str] = {
-    "RegisteredModel": "rm",
-    "ModelVersion": "mv",
-    "ModelArtifact": "ma",
-    "DocArtifact": "da",
-}
+PREFIXES: dict[str, str] = {label: t.prefix for label, t in NODE_TYPES.items()}
 LABELS_BY_PREFIX: dict[str, str] = {prefix: label for label, prefix in PREFIXES.items()}
 
 

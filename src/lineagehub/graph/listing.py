@@ -162,9 +162,9 @@ def _operand(kind: Kind | None, cond: Condition) -> Any:
         return value
     if kind is Kind.TIME and not isinstance(value, datetime):
         raise ValidationFailed("a time comparison takes a DateTime", field=cond.path)
-    if cond.op in {"contains", "startsWith", "endsWith"} and kind is not Kind.STRING_LIST:
-        if not isinstance(value, str):
-            raise ValidationFailed(f"{cond.op} takes a string", field=cond.path)
+    is_text_op = cond.op in {"contains", "startsWith", "endsWith"}
+    if is_text_op and kind is not Kind.STRING_LIST and not isinstance(value, str):
+        raise ValidationFailed(f"{cond.op} takes a string", field=cond.path)
     return value
 
 
@@ -173,7 +173,9 @@ def _compile_condition(cond: Condition, spec: ListSpec, params: Params, var: str
         if not KEY_PATTERN.match(cond.custom_key):
             raise ValidationFailed(f"{cond.custom_key!r} is not a valid key", field=cond.path)
         if cond.op not in CUSTOM_OPERATORS:
-            raise ValidationFailed(f"{cond.op} is not allowed on custom properties", field=cond.path)
+            raise ValidationFailed(
+                f"{cond.op} is not allowed on custom properties", field=cond.path
+            )
         key = params.add(SCALAR_PREFIX + cond.custom_key)
         target = f"{var}[{key}]"
         if cond.op == "exists":

@@ -109,7 +109,9 @@ def decode(props: dict[str, Any]) -> list[CustomProperty]:
     found: list[CustomProperty] = []
     for name, value in props.items():
         if name.startswith(JSON_PREFIX):
-            found.append(CustomProperty(name[len(JSON_PREFIX) :], PropertyType.JSON, json.loads(value)))
+            found.append(
+                CustomProperty(name[len(JSON_PREFIX) :], PropertyType.JSON, json.loads(value))
+            )
         elif name.startswith(SCALAR_PREFIX):
             found.append(CustomProperty(name[len(SCALAR_PREFIX) :], _scalar_type(value), value))
     return sorted(found, key=lambda p: p.key)

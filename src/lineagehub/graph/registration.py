@@ -146,7 +146,7 @@ async def register(store: Store, command: RegisterModel) -> Registration:
             else:
                 if row["a"].get("kind") != ModelArtifact.LABEL:
                     raise Conflict(
-                        f"artifact {command.artifact.name!r} of this version is not a model artifact",
+                        f"artifact {command.artifact.name!r} of this version is a doc artifact",
                         field="input.artifact.name",
                     )
                 _same_facts(

@@ -79,10 +79,8 @@ def _translate(error: Exception) -> RegistryError:
     if isinstance(error, neo4j_errors.ConstraintError):
         match = _CONSTRAINT_PROPERTY.search(error.message or "")
         prop = match.group(1) if match else None
-        return Conflict(
-            f"this would duplicate a unique value{f' of {prop!r}' if prop else ''}: {error.message}",
-            field=prop,
-        )
+        what = f" of {prop!r}" if prop else ""
+        return Conflict(f"this would duplicate a unique value{what}: {error.message}", field=prop)
     if isinstance(
         error,
         (
@@ -120,9 +118,7 @@ class Store:
         self.database = database
 
     @classmethod
-    def connect(
-        cls, uri: str, *, user: str | None, password: str | None, database: str
-    ) -> Store:
+    def connect(cls, uri: str, *, user: str | None, password: str | None, database: str) -> Store:
         auth = (user, password) if user and password is not None else None
         driver = AsyncGraphDatabase.driver(
             uri,

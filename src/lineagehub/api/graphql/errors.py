@@ -10,8 +10,8 @@ from graphql import GraphQLError
 from strawberry.extensions import SchemaExtension
 
 from lineagehub.graph.errors import RegistryError
-from lineagehub.logs import request_id
 from lineagehub.graph.store import current_round_trips
+from lineagehub.logs import request_id
 
 log = logging.getLogger("lineagehub.graphql")
 
@@ -50,8 +50,12 @@ def format_error(error: GraphQLError) -> GraphQLError:
     if rid is not None:
         extensions["requestId"] = rid
     return GraphQLError(
-        message, nodes=error.nodes, source=error.source, positions=error.positions,
-        path=error.path, extensions=extensions,
+        message,
+        nodes=error.nodes,
+        source=error.source,
+        positions=error.positions,
+        path=error.path,
+        extensions=extensions,
     )
 
 

@@ -14,11 +14,12 @@ from typing import Any
 import strawberry
 from strawberry.types.base import get_object_definition
 
+from lineagehub.api.graphql.scalars import JSON, Long
 from lineagehub.graph.listing import Condition, Filter, Kind, Sort
 from lineagehub.graph.records import State
-from lineagehub.api.graphql.scalars import JSON, Long
 
-EntityState = strawberry.enum(State, name="EntityState", description="Lifecycle state.")
+# Registered under GraphQL names; annotations use the Python enums themselves.
+strawberry.enum(State, name="EntityState", description="Lifecycle state.")
 
 
 @strawberry.enum(description="Sort direction.")
@@ -49,12 +50,10 @@ class StringFilter:
 
 @strawberry.input(description="Conditions on a lifecycle state.")
 class StateFilter:
-    eq: EntityState | None = strawberry.UNSET  # type: ignore[valid-type]
-    ne: EntityState | None = strawberry.UNSET  # type: ignore[valid-type]
-    in_: list[EntityState] | None = strawberry.field(
-        name="in", default=strawberry.UNSET
-    )
-    not_in: list[EntityState] | None = strawberry.UNSET  # type: ignore[valid-type]
+    eq: State | None = strawberry.UNSET
+    ne: State | None = strawberry.UNSET
+    in_: list[State] | None = strawberry.field(name="in", default=strawberry.UNSET)
+    not_in: list[State] | None = strawberry.UNSET
 
 
 @strawberry.input(description="A time range or instant; bounds may be combined.")
@@ -75,9 +74,7 @@ class LongFilter:
     gte: Long | None = strawberry.UNSET
     lt: Long | None = strawberry.UNSET
     lte: Long | None = strawberry.UNSET
-    in_: list[Long] | None = strawberry.field(
-        name="in", default=strawberry.UNSET
-    )
+    in_: list[Long] | None = strawberry.field(name="in", default=strawberry.UNSET)
     exists: bool | None = strawberry.UNSET
 
 
@@ -104,9 +101,7 @@ class CustomPropertyFilter:
     gte: JSON | None = strawberry.UNSET
     lt: JSON | None = strawberry.UNSET
     lte: JSON | None = strawberry.UNSET
-    in_: list[JSON] | None = strawberry.field(
-        name="in", default=strawberry.UNSET
-    )
+    in_: list[JSON] | None = strawberry.field(name="in", default=strawberry.UNSET)
     contains: str | None = strawberry.UNSET
     starts_with: str | None = strawberry.UNSET
     exists: bool | None = strawberry.UNSET
@@ -126,7 +121,9 @@ def _snake(name: str) -> str:
     return re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()
 
 
-def filter_input(type_name: str, fields: dict[str, Kind], *, skip: frozenset[str] = frozenset()) -> Any:
+def filter_input(
+    type_name: str, fields: dict[str, Kind], *, skip: frozenset[str] = frozenset()
+) -> Any:
     """``<type_name>Filter``: AND/OR/NOT over the fields' conditions and custom properties."""
     cls: Any = type(f"{type_name}Filter", (), {"__doc__": None})
     annotations: dict[str, Any] = {
@@ -135,9 +132,13 @@ def filter_input(type_name: str, fields: dict[str, Kind], *, skip: frozenset[str
         "not_": cls | None,
     }
     namespace: dict[str, Any] = {
-        "and_": strawberry.field(name="AND", default=strawberry.UNSET, description="All must hold."),
+        "and_": strawberry.field(
+            name="AND", default=strawberry.UNSET, description="All must hold."
+        ),
         "or_": strawberry.field(name="OR", default=strawberry.UNSET, description="One must hold."),
-        "not_": strawberry.field(name="NOT", default=strawberry.UNSET, description="Must not hold."),
+        "not_": strawberry.field(
+            name="NOT", default=strawberry.UNSET, description="Must not hold."
+        ),
     }
     for prop, kind in fields.items():
         if prop in skip:
@@ -162,10 +163,8 @@ def sort_field_enum(type_name: str, fields: dict[str, Kind]) -> Any:
     members = {
         _snake(prop).upper(): prop for prop, kind in fields.items() if kind is not Kind.STRING_LIST
     }
-    return strawberry.enum(
-        enum.Enum(f"{type_name}SortField", members),  # type: ignore[misc]
-        description=f"Fields {type_name}s can be sorted on.",
-    )
+    fields_enum: Any = enum.Enum(f"{type_name}SortField", members)  # type: ignore[misc]
+    return strawberry.enum(fields_enum, description=f"Fields {type_name}s can be sorted on.")
 
 
 def order_input(type_name: str, sort_enum: Any) -> Any:
@@ -201,7 +200,7 @@ def graphql_name(f: Any) -> str:
     if f.graphql_name:
         name: str = f.graphql_name
         return name
-    head, *rest = f.python_name.split("_")
+    head, *rest = str(f.python_name).split("_")
     return head + "".join(part.title() for part in rest)
 
 
@@ -231,7 +230,9 @@ def to_filter(flt: Any, path: str = "filter") -> Filter | None:
             all_of += [f for i, v in enumerate(value) if (f := to_filter(v, f"{path}.AND[{i}]"))]
         elif name == "OR":
             any_of += [
-                f or Filter() for i, v in enumerate(value) for f in [to_filter(v, f"{path}.OR[{i}]")]
+                f or Filter()
+                for i, v in enumerate(value)
+                for f in [to_filter(v, f"{path}.OR[{i}]")]
             ]
         elif name == "NOT":
             none_of = to_filter(value, f"{path}.NOT")
@@ -252,7 +253,9 @@ def to_filter(flt: Any, path: str = "filter") -> Filter | None:
             for op, operand in set_fields(value):
                 if operand is not None:
                     conditions.append(
-                        Condition(field=name, op=op, value=_value(operand), path=f"{path}.{name}.{op}")
+                        Condition(
+                            field=name, op=op, value=_value(operand), path=f"{path}.{name}.{op}"
+                        )
                     )
     return Filter(
         conditions=tuple(conditions),

@@ -8,8 +8,9 @@ from typing import Any
 import strawberry
 from strawberry.types.base import has_object_definition
 
-from lineagehub.api.graphql.filters import EntityState, set_fields
+from lineagehub.api.graphql.filters import set_fields
 from lineagehub.api.graphql.scalars import JSON, Long
+from lineagehub.graph.records import State
 
 UNSET: Any = strawberry.UNSET
 
@@ -45,7 +46,7 @@ class _EntityFields:
 @strawberry.input
 class _EntityChanges(_EntityFields):
     name: str | None = UNSET
-    state: EntityState | None = UNSET  # type: ignore[valid-type]
+    state: State | None = UNSET
     remove_custom_properties: list[str] | None = strawberry.field(
         default=UNSET, description="Keys of custom properties to remove."
     )
@@ -96,10 +97,14 @@ class ModelVersionChanges(_EntityChanges):
 @strawberry.input(description="A new doc artifact (model card, report).")
 class DocArtifactInput(_EntityFields):
     uri: str
-    name: str | None = strawberry.field(default=UNSET, description='Unique in its version; default "doc".')
+    name: str | None = strawberry.field(
+        default=UNSET, description='Unique in its version; default "doc".'
+    )
 
 
-@strawberry.input(description="A new model artifact: where the model's bytes are and what they are.")
+@strawberry.input(
+    description="A new model artifact: where the model's bytes are and what they are."
+)
 class ModelArtifactInput(_EntityFields):
     uri: str
     name: str | None = strawberry.field(
@@ -129,7 +134,9 @@ class DocArtifactChanges(_EntityChanges):
 
 
 @strawberry.input(
-    description="Changes to a model artifact; `uri`, `digest` and `sizeBytes` are immutable once set."
+    description=(
+        "Changes to a model artifact; `uri`, `digest` and `sizeBytes` are immutable once set."
+    )
 )
 class ModelArtifactChanges(DocArtifactChanges):
     model_format_name: str | None = UNSET

@@ -29,7 +29,9 @@ class PageRequest:
 
     def group(self) -> str:
         # Requests that differ only by parent share one query.
-        return repr((self.spec.label, self.spec.match, self.flt, self.sorts, self.page, self.with_total))
+        return repr(
+            (self.spec.label, self.spec.match, self.flt, self.sorts, self.page, self.with_total)
+        )
 
 
 class Loaders:

@@ -76,8 +76,8 @@ class Query:
     async def registered_models(
         self,
         info: Info,
-        filter: RegisteredModelFilter | None = None,  # type: ignore[valid-type]
-        order_by: list[RegisteredModelOrder] | None = None,  # type: ignore[valid-type]
+        filter: RegisteredModelFilter | None = None,
+        order_by: list[RegisteredModelOrder] | None = None,
         first: int | None = None,
         after: str | None = None,
     ) -> Connection[RegisteredModel]:
@@ -119,7 +119,8 @@ class Query:
             assert external_id is not None
             record = await entities.get_by_external_id(store, records.ModelVersion, external_id)
         else:
-            assert model is not None and name is not None
+            assert model is not None
+            assert name is not None
             record = await versions.get_by_name(store, model, name)
         return ModelVersion.from_record(record) if record else None
 
@@ -127,8 +128,8 @@ class Query:
     async def model_versions(
         self,
         info: Info,
-        filter: ModelVersionFilter | None = None,  # type: ignore[valid-type]
-        order_by: list[ModelVersionOrder] | None = None,  # type: ignore[valid-type]
+        filter: ModelVersionFilter | None = None,
+        order_by: list[ModelVersionOrder] | None = None,
         first: int | None = None,
         after: str | None = None,
     ) -> Connection[ModelVersion]:

@@ -12,7 +12,6 @@ from strawberry.types.nodes import FragmentSpread, InlineFragment, SelectedField
 
 from lineagehub.api.graphql.context import Info
 from lineagehub.api.graphql.filters import (
-    EntityState,
     filter_input,
     order_input,
     sort_field_enum,
@@ -26,17 +25,18 @@ from lineagehub.graph.artifacts import ARTIFACTS_OF_VERSION, artifact_from
 from lineagehub.graph.listing import Condition, Filter, ListSpec, Page, encode_cursor, page_of
 from lineagehub.graph.properties import CustomProperty as CustomPropertyRecord
 from lineagehub.graph.properties import PropertyType as _PropertyType
+from lineagehub.graph.records import State
 from lineagehub.graph.versions import VERSIONS_OF_MODEL
 
 T = TypeVar("T")
 
-PropertyType = strawberry.enum(_PropertyType, name="PropertyType", description="A custom value's type.")
+strawberry.enum(_PropertyType, name="PropertyType", description="A custom value's type.")
 
 
 @strawberry.type(description="A typed custom property.")
 class CustomProperty:
     key: str
-    type: PropertyType  # type: ignore[valid-type]
+    type: _PropertyType
     value: JSON = strawberry.field(description="The value, whatever its type.")
     string_value: str | None
     int_value: Long | None
@@ -69,7 +69,7 @@ class RegistryEntity(Node):
     name: str
     description: str | None
     external_id: str | None
-    state: EntityState  # type: ignore[valid-type]
+    state: State
     created_at: datetime
     updated_at: datetime
     custom_properties: list[CustomProperty]
@@ -81,7 +81,7 @@ class RegistryEntity(Node):
     @classmethod
     def from_record(cls, record: records.Entity) -> Self:
         values: dict[str, Any] = {}
-        for f in dataclasses.fields(cls):  # type: ignore[arg-type]
+        for f in dataclasses.fields(cls):
             if f.name == "custom_properties":
                 values[f.name] = [CustomProperty.of(p) for p in record.custom_properties]
             elif hasattr(record, f.name):
@@ -134,7 +134,7 @@ async def load_page(
     after: str | None,
     wrap: Any,
     extra: tuple[Condition, ...] = (),
-) -> Any:
+) -> Connection[Any]:
     """A page of ``spec`` for ``parent_id`` through the batch loader, as a Connection."""
     settings = info.context.settings
     flt = to_filter(filter)
@@ -167,7 +167,9 @@ async def load_page(
 
 # --- registry types ------------------------------------------------------------------
 
-ModelVersionFilter = filter_input("ModelVersion", records.ModelVersion.FIELDS, skip=frozenset({"modelId"}))
+ModelVersionFilter = filter_input(
+    "ModelVersion", records.ModelVersion.FIELDS, skip=frozenset({"modelId"})
+)
 ModelVersionOrder = order_input(
     "ModelVersion", sort_field_enum("ModelVersion", records.ModelVersion.FIELDS)
 )
@@ -231,16 +233,21 @@ class RegisteredModel(RegistryEntity):
 
         flt = to_filter(filter)
         result = await info.context.loaders.pages.load(
-            PageRequest(VERSIONS_OF_MODEL, self.id, flt, (Sort("createdAt", descending=True),), Page(1), False)
+            PageRequest(
+                VERSIONS_OF_MODEL,
+                self.id,
+                flt,
+                (Sort("createdAt", descending=True),),
+                Page(1),
+                False,
+            )
         )
         if not result.rows:
             return None
         return ModelVersion.from_record(records.ModelVersion.from_props(result.rows[0]))
 
     @strawberry.field(description="The version with this name, or null.")
-    async def version(
-        self, info: Info, name: str
-    ) -> ModelVersion | None:
+    async def version(self, info: Info, name: str) -> ModelVersion | None:
         result = await info.context.loaders.pages.load(
             PageRequest(
                 VERSIONS_OF_MODEL,
@@ -277,9 +284,7 @@ class ModelVersion(RegistryEntity):
         first: int | None = None,
         after: str | None = None,
     ) -> Connection[Artifact]:
-        extra = (
-            (Condition("kind", "in", [k.value for k in kind], "kind"),) if kind else ()
-        )
+        extra = (Condition("kind", "in", [k.value for k in kind], "kind"),) if kind else ()
         return await load_page(
             info,
             ARTIFACTS_OF_VERSION,

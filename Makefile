@@ -1,0 +1,42 @@
+# One command runs the service, one runs the tests; both set everything up first.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-stamp
+
+.PHONY: install run test lint schema neo4j-start neo4j-stop neo4j-status clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+## Serve the API; starts the local Neo4j when LINEAGEHUB_NEO4J_URI is unset.
+run: install
+	$(BIN)/lineagehub serve
+
+## Lint, type-check and run the whole suite against a real Neo4j.
+test: install lint
+	$(BIN)/pytest
+
+lint: install
+	$(BIN)/ruff check src tests
+	$(BIN)/ruff format --check src tests
+	$(BIN)/mypy
+
+## Regenerate schema.graphql from the code.
+schema: install
+	$(BIN)/lineagehub schema -o schema.graphql
+
+neo4j-start: install
+	$(BIN)/lineagehub neo4j start
+neo4j-stop: install
+	$(BIN)/lineagehub neo4j stop
+neo4j-status: install
+	$(BIN)/lineagehub neo4j status
+
+clean:
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache
