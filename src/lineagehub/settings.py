@@ -30,6 +30,12 @@ class Settings(BaseSettings):
     default_page_size: int = Field(default=50, ge=1)
     max_page_size: int = Field(default=500, ge=1)
 
+    # Lineage: defaults and caps (asking beyond a cap is an error, never a runaway query)
+    default_lineage_depth: int = Field(default=5, ge=1)
+    max_lineage_depth: int = Field(default=10, ge=1, le=50)
+    default_lineage_limit: int = Field(default=200, ge=1)
+    max_lineage_nodes: int = Field(default=5000, ge=1)
+
     @field_validator("neo4j_uri", "neo4j_user", "neo4j_password", mode="before")
     @classmethod
     def _empty_is_unset(cls, value: object) -> object:

@@ -115,7 +115,8 @@ async def create_in(
     # The label is one of two literals chosen by the command's type, never by input.
     row = await tx.single(
         "MATCH (v:ModelVersion {id: $versionId}) "
-        f"CREATE (v)-[:HAS_ARTIFACT]->(n:Node:Artifact:`{record.LABEL}`) "
+        "CREATE (v)-[:HAS_ARTIFACT {since: $props.createdAt}]->"
+        f"(n:Node:Artifact:`{record.LABEL}`) "
         "SET n = $props, v.updatedAt = $props.updatedAt "
         "RETURN n {.*} AS n",
         {"versionId": version["id"], "props": props},

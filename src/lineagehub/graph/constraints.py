@@ -1,55 +1,61 @@
 """Uniqueness constraints and indexes, created idempotently at start-up.
 
-Each statement is a literal: labels and properties come from this file, never from input.
+They are derived from the record types (labels and property names written in code, never
+taken from input): every type's externalId is unique, every type's name is unique within
+its scope, and datasets and code refs are unique by their natural keys.
 """
 
 from __future__ import annotations
 
+import re
+
+from lineagehub.graph.records import RECORD_TYPES
 from lineagehub.graph.store import Store, Tx
 
-# name -> statement. The names are what /readyz checks for.
-CONSTRAINTS: dict[str, str] = {
-    "node_id": "CREATE CONSTRAINT node_id IF NOT EXISTS FOR (n:Node) REQUIRE n.id IS UNIQUE",
-    "registered_model_name": (
-        "CREATE CONSTRAINT registered_model_name IF NOT EXISTS "
-        "FOR (n:RegisteredModel) REQUIRE n.name IS UNIQUE"
-    ),
-    "model_version_name": (
-        "CREATE CONSTRAINT model_version_name IF NOT EXISTS "
-        "FOR (n:ModelVersion) REQUIRE (n.modelId, n.name) IS UNIQUE"
-    ),
-    "artifact_name": (
-        "CREATE CONSTRAINT artifact_name IF NOT EXISTS "
-        "FOR (n:Artifact) REQUIRE (n.versionId, n.name) IS UNIQUE"
-    ),
-    "registered_model_external_id": (
-        "CREATE CONSTRAINT registered_model_external_id IF NOT EXISTS "
-        "FOR (n:RegisteredModel) REQUIRE n.externalId IS UNIQUE"
-    ),
-    "model_version_external_id": (
-        "CREATE CONSTRAINT model_version_external_id IF NOT EXISTS "
-        "FOR (n:ModelVersion) REQUIRE n.externalId IS UNIQUE"
-    ),
-    "model_artifact_external_id": (
-        "CREATE CONSTRAINT model_artifact_external_id IF NOT EXISTS "
-        "FOR (n:ModelArtifact) REQUIRE n.externalId IS UNIQUE"
-    ),
-    "doc_artifact_external_id": (
-        "CREATE CONSTRAINT doc_artifact_external_id IF NOT EXISTS "
-        "FOR (n:DocArtifact) REQUIRE n.externalId IS UNIQUE"
-    ),
-}
 
-# Range indexes for the common sort and filter keys of listings.
-INDEXES: dict[str, str] = {
-    "registered_model_created_at": (
-        "CREATE INDEX registered_model_created_at IF NOT EXISTS "
-        "FOR (n:RegisteredModel) ON (n.createdAt)"
-    ),
-    "model_version_created_at": (
-        "CREATE INDEX model_version_created_at IF NOT EXISTS FOR (n:ModelVersion) ON (n.createdAt)"
-    ),
-}
+def _snake(name: str) -> str:
+    return re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()
+
+
+def _statements() -> tuple[dict[str, str], dict[str, str]]:
+    constraints = {
+        "node_id": "CREATE CONSTRAINT node_id IF NOT EXISTS FOR (n:Node) REQUIRE n.id IS UNIQUE",
+        "dataset_key": (
+            "CREATE CONSTRAINT dataset_key IF NOT EXISTS "
+            "FOR (n:Dataset) REQUIRE n.datasetKey IS UNIQUE"
+        ),
+        "code_ref_key": (
+            "CREATE CONSTRAINT code_ref_key IF NOT EXISTS "
+            "FOR (n:CodeRef) REQUIRE n.codeKey IS UNIQUE"
+        ),
+    }
+    indexes: dict[str, str] = {}
+    for label, record in RECORD_TYPES.items():
+        name = f"{_snake(label)}_external_id"
+        constraints[name] = (
+            f"CREATE CONSTRAINT {name} IF NOT EXISTS FOR (n:{label}) REQUIRE n.externalId IS UNIQUE"
+        )
+        index = f"{_snake(label)}_created_at"
+        indexes[index] = f"CREATE INDEX {index} IF NOT EXISTS FOR (n:{label}) ON (n.createdAt)"
+        scoped = record.NAME_LABEL
+        if record.NAME_SCOPE in (None, "datasetKey", "codeKey"):
+            if record.NAME_SCOPE is None:
+                name = f"{_snake(scoped)}_name"
+                constraints[name] = (
+                    f"CREATE CONSTRAINT {name} IF NOT EXISTS "
+                    f"FOR (n:{scoped}) REQUIRE n.name IS UNIQUE"
+                )
+            continue
+        name = f"{_snake(scoped)}_name"
+        constraints[name] = (
+            f"CREATE CONSTRAINT {name} IF NOT EXISTS "
+            f"FOR (n:{scoped}) REQUIRE (n.{record.NAME_SCOPE}, n.name) IS UNIQUE"
+        )
+    indexes["dataset_uri"] = "CREATE INDEX dataset_uri IF NOT EXISTS FOR (n:Dataset) ON (n.uri)"
+    return constraints, indexes
+
+
+CONSTRAINTS, INDEXES = _statements()
 
 
 async def ensure_constraints(store: Store) -> None:

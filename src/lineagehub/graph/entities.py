@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from enum import Enum
 from typing import Annotated, Any, ClassVar, TypeVar
 
 from pydantic import AfterValidator, Field, StringConstraints, field_validator
@@ -117,7 +118,7 @@ class EntityUpdate(Command):
 
 
 def _stored(value: Any) -> Any:
-    if isinstance(value, State):
+    if isinstance(value, Enum):
         return value.value
     if isinstance(value, list):
         return [_stored(v) for v in value]
@@ -148,6 +149,17 @@ async def get_many(store: Store, record: type[E], node_ids: list[str]) -> dict[s
         {"ids": node_ids},
     )
     return {row["n"]["id"]: _as(record, row) for row in rows}
+
+
+async def get_any(store: Store, node_ids: list[str]) -> dict[str, Entity]:
+    """Records of any type by id, in one round trip; missing ids are absent."""
+    from lineagehub.graph.records import record_from
+
+    rows = await store.read(
+        "UNWIND $ids AS id MATCH (n:Node {id: id}) RETURN labels(n) AS labels, n {.*} AS n",
+        {"ids": node_ids},
+    )
+    return {row["n"]["id"]: record_from(row["labels"], row["n"]) for row in rows}
 
 
 async def get_by_id(store: Store, record: type[E], node_id: str, *, field: str = "id") -> E | None:

@@ -17,8 +17,17 @@ from enum import Enum
 from typing import Any
 
 from lineagehub.graph.errors import LimitExceeded, ValidationFailed
-from lineagehub.graph.properties import JSON_PREFIX, KEY_PATTERN, SCALAR_PREFIX
+from lineagehub.graph.properties import (
+    JSON_SLOT,
+    KEY_PATTERN,
+    METRIC_PREFIX,
+    PARAM_PREFIX,
+    SCALAR_PREFIX,
+)
 from lineagehub.graph.store import Row, Store
+
+# Namespaces of dynamic keys a filter or sort may reach into.
+NAMESPACES = frozenset({SCALAR_PREFIX, PARAM_PREFIX, METRIC_PREFIX})
 
 
 class Kind(Enum):
@@ -56,6 +65,8 @@ class Condition:
     value: Any
     path: str
     custom_key: str | None = None
+    namespace: str = SCALAR_PREFIX  # for custom_key: custom property, param or metric
+    via: str | None = None  # for custom_key: a related node's key (see ListSpec.related)
 
 
 @dataclass(frozen=True)
@@ -71,6 +82,8 @@ class Sort:
     field: str | None
     descending: bool = False
     custom_key: str | None = None
+    namespace: str = SCALAR_PREFIX
+    via: str | None = None
 
 
 @dataclass(frozen=True)
@@ -100,6 +113,9 @@ class ListSpec:
     fields: dict[str, Kind]
     parent_label: str | None = None
     default_sort: tuple[Sort, ...] = (Sort("createdAt"),)
+    # Related nodes whose keys filters and sorts may reach: name -> a literal pattern
+    # binding ``src`` to the related node of ``n``.
+    related: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass
@@ -168,7 +184,22 @@ def _operand(kind: Kind | None, cond: Condition) -> Any:
     return value
 
 
+def _related(spec: ListSpec, via: str, path: str) -> str:
+    pattern = dict(spec.related).get(via)
+    if pattern is None:
+        raise ValidationFailed(f"{via!r} is not related to {spec.label}", field=path)
+    return pattern
+
+
 def _compile_condition(cond: Condition, spec: ListSpec, params: Params, var: str) -> str:
+    if cond.via is not None:
+        pattern = _related(spec, cond.via, cond.path)
+        inner = Condition(
+            cond.field, cond.op, cond.value, cond.path, cond.custom_key, cond.namespace
+        )
+        return (
+            f"EXISTS {{ MATCH {pattern} WHERE {_compile_condition(inner, spec, params, 'src')} }}"
+        )
     if cond.custom_key is not None:
         if not KEY_PATTERN.match(cond.custom_key):
             raise ValidationFailed(f"{cond.custom_key!r} is not a valid key", field=cond.path)
@@ -176,11 +207,15 @@ def _compile_condition(cond: Condition, spec: ListSpec, params: Params, var: str
             raise ValidationFailed(
                 f"{cond.op} is not allowed on custom properties", field=cond.path
             )
-        key = params.add(SCALAR_PREFIX + cond.custom_key)
+        if cond.namespace not in NAMESPACES:
+            raise ValidationFailed(f"{cond.namespace!r} is not a namespace", field=cond.path)
+        key = params.add(cond.namespace + cond.custom_key)
         target = f"{var}[{key}]"
         if cond.op == "exists":
-            json_key = params.add(JSON_PREFIX + cond.custom_key)
-            test = f"({target} IS NOT NULL OR {var}[{json_key}] IS NOT NULL)"
+            json_slot = JSON_SLOT.get(cond.namespace)
+            test = f"{target} IS NOT NULL"
+            if json_slot is not None:
+                test = f"({test} OR {var}[{params.add(json_slot + cond.custom_key)}] IS NOT NULL)"
             return test if _operand(None, cond) else f"NOT {test}"
         kind = None
     else:
@@ -248,7 +283,14 @@ def compile_order(sorts: tuple[Sort, ...], spec: ListSpec, params: Params, var: 
         if sort.custom_key is not None:
             if not KEY_PATTERN.match(sort.custom_key):
                 raise ValidationFailed(f"{sort.custom_key!r} is not a valid key", field="orderBy")
-            term = f"{var}[{params.add(SCALAR_PREFIX + sort.custom_key)}]"
+            if sort.namespace not in NAMESPACES:
+                raise ValidationFailed(f"{sort.namespace!r} is not a namespace", field="orderBy")
+            term = f"{var}[{params.add(sort.namespace + sort.custom_key)}]"
+            if sort.via is not None:
+                pattern = _related(spec, sort.via, "orderBy")
+                inner = term.replace(f"{var}[", "src[", 1)
+                order = "DESC" if sort.descending else "ASC"
+                term = f"head(COLLECT {{ MATCH {pattern} RETURN {inner} AS v ORDER BY v {order} }})"
         else:
             if sort.field not in spec.fields or spec.fields[sort.field] is Kind.STRING_LIST:
                 raise ValidationFailed(f"{sort.field!r} cannot be sorted on", field="orderBy")

@@ -19,6 +19,15 @@ from lineagehub.graph.commands import Command
 
 SCALAR_PREFIX = "cp."
 JSON_PREFIX = "cpj."
+# Run parameters are typed values too, in their own namespace.
+PARAM_PREFIX = "param."
+PARAM_JSON_PREFIX = "paramj."
+# A run's metrics: the latest value, and the history as parallel lists.
+METRIC_PREFIX = "metric."
+HISTORY_VALUES = "metricValues."
+HISTORY_STEPS = "metricSteps."
+HISTORY_TIMES = "metricTimes."
+JSON_SLOT = {SCALAR_PREFIX: JSON_PREFIX, PARAM_PREFIX: PARAM_JSON_PREFIX}
 KEY_PATTERN = re.compile(r"^[A-Za-z_][A-Za-z0-9_.:/-]{0,127}$")
 INT64 = (-(2**63), 2**63 - 1)
 
@@ -84,36 +93,43 @@ class CustomPropertyIn(Command):
         return CustomProperty(self.key, PropertyType.JSON, self.json_value)
 
 
-def encode(properties: list[CustomPropertyIn], removed: list[str] | None = None) -> dict[str, Any]:
-    """Node properties to ``SET n += $map``: each key set under exactly one prefix.
+def encode(
+    properties: list[CustomPropertyIn],
+    removed: list[str] | None = None,
+    *,
+    prefix: str = SCALAR_PREFIX,
+) -> dict[str, Any]:
+    """Node properties to ``SET n += $map``: each key set under exactly one slot.
 
-    A key's other-prefix slot is set to null so changing a value's type leaves no ghost.
+    A key's other slot (scalar or JSON) is set to null so changing a value's type leaves
+    no ghost.
     """
+    json_prefix = JSON_SLOT[prefix]
     encoded: dict[str, Any] = {}
     for key in removed or []:
-        encoded[SCALAR_PREFIX + key] = None
-        encoded[JSON_PREFIX + key] = None
+        encoded[prefix + key] = None
+        encoded[json_prefix + key] = None
     for prop in properties:
         typed = prop.typed()
         if typed.type is PropertyType.JSON:
-            encoded[JSON_PREFIX + typed.key] = json.dumps(typed.value, sort_keys=True)
-            encoded[SCALAR_PREFIX + typed.key] = None
+            encoded[json_prefix + typed.key] = json.dumps(typed.value, sort_keys=True)
+            encoded[prefix + typed.key] = None
         else:
-            encoded[SCALAR_PREFIX + typed.key] = typed.value
-            encoded[JSON_PREFIX + typed.key] = None
+            encoded[prefix + typed.key] = typed.value
+            encoded[json_prefix + typed.key] = None
     return encoded
 
 
-def decode(props: dict[str, Any]) -> list[CustomProperty]:
-    """The custom properties held in a node's property map, sorted by key."""
+def decode(props: dict[str, Any], *, prefix: str = SCALAR_PREFIX) -> list[CustomProperty]:
+    """The typed values of one namespace held in a node's property map, sorted by key."""
+    json_prefix = JSON_SLOT[prefix]
     found: list[CustomProperty] = []
     for name, value in props.items():
-        if name.startswith(JSON_PREFIX):
-            found.append(
-                CustomProperty(name[len(JSON_PREFIX) :], PropertyType.JSON, json.loads(value))
-            )
-        elif name.startswith(SCALAR_PREFIX):
-            found.append(CustomProperty(name[len(SCALAR_PREFIX) :], _scalar_type(value), value))
+        if name.startswith(json_prefix):
+            key = name[len(json_prefix) :]
+            found.append(CustomProperty(key, PropertyType.JSON, json.loads(value)))
+        elif name.startswith(prefix):
+            found.append(CustomProperty(name[len(prefix) :], _scalar_type(value), value))
     return sorted(found, key=lambda p: p.key)
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+from collections.abc import Callable
 from dataclasses import dataclass, fields
 from datetime import datetime
 from enum import Enum
@@ -10,7 +12,15 @@ from typing import Any, ClassVar, Self
 from pydantic.alias_generators import to_camel
 
 from lineagehub.graph.listing import Kind
-from lineagehub.graph.properties import CustomProperty, decode
+from lineagehub.graph.properties import (
+    HISTORY_STEPS,
+    HISTORY_TIMES,
+    HISTORY_VALUES,
+    PARAM_PREFIX,
+    CustomProperty,
+    decode,
+)
+from lineagehub.graph.vocabulary import NODE_TYPES
 
 
 class State(Enum):
@@ -48,16 +58,18 @@ class Entity:
     updated_at: datetime
     custom_properties: list[CustomProperty]
 
+    # Fields not stored as a plain property of the same (camelCase) name.
+    DECODERS: ClassVar[dict[str, Callable[[dict[str, Any]], Any]]] = {
+        "custom_properties": decode,
+        "state": lambda p: State(p["state"]),
+    }
+
     @classmethod
     def from_props(cls, props: dict[str, Any]) -> Self:
         values: dict[str, Any] = {}
         for f in fields(cls):
-            if f.name == "custom_properties":
-                values[f.name] = decode(props)
-            elif f.name == "state":
-                values[f.name] = State(props["state"])
-            else:
-                values[f.name] = props.get(to_camel(f.name))
+            decoder = cls.DECODERS.get(f.name)
+            values[f.name] = decoder(props) if decoder else props.get(to_camel(f.name))
         return cls(**values)
 
 
@@ -127,9 +139,252 @@ class DocArtifact(Artifact):
     LABEL = "DocArtifact"
 
 
+def _enum(name: str, enum: type[Enum]) -> Callable[[dict[str, Any]], Any]:
+    return lambda p: enum(p[name]) if p.get(name) is not None else None
+
+
+def _json(name: str) -> Callable[[dict[str, Any]], Any]:
+    return lambda p: json.loads(p[name]) if p.get(name) is not None else None
+
+
+@dataclass(frozen=True, kw_only=True)
+class Dataset(Entity):
+    """Data at a URI; the digest names its content version. (uri, digest) is unique."""
+
+    LABEL = "Dataset"
+    NAME_LABEL = "Dataset"
+    NAME_SCOPE = "datasetKey"  # names are free-form; the natural key is uri + digest
+    FIELDS = {
+        **COMMON_FIELDS,
+        "uri": Kind.STRING,
+        "digest": Kind.STRING,
+        "sourceType": Kind.STRING,
+        "source": Kind.STRING,
+    }
+    DECODERS = {
+        **Entity.DECODERS,
+        "schema": _json("schemaJson"),
+        "profile": _json("profileJson"),
+    }
+
+    uri: str
+    digest: str | None
+    source_type: str | None
+    source: str | None
+    schema: Any
+    profile: Any
+
+
+@dataclass(frozen=True, kw_only=True)
+class CodeRef(Entity):
+    """Code at a commit. (repository, commit, path, notebook, entryPoint) is unique."""
+
+    LABEL = "CodeRef"
+    NAME_LABEL = "CodeRef"
+    NAME_SCOPE = "codeKey"
+    FIELDS = {
+        **COMMON_FIELDS,
+        "repository": Kind.STRING,
+        "commit": Kind.STRING,
+        "path": Kind.STRING,
+        "notebook": Kind.STRING,
+        "entryPoint": Kind.STRING,
+    }
+
+    repository: str
+    commit: str | None
+    path: str | None
+    notebook: str | None
+    entry_point: str | None
+
+
+@dataclass(frozen=True, kw_only=True)
+class Experiment(Entity):
+    LABEL = "Experiment"
+    NAME_LABEL = "Experiment"
+    FIELDS = {**COMMON_FIELDS, "owner": Kind.STRING}
+
+    owner: str | None
+
+
+class RunStatus(Enum):
+    RUNNING = "RUNNING"
+    FINISHED = "FINISHED"
+    FAILED = "FAILED"
+    KILLED = "KILLED"
+
+
+@dataclass(frozen=True, slots=True)
+class MetricPoint:
+    value: float
+    step: int
+    timestamp: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Metric:
+    """A run's metric: its latest value (highest step, then newest) and its history."""
+
+    key: str
+    latest: MetricPoint
+    history: list[MetricPoint]
+
+
+def decode_metrics(props: dict[str, Any]) -> list[Metric]:
+    metrics = []
+    for name in props:
+        if not name.startswith(HISTORY_VALUES):
+            continue
+        key = name[len(HISTORY_VALUES) :]
+        points = [
+            MetricPoint(value=v, step=s, timestamp=t)
+            for v, s, t in zip(
+                props[name],
+                props.get(HISTORY_STEPS + key, []),
+                props.get(HISTORY_TIMES + key, []),
+                strict=True,
+            )
+        ]
+        if points:
+            latest = max(points, key=lambda p: (p.step, p.timestamp))
+            metrics.append(Metric(key=key, latest=latest, history=points))
+    return sorted(metrics, key=lambda m: m.key)
+
+
+@dataclass(frozen=True, kw_only=True)
+class ExperimentRun(Entity):
+    LABEL = "ExperimentRun"
+    NAME_LABEL = "ExperimentRun"
+    NAME_SCOPE = "experimentId"
+    FIELDS = {
+        **COMMON_FIELDS,
+        "experimentId": Kind.ID,
+        "status": Kind.ENUM,
+        "startTime": Kind.TIME,
+        "endTime": Kind.TIME,
+    }
+    DECODERS = {
+        **Entity.DECODERS,
+        "status": _enum("status", RunStatus),
+        "params": lambda p: decode(p, prefix=PARAM_PREFIX),
+        "metrics": decode_metrics,
+    }
+
+    experiment_id: str
+    status: RunStatus
+    start_time: datetime | None
+    end_time: datetime | None
+    params: list[CustomProperty]
+    metrics: list[Metric]
+
+
+@dataclass(frozen=True, kw_only=True)
+class ServingEnvironment(Entity):
+    LABEL = "ServingEnvironment"
+    NAME_LABEL = "ServingEnvironment"
+
+
+class DesiredState(Enum):
+    DEPLOYED = "DEPLOYED"
+    UNDEPLOYED = "UNDEPLOYED"
+
+
+@dataclass(frozen=True, kw_only=True)
+class InferenceService(Entity):
+    """An endpoint in an environment, serving (at most) one version at a time."""
+
+    LABEL = "InferenceService"
+    NAME_LABEL = "InferenceService"
+    NAME_SCOPE = "environmentId"
+    FIELDS = {
+        **COMMON_FIELDS,
+        "environmentId": Kind.ID,
+        "runtime": Kind.STRING,
+        "desiredState": Kind.ENUM,
+        "url": Kind.STRING,
+        "servedVersionId": Kind.ID,
+    }
+    DECODERS = {**Entity.DECODERS, "desired_state": _enum("desiredState", DesiredState)}
+
+    environment_id: str
+    runtime: str | None
+    desired_state: DesiredState
+    url: str | None
+    served_version_id: str | None
+
+
+class DeploymentState(Enum):
+    PENDING = "PENDING"
+    READY = "READY"
+    FAILED = "FAILED"
+    STOPPED = "STOPPED"
+    UNKNOWN = "UNKNOWN"
+
+
+@dataclass(frozen=True, kw_only=True)
+class Deployment(Entity):
+    """One (re)deploy of a service: which version, when, and its last known state."""
+
+    LABEL = "Deployment"
+    NAME_LABEL = "Deployment"
+    NAME_SCOPE = "serviceId"
+    FIELDS = {
+        **COMMON_FIELDS,
+        "serviceId": Kind.ID,
+        "versionId": Kind.ID,
+        "deploymentState": Kind.ENUM,
+        "stateAt": Kind.TIME,
+        "actor": Kind.STRING,
+    }
+    DECODERS = {
+        **Entity.DECODERS,
+        "deployment_state": _enum("deploymentState", DeploymentState),
+    }
+
+    service_id: str
+    version_id: str
+    deployment_state: DeploymentState
+    state_at: datetime
+    actor: str | None
+
+
+class MonitoringKind(Enum):
+    DASHBOARD = "DASHBOARD"
+    DRIFT_BASELINE = "DRIFT_BASELINE"
+
+
+@dataclass(frozen=True, kw_only=True)
+class MonitoringLink(Entity):
+    LABEL = "MonitoringLink"
+    NAME_LABEL = "MonitoringLink"
+    NAME_SCOPE = "targetId"
+    FIELDS = {**COMMON_FIELDS, "url": Kind.STRING, "tool": Kind.STRING, "kind": Kind.ENUM}
+    DECODERS = {**Entity.DECODERS, "kind": _enum("kind", MonitoringKind)}
+
+    url: str
+    tool: str | None
+    kind: MonitoringKind
+    target_id: str
+
+
 RECORD_TYPES: dict[str, type[Entity]] = {
-    cls.LABEL: cls for cls in (RegisteredModel, ModelVersion, ModelArtifact, DocArtifact)
+    cls.LABEL: cls
+    for cls in (
+        RegisteredModel,
+        ModelVersion,
+        ModelArtifact,
+        DocArtifact,
+        Dataset,
+        CodeRef,
+        Experiment,
+        ExperimentRun,
+        ServingEnvironment,
+        InferenceService,
+        Deployment,
+        MonitoringLink,
+    )
 }
+assert set(RECORD_TYPES) == set(NODE_TYPES), "records and vocabulary disagree"
 
 
 def record_from(labels: list[str], props: dict[str, Any]) -> Entity:

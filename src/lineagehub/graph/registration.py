@@ -11,12 +11,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from lineagehub.graph import artifacts, versions
+from pydantic import model_validator
+
+from lineagehub.graph import artifacts, experiments, links, versions
 from lineagehub.graph.commands import Command
-from lineagehub.graph.entities import UniqueKey, check_unique, new_node, now
-from lineagehub.graph.errors import Conflict
+from lineagehub.graph.entities import Name, UniqueKey, check_unique, new_node, now
+from lineagehub.graph.errors import Conflict, NotFound
 from lineagehub.graph.models import RegisteredModelCreate
-from lineagehub.graph.records import ModelArtifact, ModelVersion, RegisteredModel
+from lineagehub.graph.records import ExperimentRun, ModelArtifact, ModelVersion, RegisteredModel
 from lineagehub.graph.store import Store, Tx
 
 # Facts of an existing version/artifact that a repeated registration must not change.
@@ -32,10 +34,36 @@ _ARTIFACT_FACTS = (
 )
 
 
+class TrainingRun(experiments.RunFields):
+    """The run that trained the version, in the experiment named ``experiment``."""
+
+    experiment: Name
+
+    @classmethod
+    def relations(cls) -> set[str]:
+        return experiments.RunFields.relations() | {"experiment"}
+
+
+class VersionRef(Command):
+    """An existing version: by id, or by model name + version name."""
+
+    id: str | None = None
+    model: str | None = None
+    name: str | None = None
+
+    @model_validator(mode="after")
+    def _one_way(self) -> VersionRef:
+        if (self.id is None) == (self.model is None or self.name is None):
+            raise ValueError("give either id, or model and name")
+        return self
+
+
 class RegisterModel(Command):
     model: RegisteredModelCreate
     version: versions.ModelVersionFields
     artifact: artifacts.ModelArtifactFields | None = None
+    training_run: TrainingRun | None = None
+    base_version: VersionRef | None = None
 
 
 @dataclass(frozen=True)
@@ -46,6 +74,23 @@ class Registration:
     model_created: bool
     version_created: bool
     artifact_created: bool
+    training_run: ExperimentRun | None = None
+    training_run_created: bool = False
+
+
+async def resolve_version(tx: Tx, ref: VersionRef, *, field: str) -> str:
+    row = await tx.single(
+        "OPTIONAL MATCH (byId:ModelVersion {id: $id}) "
+        "OPTIONAL MATCH (:RegisteredModel {name: $model})-[:HAS_VERSION]->"
+        "(byName:ModelVersion {name: $name}) "
+        "RETURN coalesce(byId.id, byName.id) AS id",
+        {"id": ref.id, "model": ref.model, "name": ref.name},
+    )
+    if row is None or row["id"] is None:
+        what = ref.id or f"{ref.model}@{ref.name}"
+        raise NotFound(f"no ModelVersion {what}", field=field)
+    found: str = row["id"]
+    return found
 
 
 def _same_facts(
@@ -158,6 +203,26 @@ async def register(store: Store, command: RegisterModel) -> Registration:
                 created = ModelArtifact.from_props(row["a"])
             assert isinstance(created, ModelArtifact)
             artifact = created
+        run: ExperimentRun | None = None
+        run_created = False
+        stamp = now()
+        if command.training_run is not None:
+            experiment, _ = await experiments.ensure_experiment(
+                tx,
+                experiments.ExperimentFields(name=command.training_run.experiment),
+                path="input.trainingRun",
+            )
+            run, run_created = await experiments.ensure_run(
+                tx, command.training_run, experiment, path="input.trainingRun"
+            )
+            await links.add(
+                tx, [links.Link(run.id, "PRODUCED", version.id, "input.trainingRun")], stamp
+            )
+        if command.base_version is not None:
+            base = await resolve_version(tx, command.base_version, field="input.baseVersion")
+            await links.add(
+                tx, [links.Link(version.id, "DERIVED_FROM", base, "input.baseVersion")], stamp
+            )
         return Registration(
             model=RegisteredModel.from_props(model),
             version=version,
@@ -165,6 +230,8 @@ async def register(store: Store, command: RegisterModel) -> Registration:
             model_created=model_created,
             version_created=version_created,
             artifact_created=artifact_created,
+            training_run=run,
+            training_run_created=run_created,
         )
 
     return await store.write(work)

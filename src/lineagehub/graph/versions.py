@@ -42,16 +42,20 @@ class ModelVersionUpdate(EntityUpdate):
     IMMUTABLE_ONCE_SET: ClassVar[frozenset[str]] = frozenset({"author"})
 
 
+# Filters and sorts on a version may reach into the run that produced it.
+_TRAINING_RUN = (("trainingRun", "(src:ExperimentRun)-[:PRODUCED]->(n)"),)
 VERSIONS_OF_MODEL = ListSpec(
     label=ModelVersion.LABEL,
     parent_label=RegisteredModel.LABEL,
     match="MATCH (p)-[:HAS_VERSION]->(n:ModelVersion)",
     fields=ModelVersion.FIELDS,
+    related=_TRAINING_RUN,
 )
 ALL_VERSIONS = ListSpec(
     label=ModelVersion.LABEL,
     match="MATCH (n:ModelVersion)",
     fields=ModelVersion.FIELDS,
+    related=_TRAINING_RUN,
 )
 
 
@@ -91,7 +95,7 @@ async def create_in(
     await check_unique(tx, create_keys(ModelVersion, props, path))
     row = await tx.single(
         "MATCH (m:RegisteredModel {id: $modelId}) "
-        "CREATE (m)-[:HAS_VERSION]->(n:Node:ModelVersion) "
+        "CREATE (m)-[:HAS_VERSION {since: $props.createdAt}]->(n:Node:ModelVersion) "
         "SET n = $props, m.updatedAt = $props.updatedAt "
         "RETURN n {.*} AS n",
         {"modelId": model["id"], "props": props},

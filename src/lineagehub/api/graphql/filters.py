@@ -16,6 +16,7 @@ from strawberry.types.base import get_object_definition
 
 from lineagehub.api.graphql.scalars import JSON, Long
 from lineagehub.graph.listing import Condition, Filter, Kind, Sort
+from lineagehub.graph.properties import METRIC_PREFIX, PARAM_PREFIX, SCALAR_PREFIX
 from lineagehub.graph.records import State
 
 # Registered under GraphQL names; annotations use the Python enums themselves.
@@ -121,8 +122,41 @@ def _snake(name: str) -> str:
     return re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()
 
 
+# Filter fields that hold conditions on dynamic keys: name -> (namespace, via).
+KEYED_FILTERS: dict[str, tuple[str, str | None]] = {
+    "customProperties": (SCALAR_PREFIX, None),
+    "params": (PARAM_PREFIX, None),
+    "metrics": (METRIC_PREFIX, None),
+    "trainingParams": (PARAM_PREFIX, "trainingRun"),
+    "trainingMetrics": (METRIC_PREFIX, "trainingRun"),
+}
+KEYED_SORTS: dict[str, tuple[str, str | None]] = {
+    "customProperty": (SCALAR_PREFIX, None),
+    "param": (PARAM_PREFIX, None),
+    "metric": (METRIC_PREFIX, None),
+    "trainingParam": (PARAM_PREFIX, "trainingRun"),
+    "trainingMetric": (METRIC_PREFIX, "trainingRun"),
+}
+_KEYED_DESCRIPTIONS = {
+    "customProperties": "Conditions on custom properties; every one must hold.",
+    "params": "Conditions on params; every one must hold.",
+    "metrics": "Conditions on the latest value of metrics; every one must hold.",
+    "trainingParams": "Conditions on params of the run that produced it.",
+    "trainingMetrics": "Conditions on metrics of the run that produced it.",
+    "customProperty": "Or the key of a custom property to sort on.",
+    "param": "Or the key of a param to sort on.",
+    "metric": "Or the key of a metric (latest value) to sort on.",
+    "trainingParam": "Or a param of the run that produced it.",
+    "trainingMetric": "Or a metric of the run that produced it.",
+}
+
+
 def filter_input(
-    type_name: str, fields: dict[str, Kind], *, skip: frozenset[str] = frozenset()
+    type_name: str,
+    fields: dict[str, Kind],
+    *,
+    skip: frozenset[str] = frozenset(),
+    keyed: tuple[str, ...] = ("customProperties",),
 ) -> Any:
     """``<type_name>Filter``: AND/OR/NOT over the fields' conditions and custom properties."""
     cls: Any = type(f"{type_name}Filter", (), {"__doc__": None})
@@ -146,10 +180,12 @@ def filter_input(
         name = _snake(prop)
         annotations[name] = _CONDITION_INPUTS[kind] | None
         namespace[name] = strawberry.field(name=prop, default=strawberry.UNSET)
-    annotations["custom_properties"] = list[CustomPropertyFilter] | None
-    namespace["custom_properties"] = strawberry.field(
-        default=strawberry.UNSET, description="Every condition must hold."
-    )
+    for key in keyed:
+        name = _snake(key)
+        annotations[name] = list[CustomPropertyFilter] | None
+        namespace[name] = strawberry.field(
+            name=key, default=strawberry.UNSET, description=_KEYED_DESCRIPTIONS[key]
+        )
     for key, value in namespace.items():
         setattr(cls, key, value)
     cls.__annotations__ = annotations
@@ -167,20 +203,27 @@ def sort_field_enum(type_name: str, fields: dict[str, Kind]) -> Any:
     return strawberry.enum(fields_enum, description=f"Fields {type_name}s can be sorted on.")
 
 
-def order_input(type_name: str, sort_enum: Any) -> Any:
+def order_input(
+    type_name: str, sort_enum: Any, *, keyed: tuple[str, ...] = ("customProperty",)
+) -> Any:
     cls: Any = type(f"{type_name}Order", (), {})
-    cls.__annotations__ = {
-        "field": sort_enum | None,
-        "custom_property": str | None,
-        "direction": SortDirection,
-    }
+    annotations: dict[str, Any] = {"field": sort_enum | None}
     cls.field = strawberry.field(default=strawberry.UNSET, description="A field to sort on.")
-    cls.custom_property = strawberry.field(
-        default=strawberry.UNSET, description="Or the key of a custom property to sort on."
-    )
+    for key in keyed:
+        annotations[_snake(key)] = str | None
+        setattr(
+            cls,
+            _snake(key),
+            strawberry.field(
+                name=key, default=strawberry.UNSET, description=_KEYED_DESCRIPTIONS[key]
+            ),
+        )
+    annotations["direction"] = SortDirection
     cls.direction = strawberry.field(default=SortDirection.ASC)
+    cls.__annotations__ = annotations
+    options = ", ".join(f"`{k}`" for k in ("field", *keyed))
     return strawberry.input(
-        cls, description=f"One sort key for {type_name}s: give `field` or `customProperty`."
+        cls, description=f"One sort key for {type_name}s: give one of {options}."
     )
 
 
@@ -236,17 +279,20 @@ def to_filter(flt: Any, path: str = "filter") -> Filter | None:
             ]
         elif name == "NOT":
             none_of = to_filter(value, f"{path}.NOT")
-        elif name == "customProperties":
+        elif name in KEYED_FILTERS:
+            namespace, via = KEYED_FILTERS[name]
             for i, cond in enumerate(value):
                 for op, operand in set_fields(cond):
                     if op != "key" and operand is not None:
                         conditions.append(
                             Condition(
-                                field="customProperties",
+                                field=name,
                                 op=op,
                                 value=_value(operand),
-                                path=f"{path}.customProperties[{i}].{op}",
+                                path=f"{path}.{name}[{i}].{op}",
                                 custom_key=cond.key,
+                                namespace=namespace,
+                                via=via,
                             )
                         )
         else:
@@ -272,17 +318,18 @@ def to_sorts(order_by: Any) -> tuple[Sort, ...]:
         return ()
     sorts = []
     for i, order in enumerate(order_by):
-        has_field = order.field not in (None, strawberry.UNSET)
-        has_custom = order.custom_property not in (None, strawberry.UNSET)
-        if has_field == has_custom:
+        given = [(k, v) for k, v in set_fields(order) if k != "direction" and v is not None]
+        if len(given) != 1:
+            options = [k for k, _ in set_fields(order) if k != "direction"]
             raise ValidationFailed(
-                "give exactly one of field or customProperty", field=f"orderBy[{i}]"
+                f"give exactly one sort key ({', '.join(options) or 'field'})",
+                field=f"orderBy[{i}]",
             )
-        sorts.append(
-            Sort(
-                field=order.field.value if has_field else None,
-                custom_key=order.custom_property if has_custom else None,
-                descending=order.direction is SortDirection.DESC,
-            )
-        )
+        key, value = given[0]
+        descending = order.direction is SortDirection.DESC
+        if key == "field":
+            sorts.append(Sort(field=value.value, descending=descending))
+        else:
+            namespace, via = KEYED_SORTS[key]
+            sorts.append(Sort(None, descending, custom_key=value, namespace=namespace, via=via))
     return tuple(sorts)

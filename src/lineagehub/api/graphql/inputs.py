@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import enum
+from datetime import datetime
 from typing import Any
 
 import strawberry
 from strawberry.types.base import has_object_definition
 
+from lineagehub.api.graphql import enums as _enums  # noqa: F401  (registers the enums)
 from lineagehub.api.graphql.filters import set_fields
 from lineagehub.api.graphql.scalars import JSON, Long
-from lineagehub.graph.records import State
+from lineagehub.graph.records import DesiredState, MonitoringKind, RunStatus, State
 
 UNSET: Any = strawberry.UNSET
 
@@ -150,8 +152,160 @@ class ModelArtifactChanges(DocArtifactChanges):
 # --- registerModel ---------------------------------------------------------------------
 
 
-@strawberry.input(description="Model, version and artifact to register in one transaction.")
+@strawberry.input(
+    description=(
+        "Model, version and artifact to register in one transaction, with (optionally) the "
+        "run that trained the version, its params, metrics and inputs, and its base version."
+    )
+)
 class RegisterModelInput:
     model: RegisteredModelInput
     version: ModelVersionInput
     artifact: ModelArtifactInput | None = UNSET
+    training_run: TrainingRunInput | None = UNSET
+    base_version: VersionRefInput | None = UNSET
+
+
+# --- datasets and code -------------------------------------------------------------------
+
+
+@strawberry.input(description="A dataset: the data at `uri`, content version `digest`.")
+class DatasetInput(_EntityFields):
+    uri: str
+    digest: str | None = UNSET
+    name: str | None = strawberry.field(
+        default=UNSET, description="Defaults to the last segment of the URI."
+    )
+    source_type: str | None = UNSET
+    source: str | None = UNSET
+    schema: JSON | None = UNSET
+    profile: JSON | None = UNSET
+
+
+@strawberry.input(description="An existing dataset: give `id`, or `uri` (and `digest`).")
+class DatasetRefInput:
+    id: strawberry.ID | None = UNSET
+    uri: str | None = UNSET
+    digest: str | None = UNSET
+
+
+@strawberry.input(description="Changes to a dataset; its uri and digest are its identity.")
+class DatasetChanges(_EntityChanges):
+    source_type: str | None = UNSET
+    source: str | None = UNSET
+    schema: JSON | None = UNSET
+    profile: JSON | None = UNSET
+
+
+@strawberry.input(description="Code at a commit.")
+class CodeRefInput(_EntityFields):
+    repository: str
+    commit: str | None = UNSET
+    path: str | None = UNSET
+    notebook: str | None = UNSET
+    entry_point: str | None = UNSET
+    name: str | None = strawberry.field(
+        default=UNSET, description="Defaults to the repository's name."
+    )
+
+
+# --- experiments and runs ---------------------------------------------------------------
+
+
+@strawberry.input(description="A new experiment.")
+class ExperimentInput(_EntityFields):
+    name: str
+    owner: str | None = UNSET
+
+
+@strawberry.input(description="Changes to an experiment.")
+class ExperimentChanges(_EntityChanges):
+    owner: str | None = UNSET
+
+
+@strawberry.input(description="One metric value; step defaults to 0, timestamp to now.")
+class MetricInput:
+    key: str
+    value: float
+    step: Long | None = UNSET
+    timestamp: datetime | None = UNSET
+
+
+@strawberry.input(description="What a run consumed.")
+class RunInputsInput:
+    datasets: list[DatasetInput] | None = strawberry.field(
+        default=UNSET, description="Registered if new (by uri + digest)."
+    )
+    dataset_refs: list[DatasetRefInput] | None = strawberry.field(
+        default=UNSET, description="Datasets that must exist already."
+    )
+    code: list[CodeRefInput] | None = UNSET
+
+
+@strawberry.input(
+    description="A run; with an externalId (or a name) it is found again, not duplicated."
+)
+class ExperimentRunInput(_EntityFields):
+    name: str | None = UNSET
+    status: RunStatus | None = UNSET
+    start_time: datetime | None = UNSET
+    end_time: datetime | None = UNSET
+    params: list[CustomPropertyInput] | None = UNSET
+    metrics: list[MetricInput] | None = UNSET
+    inputs: RunInputsInput | None = UNSET
+
+
+@strawberry.input(description="A run of the experiment `experimentId`.")
+class CreateExperimentRunInput(ExperimentRunInput):
+    experiment_id: strawberry.ID
+
+
+@strawberry.input(description="The run that trained a version, in the experiment named so.")
+class TrainingRunInput(ExperimentRunInput):
+    experiment: str
+
+
+@strawberry.input(description="Changes to a run.")
+class ExperimentRunChanges(_EntityChanges):
+    status: RunStatus | None = UNSET
+    end_time: datetime | None = UNSET
+
+
+@strawberry.input(description="An existing version: give `id`, or `model` and `name`.")
+class VersionRefInput:
+    id: strawberry.ID | None = UNSET
+    model: str | None = UNSET
+    name: str | None = UNSET
+
+
+# --- serving ------------------------------------------------------------------------------
+
+
+@strawberry.input(description="A new serving environment.")
+class ServingEnvironmentInput(_EntityFields):
+    name: str
+
+
+@strawberry.input(description="A new inference service; with modelVersionId it is deployed.")
+class InferenceServiceInput(_EntityFields):
+    environment_id: strawberry.ID
+    name: str
+    runtime: str | None = UNSET
+    url: str | None = UNSET
+    desired_state: DesiredState | None = UNSET
+    model_version_id: strawberry.ID | None = UNSET
+
+
+@strawberry.input(description="Changes to an inference service (deploy with deployModelVersion).")
+class InferenceServiceChanges(_EntityChanges):
+    runtime: str | None = UNSET
+    url: str | None = UNSET
+
+
+@strawberry.input(description="A dashboard or drift baseline for a version or a service.")
+class MonitoringLinkInput(_EntityFields):
+    target_id: strawberry.ID
+    name: str
+    url: str
+    tool: str | None = UNSET
+    kind: MonitoringKind | None = UNSET

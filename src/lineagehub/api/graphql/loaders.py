@@ -8,7 +8,7 @@ from typing import Any, TypeVar
 
 from strawberry.dataloader import DataLoader
 
-from lineagehub.graph import entities
+from lineagehub.graph import entities, lineage
 from lineagehub.graph.listing import Filter, ListSpec, Page, PageResult, Sort, fetch_pages
 from lineagehub.graph.records import Entity
 from lineagehub.graph.store import Store
@@ -41,6 +41,12 @@ class Loaders:
             self._load_pages, cache_key_fn=lambda r: (r.group(), r.parent_id)
         )
         self._by_id: dict[type[Entity], DataLoader[str, Any]] = {}
+        self.lineage: DataLoader[tuple[str, lineage.LineageSpec], lineage.Lineage | None] = (
+            DataLoader(self._load_lineage)
+        )
+        self.neighbours: DataLoader[tuple[str, lineage.Hop], list[Entity]] = DataLoader(
+            self._load_neighbours
+        )
 
     def by_id(self, record: type[E]) -> DataLoader[str, E | None]:
         if record not in self._by_id:
@@ -74,3 +80,31 @@ class Loaders:
                 empty = PageResult(rows=[], offset=first.page.offset, has_next=False, total=0)
                 answers[key, member.parent_id] = results.get(member.parent_id, empty)
         return [answers[r.group(), r.parent_id] for r in requests]
+
+    async def _load_lineage(
+        self, keys: list[tuple[str, lineage.LineageSpec]]
+    ) -> list[lineage.Lineage | None]:
+        found: dict[tuple[str, lineage.LineageSpec], lineage.Lineage] = {}
+        for spec, starts in _by_second(keys).items():
+            for start, answer in (await lineage.lineage_of(self.store, starts, spec)).items():
+                found[start, spec] = answer
+        return [found.get(key) for key in keys]
+
+    async def _load_neighbours(self, keys: list[tuple[str, lineage.Hop]]) -> list[list[Entity]]:
+        found: dict[tuple[str, lineage.Hop], list[Entity]] = {}
+        for hop, starts in _by_second(keys).items():
+            for start, answer in (await lineage.neighbours(self.store, starts, hop)).items():
+                found[start, hop] = answer
+        return [found.get(key, []) for key in keys]
+
+
+K = TypeVar("K")
+
+
+def _by_second(keys: list[tuple[str, K]]) -> dict[K, list[str]]:
+    """Start ids grouped by the (hashable) shape of request they share: one query each."""
+    groups: dict[K, list[str]] = defaultdict(list)
+    for start, shape in keys:
+        if start not in groups[shape]:
+            groups[shape].append(start)
+    return groups

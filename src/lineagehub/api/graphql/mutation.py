@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import strawberry
 
@@ -29,6 +29,11 @@ from lineagehub.graph import artifacts, entities, models, records, registration,
 from lineagehub.graph.commands import validate
 from lineagehub.graph.records import State
 
+if TYPE_CHECKING:
+    from lineagehub.api.graphql.provenance import ExperimentRun
+
+_Run = Annotated["ExperimentRun", strawberry.lazy("lineagehub.api.graphql.provenance")]
+
 
 @strawberry.type(description="What registerModel registered, and which parts it created.")
 class RegisterModelPayload:
@@ -38,6 +43,8 @@ class RegisterModelPayload:
     model_created: bool
     version_created: bool
     artifact_created: bool
+    training_run: _Run | None = strawberry.field(description="The run, when one was given.")
+    training_run_created: bool
 
 
 async def _update(info: Info, record: type[Any], gql: type[Any], id: str, command: Any) -> Any:
@@ -59,6 +66,8 @@ class Mutation:
         )
     )
     async def register_model(self, info: Info, input: RegisterModelInput) -> RegisterModelPayload:
+        from lineagehub.api.graphql.provenance import ExperimentRun
+
         command = validate(registration.RegisterModel, wire(input))
         done = await registration.register(info.context.store, command)
         return RegisterModelPayload(
@@ -68,6 +77,10 @@ class Mutation:
             model_created=done.model_created,
             version_created=done.version_created,
             artifact_created=done.artifact_created,
+            training_run=ExperimentRun.from_record(done.training_run)
+            if done.training_run
+            else None,
+            training_run_created=done.training_run_created,
         )
 
     # --- RegisteredModel -------------------------------------------------------------

@@ -8,7 +8,6 @@ import strawberry
 
 from lineagehub.api.graphql.context import Info
 from lineagehub.api.graphql.types import (
-    NODE_TYPES,
     Connection,
     DocArtifact,
     ModelArtifact,
@@ -41,13 +40,11 @@ def _one_of(**given: Any) -> str:
 class Query:
     @strawberry.field(description="Any node by its global id, or null.")
     async def node(self, info: Info, id: strawberry.ID) -> Node | None:
-        label = ids.label_of(id)
-        record_type = records.RECORD_TYPES[label]
+        from lineagehub.api.graphql.lineage import wrap
+
+        record_type = records.RECORD_TYPES[ids.label_of(id)]
         record = await info.context.loaders.by_id(record_type).load(id)
-        if record is None:
-            return None
-        wrapped: Node = NODE_TYPES[label].from_record(record)
-        return wrapped
+        return wrap(record) if record is not None else None
 
     @strawberry.field(description="A registered model by id, externalId or name; null if none.")
     async def registered_model(

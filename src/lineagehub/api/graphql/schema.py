@@ -8,13 +8,15 @@ import strawberry
 from graphql import GraphQLError
 from strawberry.extensions import MaxAliasesLimiter, MaxTokensLimiter, QueryDepthLimiter
 from strawberry.schema.config import StrawberryConfig
+from strawberry.tools import merge_types
 from strawberry.types.execution import ExecutionContext
 
 from lineagehub.api.graphql.errors import ErrorCodes
+from lineagehub.api.graphql.lineage_fields import LineageMutation, LineageQuery
 from lineagehub.api.graphql.mutation import Mutation
+from lineagehub.api.graphql.nodes import GRAPHQL_TYPES
 from lineagehub.api.graphql.query import Query
 from lineagehub.api.graphql.scalars import SCALARS
-from lineagehub.api.graphql.types import DocArtifact, ModelArtifact
 from lineagehub.settings import Settings
 
 
@@ -35,9 +37,9 @@ def build_schema(settings: Settings | None = None) -> strawberry.Schema:
         ErrorCodes,
     ]
     return _Schema(
-        query=Query,
-        mutation=Mutation,
-        types=[ModelArtifact, DocArtifact],
+        query=merge_types("Query", (Query, LineageQuery)),
+        mutation=merge_types("Mutation", (Mutation, LineageMutation)),
+        types=list(GRAPHQL_TYPES.values()),
         extensions=extensions,
         config=StrawberryConfig(scalar_map=SCALARS),
     )

@@ -5,12 +5,13 @@ from __future__ import annotations
 import dataclasses
 import enum
 from datetime import datetime
-from typing import Any, Generic, Self, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, Generic, Self, TypeVar
 
 import strawberry
 from strawberry.types.nodes import FragmentSpread, InlineFragment, SelectedField
 
 from lineagehub.api.graphql.context import Info
+from lineagehub.api.graphql.enums import EdgeType, NodeType
 from lineagehub.api.graphql.filters import (
     filter_input,
     order_input,
@@ -20,15 +21,40 @@ from lineagehub.api.graphql.filters import (
 )
 from lineagehub.api.graphql.loaders import PageRequest
 from lineagehub.api.graphql.scalars import JSON, Long
+from lineagehub.graph import lineage as engine
 from lineagehub.graph import records
 from lineagehub.graph.artifacts import ARTIFACTS_OF_VERSION, artifact_from
-from lineagehub.graph.listing import Condition, Filter, ListSpec, Page, encode_cursor, page_of
+from lineagehub.graph.lineage import Direction
+from lineagehub.graph.listing import (
+    Condition,
+    Filter,
+    ListSpec,
+    Page,
+    Sort,
+    encode_cursor,
+    page_of,
+)
 from lineagehub.graph.properties import CustomProperty as CustomPropertyRecord
 from lineagehub.graph.properties import PropertyType as _PropertyType
 from lineagehub.graph.records import State
 from lineagehub.graph.versions import VERSIONS_OF_MODEL
 
 T = TypeVar("T")
+
+if TYPE_CHECKING:
+    from lineagehub.api.graphql.lineage import Lineage
+    from lineagehub.api.graphql.provenance import CodeRef, Dataset, ExperimentRun
+    from lineagehub.api.graphql.serving import InferenceService, MonitoringLink
+
+_LINEAGE = "lineagehub.api.graphql.lineage"
+_Lineage = Annotated["Lineage", strawberry.lazy(_LINEAGE)]
+_PROVENANCE = "lineagehub.api.graphql.provenance"
+_Run = Annotated["ExperimentRun", strawberry.lazy(_PROVENANCE)]
+_Dataset = Annotated["Dataset", strawberry.lazy(_PROVENANCE)]
+_CodeRef = Annotated["CodeRef", strawberry.lazy(_PROVENANCE)]
+_SERVING = "lineagehub.api.graphql.serving"
+_Service = Annotated["InferenceService", strawberry.lazy(_SERVING)]
+_Monitoring = Annotated["MonitoringLink", strawberry.lazy(_SERVING)]
 
 strawberry.enum(_PropertyType, name="PropertyType", description="A custom value's type.")
 
@@ -77,6 +103,39 @@ class RegistryEntity(Node):
     @strawberry.field(description="One custom property by key, or null.")
     def custom_property(self, key: str) -> CustomProperty | None:
         return next((p for p in self.custom_properties if p.key == key), None)
+
+    @strawberry.field(
+        description=(
+            "The lineage subgraph around this node (one round trip however large; batched "
+            "across a list). Defaults: UPSTREAM, maxDepth and limit from the server settings."
+        )
+    )
+    async def lineage(
+        self,
+        info: Info,
+        direction: Direction = Direction.UPSTREAM,
+        max_depth: int | None = None,
+        node_types: list[NodeType] | None = None,
+        edge_types: list[EdgeType] | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        limit: int | None = None,
+        with_paths: bool = False,
+    ) -> _Lineage:
+        from lineagehub.api.graphql.lineage import load_lineage, spec_of
+
+        spec = spec_of(
+            info,
+            direction=direction,
+            max_depth=max_depth,
+            node_types=node_types,
+            edge_types=edge_types,
+            since=since,
+            until=until,
+            limit=limit,
+            with_paths=with_paths,
+        )
+        return await load_lineage(info, self.id, spec)
 
     @classmethod
     def from_record(cls, record: records.Entity) -> Self:
@@ -134,6 +193,7 @@ async def load_page(
     after: str | None,
     wrap: Any,
     extra: tuple[Condition, ...] = (),
+    sorts: tuple[Sort, ...] = (),
 ) -> Connection[Any]:
     """A page of ``spec`` for ``parent_id`` through the batch loader, as a Connection."""
     settings = info.context.settings
@@ -148,7 +208,7 @@ async def load_page(
     )
     wants_total = _selects(info.selected_fields[0].selections, "totalCount")
     result = await info.context.loaders.pages.load(
-        PageRequest(spec, parent_id, flt, to_sorts(order_by), page, wants_total)
+        PageRequest(spec, parent_id, flt, to_sorts(order_by) or sorts, page, wants_total)
     )
     nodes = [wrap(row) for row in result.rows]
     edges = [Edge(cursor=encode_cursor(result.offset + i), node=n) for i, n in enumerate(nodes)]
@@ -168,10 +228,15 @@ async def load_page(
 # --- registry types ------------------------------------------------------------------
 
 ModelVersionFilter = filter_input(
-    "ModelVersion", records.ModelVersion.FIELDS, skip=frozenset({"modelId"})
+    "ModelVersion",
+    records.ModelVersion.FIELDS,
+    skip=frozenset({"modelId"}),
+    keyed=("customProperties", "trainingParams", "trainingMetrics"),
 )
 ModelVersionOrder = order_input(
-    "ModelVersion", sort_field_enum("ModelVersion", records.ModelVersion.FIELDS)
+    "ModelVersion",
+    sort_field_enum("ModelVersion", records.ModelVersion.FIELDS),
+    keyed=("customProperty", "trainingParam", "trainingMetric"),
 )
 RegisteredModelFilter = filter_input("RegisteredModel", records.RegisteredModel.FIELDS)
 RegisteredModelOrder = order_input(
@@ -229,8 +294,6 @@ class RegisteredModel(RegistryEntity):
         info: Info,
         filter: ModelVersionFilter | None = None,  # type: ignore[valid-type]
     ) -> ModelVersion | None:
-        from lineagehub.graph.listing import Sort
-
         flt = to_filter(filter)
         result = await info.context.loaders.pages.load(
             PageRequest(
@@ -273,6 +336,61 @@ class ModelVersion(RegistryEntity):
         record = await info.context.loaders.by_id(records.RegisteredModel).load(self.model_id)
         assert record is not None
         return RegisteredModel.from_record(record)
+
+    @strawberry.field(description="The runs that produced this version.")
+    async def training_runs(self, info: Info) -> list[_Run]:
+        from lineagehub.api.graphql.lineage import hop
+
+        return await hop(info, self.id, engine.TRAINING_RUNS)
+
+    @strawberry.field(
+        description=(
+            "Datasets its training runs consumed and, when transitive (the default), the "
+            "datasets those were derived or produced from."
+        )
+    )
+    async def training_datasets(self, info: Info, transitive: bool = True) -> list[_Dataset]:
+        from lineagehub.api.graphql.provenance import complete
+
+        settings = info.context.settings
+        spec = engine.training_datasets(
+            transitive=transitive,
+            depth=settings.max_lineage_depth,
+            limit=settings.max_lineage_nodes,
+        )
+        return await complete(info, self.id, spec, "Dataset")
+
+    @strawberry.field(description="Code its training runs executed.")
+    async def code(self, info: Info) -> list[_CodeRef]:
+        from lineagehub.api.graphql.provenance import complete
+
+        spec = engine.training_code(limit=info.context.settings.max_lineage_nodes)
+        return await complete(info, self.id, spec, "CodeRef")
+
+    @strawberry.field(description="The version this one was fine-tuned from, or null.")
+    async def base_model(self, info: Info) -> ModelVersion | None:
+        from lineagehub.api.graphql.lineage import hop
+
+        found = await hop(info, self.id, engine.BASE_VERSION)
+        return found[0] if found else None
+
+    @strawberry.field(description="Versions fine-tuned from this one.")
+    async def fine_tunes(self, info: Info) -> list[ModelVersion]:
+        from lineagehub.api.graphql.lineage import hop
+
+        return await hop(info, self.id, engine.FINE_TUNES)
+
+    @strawberry.field(description="Services serving this version now.")
+    async def deployments(self, info: Info) -> list[_Service]:
+        from lineagehub.api.graphql.lineage import hop
+
+        return await hop(info, self.id, engine.SERVED_BY)
+
+    @strawberry.field(description="Dashboards and drift baselines watching this version.")
+    async def monitoring(self, info: Info) -> list[_Monitoring]:
+        from lineagehub.api.graphql.lineage import hop
+
+        return await hop(info, self.id, engine.MONITORED_BY)
 
     @strawberry.field(description="Model and doc artifacts of this version.")
     async def artifacts(
@@ -329,11 +447,3 @@ def artifact_type(record: records.Artifact) -> Artifact:
     if isinstance(record, records.ModelArtifact):
         return ModelArtifact.from_record(record)
     return DocArtifact.from_record(record)
-
-
-NODE_TYPES: dict[str, Any] = {
-    "RegisteredModel": RegisteredModel,
-    "ModelVersion": ModelVersion,
-    "ModelArtifact": ModelArtifact,
-    "DocArtifact": DocArtifact,
-}

@@ -1,0 +1,161 @@
+"""GraphQL shapes of lineage answers: subgraphs, their nodes and edges, and paths."""
+
+from __future__ import annotations
+
+import enum
+from datetime import datetime
+from typing import Any
+
+import strawberry
+
+from lineagehub.api.graphql.context import Info
+from lineagehub.api.graphql.enums import EdgeType
+from lineagehub.api.graphql.types import RegistryEntity
+from lineagehub.graph import lineage as engine
+from lineagehub.graph.records import Entity
+
+
+def wrap(record: Entity) -> RegistryEntity:
+    """The GraphQL object for any record."""
+    from lineagehub.api.graphql.nodes import GRAPHQL_TYPES
+
+    wrapped: RegistryEntity = GRAPHQL_TYPES[record.LABEL].from_record(record)
+    return wrapped
+
+
+@strawberry.type(description="A node reached by a lineage query.")
+class LineageNode:
+    node: RegistryEntity
+    degree: int = strawberry.field(description="Hops from the start node (shortest).")
+    path: list[strawberry.ID] | None = strawberry.field(
+        description="Ids from the start to this node along one shortest path (withPaths: true)."
+    )
+
+
+@strawberry.type(description="An edge between two nodes of a lineage answer, as stored.")
+class LineageEdge:
+    from_: strawberry.ID = strawberry.field(name="from")
+    to: strawberry.ID
+    type: EdgeType
+    since: datetime | None = strawberry.field(description="When the edge was recorded.")
+    until: datetime | None = strawberry.field(
+        description="When it stopped holding (e.g. a service moved to another version)."
+    )
+
+    @classmethod
+    def of(cls, edge: engine.LineageEdge) -> LineageEdge:
+        return cls(
+            from_=strawberry.ID(edge.from_id),
+            to=strawberry.ID(edge.to_id),
+            type=EdgeType[edge.type],
+            since=edge.since,
+            until=edge.until,
+        )
+
+
+@strawberry.type(description="A lineage subgraph around a start node.")
+class Lineage:
+    start: RegistryEntity
+    nodes: list[LineageNode] = strawberry.field(description="Nearest first; the start excluded.")
+    edges: list[LineageEdge] = strawberry.field(description="Edges among the start and nodes.")
+    truncated: bool = strawberry.field(description="True when `limit` cut nodes off.")
+    omitted_nodes: int = strawberry.field(description="How many reachable nodes were cut.")
+    reachable_nodes: int = strawberry.field(description="Nodes reachable within maxDepth.")
+    more_beyond_depth: bool = strawberry.field(
+        description="True when lineage goes on past maxDepth."
+    )
+
+    @classmethod
+    def of(cls, found: engine.Lineage) -> Lineage:
+        return cls(
+            start=wrap(found.start),
+            nodes=[
+                LineageNode(
+                    node=wrap(n.record),
+                    degree=n.degree,
+                    path=[strawberry.ID(i) for i in n.path] if n.path is not None else None,
+                )
+                for n in found.nodes
+            ],
+            edges=[LineageEdge.of(e) for e in found.edges],
+            truncated=found.truncated,
+            omitted_nodes=found.omitted,
+            reachable_nodes=found.reachable,
+            more_beyond_depth=found.more_beyond_depth,
+        )
+
+
+@strawberry.enum(description="How the path runs from `from` to `to`.")
+class PathDirection(enum.Enum):
+    UPSTREAM = "UPSTREAM"
+    DOWNSTREAM = "DOWNSTREAM"
+    MIXED = "MIXED"
+
+
+@strawberry.type(description="How two nodes relate: the shortest lineage path between them.")
+class LineagePath:
+    direction: PathDirection
+    length: int
+    nodes: list[RegistryEntity]
+    edges: list[LineageEdge]
+
+    @classmethod
+    def of(cls, found: engine.LineagePath) -> LineagePath:
+        return cls(
+            direction=PathDirection(found.direction),
+            length=len(found.edges),
+            nodes=[wrap(n) for n in found.nodes],
+            edges=[LineageEdge.of(e) for e in found.edges],
+        )
+
+
+def spec_of(
+    info: Info,
+    *,
+    direction: engine.Direction,
+    max_depth: int | None,
+    node_types: list[Any] | None,
+    edge_types: list[Any] | None,
+    since: datetime | None,
+    until: datetime | None,
+    limit: int | None,
+    with_paths: bool,
+) -> engine.LineageSpec:
+    """A checked lineage request from GraphQL arguments (defaults and caps from settings)."""
+    settings = info.context.settings
+    spec = engine.LineageSpec(
+        direction=direction,
+        max_depth=settings.default_lineage_depth if max_depth is None else max_depth,
+        node_types=tuple(t.value for t in node_types) if node_types else None,
+        edge_types=tuple(t.value for t in edge_types) if edge_types else None,
+        since=since,
+        until=until,
+        limit=settings.default_lineage_limit if limit is None else limit,
+        with_paths=with_paths,
+    )
+    engine.check_spec(
+        spec, max_depth=settings.max_lineage_depth, max_nodes=settings.max_lineage_nodes
+    )
+    return spec
+
+
+async def load_lineage(info: Info, start: str, spec: engine.LineageSpec) -> Lineage:
+    found = await info.context.loaders.lineage.load((start, spec))
+    if found is None:
+        from lineagehub.graph.errors import NotFound
+
+        raise NotFound(f"no node with id {start!r}", field="start")
+    return Lineage.of(found)
+
+
+async def shortcut(info: Info, start: str, spec: engine.LineageSpec, label: str) -> list[Any]:
+    """The ``label`` nodes of a fixed lineage request, nearest first (batched)."""
+    found = await info.context.loaders.lineage.load((start, spec))
+    if found is None:
+        return []
+    return [wrap(n.record) for n in found.nodes if label == n.record.LABEL]
+
+
+async def hop(info: Info, start: str, step: engine.Hop) -> list[Any]:
+    """The GraphQL objects one ``step`` from ``start`` (batched across parents)."""
+    return [wrap(r) for r in await info.context.loaders.neighbours.load((start, step))]

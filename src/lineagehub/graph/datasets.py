@@ -1,0 +1,209 @@
+"""Dataset and CodeRef: inputs of runs, identified by their natural keys.
+
+A dataset is the data at ``uri`` with content version ``digest``; a code ref is code at a
+commit. Registering either again with the same key returns the stored node (descriptive
+fields of an existing one are left alone), so pipelines can report inputs on every run.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated, Any
+
+from pydantic import Field, JsonValue, StringConstraints, model_validator
+
+from lineagehub.graph import ids
+from lineagehub.graph.artifacts import Digest, Uri
+from lineagehub.graph.commands import Command
+from lineagehub.graph.entities import EntityCreate, EntityUpdate, Name, ShortText, now
+from lineagehub.graph.errors import NotFound
+from lineagehub.graph.listing import ListSpec, Sort
+from lineagehub.graph.properties import encode
+from lineagehub.graph.records import CodeRef, Dataset
+from lineagehub.graph.store import Store, Tx
+
+GitRef = Annotated[str, StringConstraints(min_length=1, max_length=256)]
+
+
+def _name_from(uri: str, fallback: str) -> str:
+    tail = uri.rstrip("/").rsplit("/", 1)[-1].replace("@", "-").strip()
+    return tail[:256] or fallback
+
+
+def dataset_key(uri: str, digest: str | None) -> str:
+    return json.dumps([uri, digest or ""])
+
+
+class DatasetFields(EntityCreate):
+    """A dataset; ``name`` defaults to the last segment of its URI."""
+
+    name: Name | None = None  # type: ignore[assignment]
+    uri: Uri
+    digest: Digest | None = None
+    source_type: ShortText | None = None
+    source: ShortText | None = None
+    schema_: JsonValue | None = Field(default=None, alias="schema")
+    profile: JsonValue | None = None
+
+    def stored(self) -> dict[str, Any]:
+        props = self.node_properties()
+        props.pop("schema", None)
+        props.update(
+            name=self.name or _name_from(self.uri, "dataset"),
+            datasetKey=dataset_key(self.uri, self.digest),
+            schemaJson=json.dumps(self.schema_) if self.schema_ is not None else None,
+            profileJson=json.dumps(self.profile) if self.profile is not None else None,
+        )
+        return props
+
+
+class DatasetRef(Command):
+    """An existing dataset: by id, or by uri (+ digest)."""
+
+    id: str | None = None
+    uri: Uri | None = None
+    digest: Digest | None = None
+
+    @model_validator(mode="after")
+    def _one_way(self) -> DatasetRef:
+        if (self.id is None) == (self.uri is None):
+            raise ValueError("give either id, or uri (and digest)")
+        return self
+
+
+class DatasetUpdate(EntityUpdate):
+    source_type: ShortText | None = None
+    source: ShortText | None = None
+    schema_: JsonValue | None = Field(default=None, alias="schema")
+    profile: JsonValue | None = None
+
+    def changes(self, current: dict[str, Any], path: str) -> dict[str, Any]:
+        changes = super().changes(current, path)
+        for name, stored in (("schema", "schemaJson"), ("profile", "profileJson")):
+            if name in changes:
+                value = changes.pop(name)
+                changes[stored] = json.dumps(value) if value is not None else None
+        return changes
+
+
+class CodeRefFields(EntityCreate):
+    """Code at a commit; ``name`` defaults to the repository's last path segment."""
+
+    name: Name | None = None  # type: ignore[assignment]
+    repository: Uri
+    commit: GitRef | None = None
+    path: ShortText | None = None
+    notebook: ShortText | None = None
+    entry_point: ShortText | None = None
+
+    def stored(self) -> dict[str, Any]:
+        props = self.node_properties()
+        key = [self.repository, self.commit, self.path, self.notebook, self.entry_point]
+        props.update(
+            name=self.name or _name_from(self.repository.removesuffix(".git"), "code"),
+            codeKey=json.dumps(key),
+        )
+        return props
+
+
+DATASETS = ListSpec(
+    label=Dataset.LABEL,
+    match="MATCH (n:Dataset)",
+    fields=Dataset.FIELDS,
+    default_sort=(Sort("uri"),),
+)
+
+
+async def _ensure(
+    tx: Tx, label: str, key_property: str, props: dict[str, Any], custom: dict[str, Any]
+) -> tuple[dict[str, Any], bool]:
+    stamp = now()
+    fresh = {k: v for k, v in props.items() if v is not None}
+    fresh.update(custom)
+    fresh.update(id=ids.new_id(label), state="LIVE", createdAt=stamp, updatedAt=stamp)
+    # MERGE on the uniquely constrained key: concurrent reporters create one node.
+    # label and key_property are literals of this module.
+    row = await tx.single(
+        f"MERGE (n:`{label}` {{`{key_property}`: $key}}) "
+        "ON CREATE SET n = $props, n:Node "
+        "RETURN n {.*} AS n, n.id = $props.id AS created",
+        {"key": fresh[key_property], "props": fresh},
+    )
+    assert row is not None
+    return row["n"], row["created"]
+
+
+async def ensure_dataset(tx: Tx, fields: DatasetFields) -> tuple[Dataset, bool]:
+    props, created = await _ensure(
+        tx, Dataset.LABEL, "datasetKey", fields.stored(), encode(fields.custom_properties)
+    )
+    return Dataset.from_props(props), created
+
+
+async def ensure_code(tx: Tx, fields: CodeRefFields) -> tuple[CodeRef, bool]:
+    props, created = await _ensure(
+        tx, CodeRef.LABEL, "codeKey", fields.stored(), encode(fields.custom_properties)
+    )
+    return CodeRef.from_props(props), created
+
+
+async def resolve_datasets(tx: Tx, refs: list[DatasetRef], path: str) -> list[str]:
+    """Ids of the referenced datasets, in order; NOT_FOUND naming the first missing one."""
+    rows = await tx.run(
+        "UNWIND $refs AS ref "
+        "OPTIONAL MATCH (byId:Dataset {id: ref.id}) "
+        "OPTIONAL MATCH (byKey:Dataset {datasetKey: ref.key}) "
+        "RETURN coalesce(byId.id, byKey.id) AS id",
+        {
+            "refs": [
+                {"id": r.id, "key": dataset_key(r.uri, r.digest) if r.uri else None} for r in refs
+            ]
+        },
+    )
+    found: list[str] = []
+    for i, (ref, row) in enumerate(zip(refs, rows, strict=True)):
+        if row["id"] is None:
+            what = ref.id or f"{ref.uri} @ {ref.digest or '(no digest)'}"
+            raise NotFound(f"no dataset {what}", field=f"{path}[{i}]")
+        found.append(row["id"])
+    return found
+
+
+async def register_dataset(
+    store: Store, fields: DatasetFields, derived_from: list[DatasetRef]
+) -> tuple[Dataset, bool]:
+    from lineagehub.graph import links
+
+    async def work(tx: Tx) -> tuple[Dataset, bool]:
+        dataset, created = await ensure_dataset(tx, fields)
+        parents = await resolve_datasets(tx, derived_from, "input.derivedFrom")
+        await links.add(
+            tx,
+            [
+                links.Link(dataset.id, "DERIVED_FROM", p, f"input.derivedFrom[{i}]")
+                for i, p in enumerate(parents)
+            ],
+            now(),
+        )
+        return dataset, created
+
+    return await store.write(work)
+
+
+async def register_code(store: Store, fields: CodeRefFields) -> tuple[CodeRef, bool]:
+    return await store.write(lambda tx: ensure_code(tx, fields))
+
+
+async def get_dataset(store: Store, uri: str, digest: str | None) -> list[Dataset]:
+    """The dataset at ``uri`` with ``digest``; without a digest, every version, newest first."""
+    if digest is not None:
+        rows = await store.read(
+            "MATCH (n:Dataset {datasetKey: $key}) RETURN n {.*} AS n",
+            {"key": dataset_key(uri, digest)},
+        )
+    else:
+        rows = await store.read(
+            "MATCH (n:Dataset {uri: $uri}) RETURN n {.*} AS n ORDER BY n.createdAt DESC",
+            {"uri": uri},
+        )
+    return [Dataset.from_props(r["n"]) for r in rows]

@@ -1,0 +1,366 @@
+"""The lineage engine: subgraphs upstream/downstream of nodes, and paths between two nodes.
+
+One Cypher query answers a lineage request for any number of start nodes (so a list of
+versions each asking for its lineage still costs one round trip). The traversal is Neo4j's
+single-source shortest-path search (``ANY SHORTEST`` over a quantified path pattern): each
+reachable node is found once, at its smallest distance (``degree``), so the cost follows
+the size of the answer, not the number of paths through it. Edges between the nodes kept
+are returned too, so the answer is a drawable subgraph.
+
+Direction is lineage's, not storage's: see ``vocabulary.Flow``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from enum import Enum
+from functools import cache
+from typing import Any
+
+from lineagehub.graph.errors import LimitExceeded, NotFound, ValidationFailed
+from lineagehub.graph.records import Entity, record_from
+from lineagehub.graph.store import Store
+from lineagehub.graph.vocabulary import EDGE_TYPES, LINEAGE_EDGE_TYPES, NODE_TYPES, Flow
+
+
+class Direction(Enum):
+    UPSTREAM = "UPSTREAM"
+    DOWNSTREAM = "DOWNSTREAM"
+    BOTH = "BOTH"
+
+
+@dataclass(frozen=True)
+class LineageSpec:
+    direction: Direction = Direction.UPSTREAM
+    max_depth: int = 5
+    node_types: tuple[str, ...] | None = None  # only these may be visited (start excepted)
+    edge_types: tuple[str, ...] | None = None  # default: every lineage edge type
+    since: datetime | None = None  # with since/until: edges valid at some time in the window
+    until: datetime | None = None  # without: edges valid now
+    limit: int = 200
+    with_paths: bool = False
+
+
+@dataclass(frozen=True)
+class LineageNode:
+    record: Entity
+    degree: int  # hops from the start
+    path: list[str] | None  # ids from the start to this node, along one shortest path
+
+
+@dataclass(frozen=True)
+class LineageEdge:
+    from_id: str
+    to_id: str
+    type: str
+    since: datetime | None
+    until: datetime | None
+
+
+@dataclass(frozen=True)
+class Lineage:
+    start: Entity
+    nodes: list[LineageNode]
+    edges: list[LineageEdge]
+    reachable: int  # nodes reachable within the depth (before the limit)
+    more_beyond_depth: bool  # some node at maxDepth has further lineage
+
+    @property
+    def truncated(self) -> bool:
+        return self.reachable > len(self.nodes)
+
+    @property
+    def omitted(self) -> int:
+        return self.reachable - len(self.nodes)
+
+
+@dataclass(frozen=True)
+class LineagePath:
+    direction: str  # UPSTREAM, DOWNSTREAM, or MIXED (related through a common node)
+    nodes: list[Entity]
+    edges: list[LineageEdge]
+
+
+def check_spec(spec: LineageSpec, *, max_depth: int, max_nodes: int) -> None:
+    """VALIDATION / LIMIT_EXCEEDED naming the argument, before any query runs."""
+    if spec.max_depth < 1:
+        raise ValidationFailed("maxDepth must be at least 1", field="maxDepth")
+    if spec.max_depth > max_depth:
+        raise LimitExceeded(
+            f"maxDepth={spec.max_depth} exceeds the cap of {max_depth}",
+            field="maxDepth",
+            details={"maximum": max_depth},
+        )
+    if spec.limit < 1:
+        raise ValidationFailed("limit must be at least 1", field="limit")
+    if spec.limit > max_nodes:
+        raise LimitExceeded(
+            f"limit={spec.limit} exceeds the cap of {max_nodes} nodes",
+            field="limit",
+            details={"maximum": max_nodes},
+        )
+    for label in spec.node_types or ():
+        if label not in NODE_TYPES:
+            raise ValidationFailed(f"{label!r} is not a node type", field="nodeTypes")
+    for edge in spec.edge_types or ():
+        if edge not in EDGE_TYPES:
+            raise ValidationFailed(f"{edge!r} is not an edge type", field="edgeTypes")
+    if spec.since and spec.until and spec.until < spec.since:
+        raise ValidationFailed("until is before since", field="until")
+
+
+def _step(direction: Direction, edge_types: tuple[str, ...]) -> str:
+    """Predicate on one step ``(a)-[r]-(b)``: does it go ``direction`` from a to b?"""
+    forward = [t for t in edge_types if EDGE_TYPES[t].flow is Flow.FORWARD]
+    backward = [t for t in edge_types if EDGE_TYPES[t].flow is Flow.BACKWARD]
+    if direction is Direction.DOWNSTREAM:
+        forward, backward = backward, forward
+    # Upstream: b is a cause of a. A FORWARD edge then runs b->a; a BACKWARD edge a->b.
+    terms = []
+    if forward:
+        terms.append(f"(startNode(r) = b AND type(r) IN {forward!r})")
+    if backward:
+        terms.append(f"(startNode(r) = a AND type(r) IN {backward!r})")
+    return "(" + (" OR ".join(terms) or "false") + ")"
+
+
+def _window(spec: LineageSpec, r: str = "r") -> str:
+    if spec.since is None and spec.until is None:
+        return f"{r}.until IS NULL"
+    terms = []
+    if spec.since is not None:
+        terms.append(f"({r}.until IS NULL OR {r}.until >= $since)")
+    if spec.until is not None:
+        terms.append(f"coalesce({r}.since <= $until, true)")
+    return " AND ".join(terms)
+
+
+def _types(spec: LineageSpec) -> tuple[str, ...]:
+    return spec.edge_types or LINEAGE_EDGE_TYPES
+
+
+@cache
+def _subgraph_query(
+    directions: tuple[Direction, ...],
+    edge_types: tuple[str, ...],
+    depth: int,
+    window: str,
+    filter_nodes: bool,
+) -> str:
+    """The Cypher for one shape of request. Every piece interpolated here is either an
+    integer checked against the cap or a name from the vocabulary: no user text."""
+    rel = "|".join(edge_types)
+    node_test = " AND any(l IN labels(b) WHERE l IN $nodeTypes)" if filter_nodes else ""
+    branches = [
+        f"MATCH p = ANY SHORTEST (s) "
+        f"((a)-[r:{rel}]-(b) WHERE {_step(d, edge_types)} AND {window}{node_test})"
+        f"{{1,{depth}}} (n) "
+        f"RETURN n, length(p) AS degree, "
+        f"CASE WHEN $withPaths THEN [x IN nodes(p) | x.id] END AS path"
+        for d in directions
+    ]
+    steps = " OR ".join(_step(d, edge_types) for d in directions)
+    return (
+        "UNWIND $starts AS startId "
+        "MATCH (s:Node {id: startId}) "
+        "CALL (s) { "
+        f"  CALL (s) {{ {' UNION '.join(branches)} }} "
+        "  WITH n, degree, path ORDER BY degree "
+        "  WITH n, min(degree) AS degree, head(collect(path)) AS path "
+        "  ORDER BY degree, n.id "
+        "  RETURN collect({n: n, degree: degree, path: path}) AS reached "
+        "} "
+        "WITH s, reached[0..$limit] AS kept, size(reached) AS reachable "
+        "WITH s, kept, reachable, [s] + [k IN kept | k.n] AS members "
+        "CALL (members) { "
+        "  UNWIND members AS a "
+        f"  MATCH (a)-[r:{rel}]->(b) "
+        f"  WHERE b IN members AND {window} "
+        "  RETURN collect({from: a.id, to: b.id, type: type(r), since: r.since, until: r.until})"
+        "    AS edges "
+        "} "
+        f"WITH s, kept, reachable, edges, [k IN kept WHERE k.degree = {depth} | k.n] AS frontier "
+        "RETURN s.id AS startId, labels(s) AS startLabels, s {.*} AS start, "
+        "  [k IN kept | {labels: labels(k.n), props: properties(k.n), "
+        "               degree: k.degree, path: k.path}]"
+        "    AS nodes, "
+        "  edges, reachable, "
+        f"  any(a IN frontier WHERE EXISTS {{ MATCH (a)-[r:{rel}]-(b) "
+        f"    WHERE ({steps}) AND {window}{node_test} }}) AS more"
+    )
+
+
+def _edge(row: dict[str, Any]) -> LineageEdge:
+    return LineageEdge(row["from"], row["to"], row["type"], row["since"], row["until"])
+
+
+async def lineage_of(store: Store, starts: list[str], spec: LineageSpec) -> dict[str, Lineage]:
+    """Lineage of each start node, in one round trip. Missing starts are absent."""
+    directions = (
+        (Direction.UPSTREAM, Direction.DOWNSTREAM)
+        if spec.direction is Direction.BOTH
+        else (spec.direction,)
+    )
+    query = _subgraph_query(
+        directions, _types(spec), spec.max_depth, _window(spec), spec.node_types is not None
+    )
+    rows = await store.read(
+        query,
+        {
+            "starts": starts,
+            "limit": spec.limit,
+            "nodeTypes": list(spec.node_types or ()),
+            "since": spec.since,
+            "until": spec.until,
+            "withPaths": spec.with_paths,
+        },
+    )
+    return {
+        row["startId"]: Lineage(
+            start=record_from(row["startLabels"], row["start"]),
+            nodes=[
+                LineageNode(record_from(n["labels"], n["props"]), n["degree"], n["path"])
+                for n in row["nodes"]
+            ],
+            edges=[_edge(e) for e in row["edges"]],
+            reachable=row["reachable"],
+            more_beyond_depth=row["more"],
+        )
+        for row in rows
+    }
+
+
+async def lineage(store: Store, start: str, spec: LineageSpec) -> Lineage:
+    found = (await lineage_of(store, [start], spec)).get(start)
+    if found is None:
+        raise NotFound(f"no node with id {start!r}", field="start")
+    return found
+
+
+@cache
+def _path_query(edge_types: tuple[str, ...], depth: int) -> str:
+    rel = "|".join(edge_types)
+    branches = [
+        f"MATCH p = ANY SHORTEST (x) ((a)-[r:{rel}]-(b) WHERE {_step(d, edge_types)} "
+        f"AND r.until IS NULL){{1,{depth}}} (y) RETURN p, '{d.value}' AS direction"
+        for d in (Direction.UPSTREAM, Direction.DOWNSTREAM)
+    ]
+    branches.append(
+        f"MATCH p = ANY SHORTEST (x) ((a)-[r:{rel}]-(b) WHERE r.until IS NULL){{1,{depth}}} (y) "
+        "RETURN p, 'MIXED' AS direction"
+    )
+    return (
+        "MATCH (x:Node {id: $from}), (y:Node {id: $to}) "
+        f"CALL (x, y) {{ {' UNION '.join(branches)} }} "
+        "WITH p, direction ORDER BY direction = 'MIXED', length(p) LIMIT 1 "
+        "RETURN direction, "
+        "  [n IN nodes(p) | {labels: labels(n), props: properties(n)}] AS nodes, "
+        "  [r IN relationships(p) | {from: startNode(r).id, to: endNode(r).id, type: type(r), "
+        "     since: r.since, until: r.until}] AS edges"
+    )
+
+
+async def path(
+    store: Store, from_id: str, to_id: str, *, max_depth: int, edge_types: tuple[str, ...] | None
+) -> LineagePath | None:
+    """How two nodes relate: the shortest upstream, else downstream, else mixed path."""
+    rows = await store.read(
+        _path_query(edge_types or LINEAGE_EDGE_TYPES, max_depth), {"from": from_id, "to": to_id}
+    )
+    if not rows:
+        return None
+    row = rows[0]
+    return LineagePath(
+        direction=row["direction"],
+        nodes=[record_from(n["labels"], n["props"]) for n in row["nodes"]],
+        edges=[_edge(e) for e in row["edges"]],
+    )
+
+
+@dataclass(frozen=True)
+class Hop:
+    """One edge type crossed in one stored direction to one label: a typed shortcut."""
+
+    edge_type: str
+    outward: bool  # True: (start)-[edge]->(n); False: (start)<-[edge]-(n)
+    label: str
+
+
+async def neighbours(store: Store, starts: list[str], hop: Hop) -> dict[str, list[Entity]]:
+    """The nodes one current ``hop`` away from each start, in one round trip."""
+    if hop.edge_type not in EDGE_TYPES or hop.label not in NODE_TYPES:
+        raise ValidationFailed(f"{hop} is not in the vocabulary")
+    arrow = f"-[r:{hop.edge_type}]->" if hop.outward else f"<-[r:{hop.edge_type}]-"
+    rows = await store.read(
+        "UNWIND $starts AS startId "
+        "MATCH (s:Node {id: startId}) "
+        f"OPTIONAL MATCH (s){arrow}(n:{hop.label}) WHERE r.until IS NULL "
+        "WITH startId, n ORDER BY n.createdAt "
+        "RETURN startId, "
+        "  collect(CASE WHEN n IS NOT NULL THEN {labels: labels(n), props: properties(n)} END)"
+        "    AS found",
+        {"starts": starts},
+    )
+    return {
+        row["startId"]: [record_from(f["labels"], f["props"]) for f in row["found"]] for row in rows
+    }
+
+
+# --- typed shortcuts: fixed requests with names users know ---------------------------
+
+TRAINING_RUNS = Hop("PRODUCED", outward=False, label="ExperimentRun")
+BASE_VERSION = Hop("DERIVED_FROM", outward=True, label="ModelVersion")
+FINE_TUNES = Hop("DERIVED_FROM", outward=False, label="ModelVersion")
+SERVED_BY = Hop("SERVES", outward=False, label="InferenceService")
+MONITORED_BY = Hop("MONITORS", outward=False, label="MonitoringLink")
+RUN_DATASETS = Hop("INPUT_TO", outward=False, label="Dataset")
+RUN_CODE = Hop("INPUT_TO", outward=False, label="CodeRef")
+RUN_VERSIONS = Hop("PRODUCED", outward=True, label="ModelVersion")
+RUN_DATASET_OUTPUTS = Hop("PRODUCED", outward=True, label="Dataset")
+PARENT_DATASETS = Hop("DERIVED_FROM", outward=True, label="Dataset")
+PRODUCING_RUNS = Hop("PRODUCED", outward=False, label="ExperimentRun")
+
+
+def training_datasets(*, transitive: bool, depth: int, limit: int) -> LineageSpec:
+    """Datasets that fed the runs that produced a version (and, transitively, their sources)."""
+    return LineageSpec(
+        Direction.UPSTREAM,
+        depth if transitive else 2,
+        node_types=("ExperimentRun", "Dataset"),
+        edge_types=("PRODUCED", "INPUT_TO", "DERIVED_FROM"),
+        limit=limit,
+    )
+
+
+def training_code(*, limit: int) -> LineageSpec:
+    return LineageSpec(
+        Direction.UPSTREAM,
+        2,
+        node_types=("ExperimentRun", "CodeRef"),
+        edge_types=("PRODUCED", "INPUT_TO"),
+        limit=limit,
+    )
+
+
+def derived_datasets(*, transitive: bool, depth: int, limit: int) -> LineageSpec:
+    return LineageSpec(
+        Direction.DOWNSTREAM,
+        depth if transitive else 1,
+        node_types=("Dataset",),
+        edge_types=("DERIVED_FROM",),
+        limit=limit,
+    )
+
+
+def impact(*, services: bool, depth: int, limit: int) -> LineageSpec:
+    """What a dataset feeds: derived data, runs, the versions they produced, fine-tunes of
+    those, and (with ``services``) the services serving any of them now."""
+    return LineageSpec(
+        Direction.DOWNSTREAM,
+        depth,
+        node_types=("Dataset", "ExperimentRun", "ModelVersion")
+        + (("InferenceService",) if services else ()),
+        edge_types=("DERIVED_FROM", "INPUT_TO", "PRODUCED") + (("SERVES",) if services else ()),
+        limit=limit,
+    )

@@ -1,0 +1,101 @@
+"""Lineage edges: created and removed only between the node types the vocabulary allows.
+
+Every edge carries ``since`` (when it was recorded) and ``until`` (null while it holds);
+moving a service to another version closes the old SERVES edge instead of deleting it, so
+lineage can be asked "as it was" within a time window.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from lineagehub.graph import ids
+from lineagehub.graph.errors import NotFound, ValidationFailed
+from lineagehub.graph.store import Tx
+from lineagehub.graph.vocabulary import EDGE_TYPES
+
+
+@dataclass(frozen=True)
+class Link:
+    """``(from)-[type]->(to)``, with the input path to blame when it is not allowed."""
+
+    from_id: str
+    type: str
+    to_id: str
+    path: str = "input"
+
+
+def check(link: Link) -> None:
+    edge = EDGE_TYPES.get(link.type)
+    if edge is None:
+        raise ValidationFailed(f"{link.type!r} is not an edge type", field=f"{link.path}.type")
+    start = ids.label_of(link.from_id, field=f"{link.path}.from")
+    end = ids.label_of(link.to_id, field=f"{link.path}.to")
+    if (start, end) not in edge.ends:
+        allowed = ", ".join(f"{a}->{b}" for a, b in edge.ends)
+        raise ValidationFailed(
+            f"{link.type} cannot join a {start} to a {end} (allowed: {allowed})",
+            field=f"{link.path}.type",
+        )
+    if link.from_id == link.to_id:
+        raise ValidationFailed("a node cannot be linked to itself", field=f"{link.path}.to")
+
+
+async def add(tx: Tx, links: list[Link], at: datetime) -> int:
+    """Create the edges that do not exist yet (one query per edge type); NOT_FOUND if an end
+    is missing. Returns how many were new."""
+    created = 0
+    by_type: dict[str, list[Link]] = {}
+    seen: set[tuple[str, str, str]] = set()
+    for link in links:
+        check(link)
+        if (key := (link.from_id, link.type, link.to_id)) not in seen:
+            seen.add(key)
+            by_type.setdefault(link.type, []).append(link)
+    for edge_type, group in by_type.items():
+        # The type is a key of EDGE_TYPES (checked above), never input text.
+        rows = await tx.run(
+            "UNWIND $links AS link "
+            "OPTIONAL MATCH (a:Node {id: link.from}) "
+            "OPTIONAL MATCH (b:Node {id: link.to}) "
+            "CALL (a, b) { "
+            "  WITH a, b WHERE a IS NOT NULL AND b IS NOT NULL "
+            f"  OPTIONAL MATCH (a)-[old:`{edge_type}`]->(b) WHERE old.until IS NULL "
+            "  WITH a, b, old "
+            "  CALL (a, b, old) { "
+            "    WITH a, b WHERE old IS NULL "
+            f"    CREATE (a)-[r:`{edge_type}` {{since: $at}}]->(b) "
+            "    RETURN 1 AS made "
+            "  } "
+            "  RETURN sum(made) AS made "
+            "} "
+            "RETURN link.from AS fromId, link.to AS toId, "
+            "a IS NOT NULL AS fromFound, b IS NOT NULL AS toFound, made",
+            {"links": [{"from": k.from_id, "to": k.to_id} for k in group], "at": at},
+        )
+        for row, link in zip(rows, group, strict=True):
+            if not row["fromFound"]:
+                raise NotFound(f"no node with id {link.from_id!r}", field=f"{link.path}.from")
+            if not row["toFound"]:
+                raise NotFound(f"no node with id {link.to_id!r}", field=f"{link.path}.to")
+            created += row["made"] or 0
+    return created
+
+
+async def close(tx: Tx, link: Link, at: datetime) -> bool:
+    """End a holding edge (it stays, for history). Whether there was one to end."""
+    check(link)
+    row = await tx.single(
+        f"MATCH (:Node {{id: $from}})-[r:`{link.type}`]->(:Node {{id: $to}}) "
+        "WHERE r.until IS NULL "
+        "SET r.until = $at "
+        "RETURN count(r) AS closed",
+        {"from": link.from_id, "to": link.to_id, "at": at},
+    )
+    return bool(row and row["closed"])
+
+
+def edge_props(row: dict[str, Any]) -> dict[str, Any]:
+    return {k: row.get(k) for k in ("since", "until")}

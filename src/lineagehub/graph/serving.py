@@ -1,0 +1,290 @@
+"""Serving: environments, inference services, their deployments, and monitoring links.
+
+Deploying a version to a service closes the SERVES edge to the version it served before
+(kept, with ``until``), opens a new one, and records a Deployment event, all in one
+transaction; concurrent deploys to one service serialise on the service's lock.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from lineagehub.graph import ids, links
+from lineagehub.graph.artifacts import Uri
+from lineagehub.graph.entities import (
+    EntityCreate,
+    EntityUpdate,
+    ShortText,
+    check_unique,
+    create_keys,
+    lock,
+    new_node,
+    now,
+)
+from lineagehub.graph.errors import Conflict, ValidationFailed
+from lineagehub.graph.listing import ListSpec
+from lineagehub.graph.records import (
+    Deployment,
+    DeploymentState,
+    DesiredState,
+    InferenceService,
+    ModelVersion,
+    MonitoringKind,
+    MonitoringLink,
+    ServingEnvironment,
+    State,
+)
+from lineagehub.graph.store import Store, Tx
+
+
+class EnvironmentFields(EntityCreate):
+    pass
+
+
+class ServiceFields(EntityCreate):
+    runtime: ShortText | None = None
+    url: Uri | None = None
+    desired_state: DesiredState = DesiredState.DEPLOYED
+    model_version_id: str | None = None
+
+    @classmethod
+    def relations(cls) -> set[str]:
+        return {"model_version_id", "desired_state"}
+
+
+class ServiceCreate(ServiceFields):
+    environment_id: str
+
+    @classmethod
+    def relations(cls) -> set[str]:
+        return ServiceFields.relations() | {"environment_id"}
+
+
+class ServiceUpdate(EntityUpdate):
+    runtime: ShortText | None = None
+    url: Uri | None = None
+    desired_state: DesiredState | None = None
+
+
+class MonitoringLinkCreate(EntityCreate):
+    target_id: str
+    url: Uri
+    tool: ShortText | None = None
+    kind: MonitoringKind = MonitoringKind.DASHBOARD
+
+    @classmethod
+    def relations(cls) -> set[str]:
+        return {"target_id"}
+
+
+SERVICES = ListSpec(
+    label=InferenceService.LABEL,
+    match="MATCH (n:InferenceService)",
+    fields=InferenceService.FIELDS,
+)
+DEPLOYMENTS_OF_SERVICE = ListSpec(
+    label=Deployment.LABEL,
+    parent_label=InferenceService.LABEL,
+    match="MATCH (p)-[:HAS_DEPLOYMENT]->(n:Deployment)",
+    fields=Deployment.FIELDS,
+)
+
+
+async def ensure_environment(tx: Tx, fields: EnvironmentFields) -> dict[str, Any]:
+    props = new_node(ServingEnvironment.LABEL, fields, now())
+    row = await tx.single(
+        "MERGE (n:ServingEnvironment {name: $props.name}) "
+        "ON CREATE SET n = $props, n:Node "
+        "SET n._lock = true REMOVE n._lock "
+        "RETURN n {.*} AS n",
+        {"props": props},
+    )
+    assert row is not None
+    env: dict[str, Any] = row["n"]
+    return env
+
+
+async def create_environment(store: Store, fields: EnvironmentFields) -> ServingEnvironment:
+    async def work(tx: Tx) -> ServingEnvironment:
+        props = new_node(ServingEnvironment.LABEL, fields, now())
+        await check_unique(tx, create_keys(ServingEnvironment, props, "input"))
+        row = await tx.single(
+            "CREATE (n:Node:ServingEnvironment) SET n = $props RETURN n {.*} AS n",
+            {"props": props},
+        )
+        assert row is not None
+        return ServingEnvironment.from_props(row["n"])
+
+    return await store.write(work)
+
+
+async def deploy_in(
+    tx: Tx,
+    service: dict[str, Any],
+    version_id: str,
+    *,
+    actor: str | None,
+    field: str,
+) -> Deployment:
+    """Point ``service`` (locked) at ``version_id``: close the old SERVES, open a new one,
+    record the Deployment. Redeploying the served version records a new event only."""
+    version = await lock(tx, ModelVersion, version_id, field=field)
+    if version["state"] == State.ARCHIVED.value:
+        raise Conflict(f"ModelVersion {version['name']!r} is archived", field=field)
+    stamp = now()
+    previous = service.get("servedVersionId")
+    if previous is not None and previous != version_id:
+        await links.close(tx, links.Link(service["id"], "SERVES", previous), stamp)
+    await links.add(tx, [links.Link(service["id"], "SERVES", version_id)], stamp)
+    seq_row = await tx.single(
+        "MATCH (s:InferenceService {id: $id}) "
+        "SET s.servedVersionId = $versionId, s.updatedAt = $at, "
+        "    s.deploySeq = coalesce(s.deploySeq, 0) + 1 "
+        "RETURN s.deploySeq AS seq",
+        {"id": service["id"], "versionId": version_id, "at": stamp},
+    )
+    assert seq_row is not None
+    props = {
+        "id": ids.new_id(Deployment.LABEL),
+        "name": f"deploy-{seq_row['seq']}",
+        "state": State.LIVE.value,
+        "createdAt": stamp,
+        "updatedAt": stamp,
+        "serviceId": service["id"],
+        "versionId": version_id,
+        "deploymentState": DeploymentState.PENDING.value,
+        "stateAt": stamp,
+    }
+    if actor:
+        props["actor"] = actor
+    row = await tx.single(
+        "MATCH (s:InferenceService {id: $serviceId}) "
+        "CREATE (s)-[:HAS_DEPLOYMENT {since: $at}]->(d:Node:Deployment) "
+        "SET d = $props "
+        "RETURN d {.*} AS d",
+        {"serviceId": service["id"], "props": props, "at": stamp},
+    )
+    assert row is not None
+    return Deployment.from_props(row["d"])
+
+
+async def create_service(store: Store, command: ServiceCreate) -> InferenceService:
+    async def work(tx: Tx) -> InferenceService:
+        env = await lock(
+            tx, ServingEnvironment, command.environment_id, field="input.environmentId"
+        )
+        props = new_node(InferenceService.LABEL, command, now())
+        props.update(environmentId=env["id"], desiredState=command.desired_state.value)
+        await check_unique(tx, create_keys(InferenceService, props, "input"))
+        row = await tx.single(
+            "MATCH (e:ServingEnvironment {id: $envId}) "
+            "CREATE (n:Node:InferenceService)-[:IN {since: $props.createdAt}]->(e) "
+            "SET n = $props "
+            "RETURN n {.*} AS n",
+            {"envId": env["id"], "props": props},
+        )
+        assert row is not None
+        if command.model_version_id is not None:
+            await deploy_in(
+                tx, row["n"], command.model_version_id, actor=None, field="input.modelVersionId"
+            )
+            row = await tx.single(
+                "MATCH (n:InferenceService {id: $id}) RETURN n {.*} AS n", {"id": props["id"]}
+            )
+            assert row is not None
+        return InferenceService.from_props(row["n"])
+
+    return await store.write(work)
+
+
+async def deploy(
+    store: Store, service_id: str, version_id: str, actor: str | None
+) -> tuple[InferenceService, Deployment]:
+    async def work(tx: Tx) -> tuple[InferenceService, Deployment]:
+        service = await lock(tx, InferenceService, service_id, field="serviceId")
+        deployment = await deploy_in(tx, service, version_id, actor=actor, field="versionId")
+        row = await tx.single(
+            "MATCH (n:InferenceService {id: $id}) "
+            "SET n.desiredState = 'DEPLOYED' "
+            "RETURN n {.*} AS n",
+            {"id": service_id},
+        )
+        assert row is not None
+        return InferenceService.from_props(row["n"]), deployment
+
+    return await store.write(work)
+
+
+async def undeploy(store: Store, service_id: str) -> InferenceService:
+    """Stop serving: desired state UNDEPLOYED, the SERVES edge closed (history kept)."""
+
+    async def work(tx: Tx) -> InferenceService:
+        service = await lock(tx, InferenceService, service_id, field="serviceId")
+        stamp = now()
+        if service.get("servedVersionId"):
+            await links.close(
+                tx, links.Link(service_id, "SERVES", service["servedVersionId"]), stamp
+            )
+        row = await tx.single(
+            "MATCH (n:InferenceService {id: $id}) "
+            "SET n.desiredState = 'UNDEPLOYED', n.updatedAt = $at "
+            "REMOVE n.servedVersionId "
+            "RETURN n {.*} AS n",
+            {"id": service_id, "at": stamp},
+        )
+        assert row is not None
+        return InferenceService.from_props(row["n"])
+
+    return await store.write(work)
+
+
+async def record_deployment_state(
+    store: Store, deployment_id: str, state: DeploymentState
+) -> Deployment:
+    async def work(tx: Tx) -> Deployment:
+        await lock(tx, Deployment, deployment_id, field="deploymentId")
+        stamp = now()
+        row = await tx.single(
+            "MATCH (d:Deployment {id: $id}) "
+            "SET d.deploymentState = $state, d.stateAt = $at, d.updatedAt = $at "
+            "RETURN d {.*} AS d",
+            {"id": deployment_id, "state": state.value, "at": stamp},
+        )
+        assert row is not None
+        return Deployment.from_props(row["d"])
+
+    return await store.write(work)
+
+
+async def create_monitoring_link(store: Store, command: MonitoringLinkCreate) -> MonitoringLink:
+    target_label = ids.label_of(command.target_id, field="input.targetId")
+    if target_label not in ("ModelVersion", "InferenceService"):
+        raise ValidationFailed(
+            "a monitoring link watches a ModelVersion or an InferenceService",
+            field="input.targetId",
+        )
+
+    async def work(tx: Tx) -> MonitoringLink:
+        stamp = now()
+        props = new_node(MonitoringLink.LABEL, command, stamp)
+        props.update(targetId=command.target_id, kind=command.kind.value)
+        await check_unique(tx, create_keys(MonitoringLink, props, "input"))
+        row = await tx.single(
+            "CREATE (n:Node:MonitoringLink) SET n = $props RETURN n {.*} AS n", {"props": props}
+        )
+        assert row is not None
+        await links.add(
+            tx, [links.Link(props["id"], "MONITORS", command.target_id, "input")], stamp
+        )
+        return MonitoringLink.from_props(row["n"])
+
+    return await store.write(work)
+
+
+async def get_service(store: Store, environment: str, name: str) -> InferenceService | None:
+    rows = await store.read(
+        "MATCH (n:InferenceService {name: $name})-[:IN]->(:ServingEnvironment {name: $env}) "
+        "RETURN n {.*} AS n",
+        {"env": environment, "name": name},
+    )
+    return InferenceService.from_props(rows[0]["n"]) if rows else None
