@@ -200,6 +200,12 @@ class Api:
             raise GraphQLError(response.errors)
         return response.data
 
+    def __enter__(self) -> Api:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.http.close()
+
     def fails(self, query: str, variables: dict[str, Any] | None = None) -> dict[str, Any]:
         """The single error of a query that must fail."""
         return self.post(query, variables).error()

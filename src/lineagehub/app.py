@@ -21,6 +21,7 @@ from strawberry.asgi import GraphQL
 from lineagehub import __version__
 from lineagehub.api.graphql.context import Context
 from lineagehub.api.graphql.schema import build_schema
+from lineagehub.auth import Authentication, check_startup
 from lineagehub.graph.constraints import ensure_constraints, missing_constraints
 from lineagehub.graph.errors import RegistryError
 from lineagehub.graph.store import Store, count_round_trips
@@ -95,6 +96,11 @@ async def _prepare_schema(store: Store) -> bool:
     return True
 
 
+async def _close(app: Starlette, own: bool) -> None:
+    if own:
+        await app.state.store.close()
+
+
 def create_app(settings: Settings | None = None, store: Store | None = None) -> Starlette:
     """The ASGI app. ``store`` is opened from settings (and closed) unless one is given."""
     settings = settings or Settings()
@@ -115,10 +121,19 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
             app.state.store = store
         app.state.schema_ready = await _prepare_schema(app.state.store)
         try:
+            await check_startup(app.state.store, settings)
+        except RegistryError as error:
+            if not settings.loopback:
+                await _close(app, own)
+                raise
+            log.warning("could not check API tokens yet: %s", error)
+        except RuntimeError:
+            await _close(app, own)
+            raise
+        try:
             yield
         finally:
-            if own:
-                await app.state.store.close()
+            await _close(app, own)
 
     async def healthz(request: Request) -> Response:
         return JSONResponse({"status": "alive", "version": __version__})
@@ -148,7 +163,7 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
             Route("/readyz", readyz),
             Route("/graphql", graphql_app, methods=["GET", "POST"]),
         ],
-        middleware=[Middleware(RequestContext)],
+        middleware=[Middleware(RequestContext), Middleware(Authentication, settings=settings)],
         lifespan=lifespan,
     )
     return app

@@ -30,13 +30,27 @@ class Settings(BaseSettings):
     default_page_size: int = Field(default=50, ge=1)
     max_page_size: int = Field(default=500, ge=1)
 
+    # Authentication. "auto": bearer tokens; while no token exists and the server is bound to
+    # loopback, requests without one act as the local admin (logged loudly). "required":
+    # always a token. A server bound beyond loopback refuses to start without tokens.
+    auth: Literal["auto", "required"] = "auto"
+    # Ensured to exist as an admin token at start-up (for containers; keep it secret).
+    bootstrap_token: str | None = Field(default=None, min_length=24)
+    # Governance rules.
+    allow_self_approval: bool = False
+    protected_aliases: list[str] = Field(default_factory=lambda: ["production"])
+
     # Lineage: defaults and caps (asking beyond a cap is an error, never a runaway query)
     default_lineage_depth: int = Field(default=5, ge=1)
     max_lineage_depth: int = Field(default=10, ge=1, le=50)
     default_lineage_limit: int = Field(default=200, ge=1)
     max_lineage_nodes: int = Field(default=5000, ge=1)
 
-    @field_validator("neo4j_uri", "neo4j_user", "neo4j_password", mode="before")
+    @property
+    def loopback(self) -> bool:
+        return self.host in ("127.0.0.1", "localhost", "::1") or self.host.startswith("127.")
+
+    @field_validator("neo4j_uri", "neo4j_user", "neo4j_password", "bootstrap_token", mode="before")
     @classmethod
     def _empty_is_unset(cls, value: object) -> object:
         return None if value == "" else value

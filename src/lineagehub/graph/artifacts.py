@@ -112,6 +112,7 @@ async def create_in(
     props = new_node(record.LABEL, command, now())
     props.update(versionId=version["id"], kind=record.LABEL)
     await check_unique(tx, create_keys(record, props, path))
+    tx.touch(props["id"], None, props)
     # The label is one of two literals chosen by the command's type, never by input.
     row = await tx.single(
         "MATCH (v:ModelVersion {id: $versionId}) "

@@ -52,6 +52,18 @@ def _statements() -> tuple[dict[str, str], dict[str, str]]:
             f"FOR (n:{scoped}) REQUIRE (n.{record.NAME_SCOPE}, n.name) IS UNIQUE"
         )
     indexes["dataset_uri"] = "CREATE INDEX dataset_uri IF NOT EXISTS FOR (n:Dataset) ON (n.uri)"
+    constraints["audit_event_id"] = (
+        "CREATE CONSTRAINT audit_event_id IF NOT EXISTS FOR (e:AuditEvent) REQUIRE e.id IS UNIQUE"
+    )
+    for prop in ("at", "actor", "action"):
+        indexes[f"audit_event_{prop}"] = (
+            f"CREATE INDEX audit_event_{prop} IF NOT EXISTS FOR (e:AuditEvent) ON (e.{prop})"
+        )
+    for prop in ("hash", "id"):  # API tokens: found by hash, managed by id
+        constraints[f"api_token_{prop}"] = (
+            f"CREATE CONSTRAINT api_token_{prop} IF NOT EXISTS "
+            f"FOR (t:ApiToken) REQUIRE t.{prop} IS UNIQUE"
+        )
     return constraints, indexes
 
 

@@ -130,6 +130,8 @@ async def _ensure(
         {"key": fresh[key_property], "props": fresh},
     )
     assert row is not None
+    if row["created"]:
+        tx.touch(row["n"]["id"], None, row["n"])
     return row["n"], row["created"]
 
 

@@ -216,6 +216,7 @@ async def update(
             await check(tx, current)
         changes = command.changes(current, path)
         await check_unique(tx, unique_keys(record, current, changes, path))
+        tx.touch(node_id, {k: current.get(k) for k in changes}, changes)
         row = await tx.single(
             f"MATCH (n:`{record.LABEL}` {{id: $id}}) "
             "SET n += $changes, n.updatedAt = $now "

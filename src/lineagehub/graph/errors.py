@@ -67,6 +67,18 @@ class Unavailable(RegistryError):
     code = "UNAVAILABLE"
 
 
+class Unauthenticated(RegistryError):
+    """No valid credentials: a missing, unknown, expired or revoked token."""
+
+    code = "UNAUTHENTICATED"
+
+
+class Forbidden(RegistryError):
+    """The caller is known but may not do this (a missing role, another project)."""
+
+    code = "FORBIDDEN"
+
+
 class LimitExceeded(RegistryError):
     """The request asks for more than the server is configured to give in one go."""
 

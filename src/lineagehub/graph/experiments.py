@@ -138,6 +138,8 @@ async def ensure_experiment(
         {"props": props},
     )
     assert row is not None
+    if row["created"]:
+        tx.touch(row["n"]["id"], None, row["n"])
     return row["n"], row["created"]
 
 
@@ -148,6 +150,7 @@ async def create_experiment(store: Store, fields: ExperimentFields) -> Experimen
         row = await tx.single(
             "CREATE (n:Node:Experiment) SET n = $props RETURN n {.*} AS n", {"props": props}
         )
+        tx.touch(props["id"], None, props)
         assert row is not None
         return Experiment.from_props(row["n"])
 
@@ -269,6 +272,10 @@ async def ensure_run(
             "SET n += $props, n.updatedAt = $at "
             "RETURN n {.*} AS n"
         )
+    if created:
+        tx.touch(props["id"], None, props)
+    elif props:
+        tx.touch(existing["id"], {k: existing.get(k) for k in props}, props)
     saved = await tx.single(
         query,
         {"experimentId": experiment["id"], "id": existing.get("id"), "props": props, "at": stamp},
@@ -314,6 +321,7 @@ async def log_to_run(
         stamp = now()
         changes = _param_changes(current, params, "input")
         changes.update(_metric_changes(current, metrics, stamp))
+        tx.touch(run_id, {k: current.get(k) for k in changes}, changes)
         row = await tx.single(
             "MATCH (n:ExperimentRun {id: $id}) SET n += $changes, n.updatedAt = $at "
             "RETURN n {.*} AS n",

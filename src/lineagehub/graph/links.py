@@ -80,7 +80,9 @@ async def add(tx: Tx, links: list[Link], at: datetime) -> int:
                 raise NotFound(f"no node with id {link.from_id!r}", field=f"{link.path}.from")
             if not row["toFound"]:
                 raise NotFound(f"no node with id {link.to_id!r}", field=f"{link.path}.to")
-            created += row["made"] or 0
+            if row["made"]:
+                created += row["made"]
+                tx.touch(link.from_id, None, {"edge": f"+{link.type}", "to": link.to_id})
     return created
 
 
@@ -94,7 +96,10 @@ async def close(tx: Tx, link: Link, at: datetime) -> bool:
         "RETURN count(r) AS closed",
         {"from": link.from_id, "to": link.to_id, "at": at},
     )
-    return bool(row and row["closed"])
+    closed = bool(row and row["closed"])
+    if closed:
+        tx.touch(link.from_id, None, {"edge": f"-{link.type}", "to": link.to_id})
+    return closed
 
 
 def edge_props(row: dict[str, Any]) -> dict[str, Any]:

@@ -51,6 +51,7 @@ async def create_in(tx: Tx, command: RegisteredModelCreate, *, path: str) -> Reg
     row = await tx.single(
         "CREATE (n:Node:RegisteredModel) SET n = $props RETURN n {.*} AS n", {"props": props}
     )
+    tx.touch(props["id"], None, props)
     assert row is not None
     return RegisteredModel.from_props(row["n"])
 

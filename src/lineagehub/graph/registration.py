@@ -141,6 +141,8 @@ async def _model(tx: Tx, command: RegisteredModelCreate) -> tuple[dict[str, Any]
         {"props": props},
     )
     assert merged is not None
+    if merged["created"]:
+        tx.touch(merged["m"]["id"], None, merged["m"])
     return merged["m"], merged["created"]
 
 

@@ -101,6 +101,8 @@ async def ensure_environment(tx: Tx, fields: EnvironmentFields) -> dict[str, Any
     )
     assert row is not None
     env: dict[str, Any] = row["n"]
+    if env["id"] == props["id"]:
+        tx.touch(env["id"], None, env)
     return env
 
 
@@ -112,6 +114,7 @@ async def create_environment(store: Store, fields: EnvironmentFields) -> Serving
             "CREATE (n:Node:ServingEnvironment) SET n = $props RETURN n {.*} AS n",
             {"props": props},
         )
+        tx.touch(props["id"], None, props)
         assert row is not None
         return ServingEnvironment.from_props(row["n"])
 
@@ -157,6 +160,12 @@ async def deploy_in(
     }
     if actor:
         props["actor"] = actor
+    tx.touch(
+        service["id"],
+        {"servedVersionId": previous},
+        {"servedVersionId": version_id},
+    )
+    tx.touch(props["id"], None, props)
     row = await tx.single(
         "MATCH (s:InferenceService {id: $serviceId}) "
         "CREATE (s)-[:HAS_DEPLOYMENT {since: $at}]->(d:Node:Deployment) "
@@ -176,6 +185,7 @@ async def create_service(store: Store, command: ServiceCreate) -> InferenceServi
         props = new_node(InferenceService.LABEL, command, now())
         props.update(environmentId=env["id"], desiredState=command.desired_state.value)
         await check_unique(tx, create_keys(InferenceService, props, "input"))
+        tx.touch(props["id"], None, props)
         row = await tx.single(
             "MATCH (e:ServingEnvironment {id: $envId}) "
             "CREATE (n:Node:InferenceService)-[:IN {since: $props.createdAt}]->(e) "
@@ -225,6 +235,14 @@ async def undeploy(store: Store, service_id: str) -> InferenceService:
             await links.close(
                 tx, links.Link(service_id, "SERVES", service["servedVersionId"]), stamp
             )
+        tx.touch(
+            service_id,
+            {
+                "desiredState": service.get("desiredState"),
+                "servedVersionId": service.get("servedVersionId"),
+            },
+            {"desiredState": "UNDEPLOYED", "servedVersionId": None},
+        )
         row = await tx.single(
             "MATCH (n:InferenceService {id: $id}) "
             "SET n.desiredState = 'UNDEPLOYED', n.updatedAt = $at "
@@ -242,8 +260,13 @@ async def record_deployment_state(
     store: Store, deployment_id: str, state: DeploymentState
 ) -> Deployment:
     async def work(tx: Tx) -> Deployment:
-        await lock(tx, Deployment, deployment_id, field="deploymentId")
+        current = await lock(tx, Deployment, deployment_id, field="deploymentId")
         stamp = now()
+        tx.touch(
+            deployment_id,
+            {"deploymentState": current.get("deploymentState")},
+            {"deploymentState": state.value},
+        )
         row = await tx.single(
             "MATCH (d:Deployment {id: $id}) "
             "SET d.deploymentState = $state, d.stateAt = $at, d.updatedAt = $at "
@@ -269,6 +292,7 @@ async def create_monitoring_link(store: Store, command: MonitoringLinkCreate) ->
         props = new_node(MonitoringLink.LABEL, command, stamp)
         props.update(targetId=command.target_id, kind=command.kind.value)
         await check_unique(tx, create_keys(MonitoringLink, props, "input"))
+        tx.touch(props["id"], None, props)
         row = await tx.single(
             "CREATE (n:Node:MonitoringLink) SET n = $props RETURN n {.*} AS n", {"props": props}
         )

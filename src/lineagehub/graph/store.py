@@ -94,11 +94,33 @@ def _translate(error: Exception) -> RegistryError:
     raise error
 
 
+@dataclass(frozen=True)
+class Change:
+    """What a write did to one node: properties before and after (None: created/deleted)."""
+
+    target_id: str
+    before: dict[str, Any] | None
+    after: dict[str, Any] | None
+
+
 class Tx:
-    """A write transaction: every ``run`` is one counted Bolt query in the same transaction."""
+    """A write transaction: every ``run`` is one counted Bolt query in the same transaction.
+
+    Operations ``touch`` what they change; the store's commit hooks (the audit trail) see
+    those changes and write in the same transaction.
+    """
 
     def __init__(self, tx: AsyncManagedTransaction) -> None:
         self._tx = tx
+        self.changes: list[Change] = []
+
+    def touch(
+        self,
+        target_id: str,
+        before: dict[str, Any] | None = None,
+        after: dict[str, Any] | None = None,
+    ) -> None:
+        self.changes.append(Change(target_id, before, after))
 
     async def run(self, query: str, params: Mapping[str, Any] | None = None) -> list[Row]:
         _counted()
@@ -110,12 +132,25 @@ class Tx:
         return rows[0] if rows else None
 
 
+def _default_hooks() -> list[Callable[[Tx], Awaitable[None]]]:
+    # Every store audits its writes; imported late because audit builds on this module.
+    from lineagehub.graph.audit import record_audit_event
+
+    return [record_audit_event]
+
+
 class Store:
     """One driver per process, reads and writes against one database."""
 
-    def __init__(self, driver: neo4j.AsyncDriver, database: str) -> None:
+    def __init__(
+        self,
+        driver: neo4j.AsyncDriver,
+        database: str,
+        before_commit: list[Callable[[Tx], Awaitable[None]]] | None = None,
+    ) -> None:
         self.driver = driver
         self.database = database
+        self.before_commit = before_commit if before_commit is not None else _default_hooks()
 
     @classmethod
     def connect(cls, uri: str, *, user: str | None, password: str | None, database: str) -> Store:
@@ -134,9 +169,15 @@ class Store:
     async def close(self) -> None:
         await self.driver.close()
 
-    async def read(self, query: str, params: Mapping[str, Any] | None = None) -> list[Row]:
-        """One read query, routed to a reader, causally after this process's writes."""
-        _counted()
+    async def read(
+        self, query: str, params: Mapping[str, Any] | None = None, *, counted: bool = True
+    ) -> list[Row]:
+        """One read query, routed to a reader, causally after this process's writes.
+
+        ``counted=False`` is for per-request overhead (authentication), which is not part of
+        what a GraphQL operation costs."""
+        if counted:
+            _counted()
         try:
             records, _, _ = await self.driver.execute_query(
                 query,
@@ -152,7 +193,11 @@ class Store:
         """Run ``work`` in one managed write transaction: all of it commits, or none of it."""
 
         async def unit(tx: AsyncManagedTransaction) -> T:
-            return await work(Tx(tx))
+            wrapped = Tx(tx)
+            result = await work(wrapped)
+            for hook in self.before_commit:
+                await hook(wrapped)
+            return result
 
         try:
             async with self.driver.session(

@@ -93,6 +93,7 @@ async def create_in(
     props = new_node(ModelVersion.LABEL, command, now())
     props.update(name=name, modelId=model["id"])
     await check_unique(tx, create_keys(ModelVersion, props, path))
+    tx.touch(props["id"], None, props)
     row = await tx.single(
         "MATCH (m:RegisteredModel {id: $modelId}) "
         "CREATE (m)-[:HAS_VERSION {since: $props.createdAt}]->(n:Node:ModelVersion) "

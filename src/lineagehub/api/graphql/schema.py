@@ -11,7 +11,9 @@ from strawberry.schema.config import StrawberryConfig
 from strawberry.tools import merge_types
 from strawberry.types.execution import ExecutionContext
 
+from lineagehub.api.graphql.authorization import Authorization
 from lineagehub.api.graphql.errors import ErrorCodes
+from lineagehub.api.graphql.governance import GovernanceQuery
 from lineagehub.api.graphql.lineage_fields import LineageMutation, LineageQuery
 from lineagehub.api.graphql.mutation import Mutation
 from lineagehub.api.graphql.nodes import GRAPHQL_TYPES
@@ -35,9 +37,10 @@ def build_schema(settings: Settings | None = None) -> strawberry.Schema:
         lambda: MaxAliasesLimiter(max_alias_count=settings.max_aliases),
         lambda: MaxTokensLimiter(max_token_count=settings.max_tokens),
         ErrorCodes,
+        Authorization,
     ]
     return _Schema(
-        query=merge_types("Query", (Query, LineageQuery)),
+        query=merge_types("Query", (Query, LineageQuery, GovernanceQuery)),
         mutation=merge_types("Mutation", (Mutation, LineageMutation)),
         types=list(GRAPHQL_TYPES.values()),
         extensions=extensions,

@@ -42,6 +42,7 @@ from lineagehub.graph.versions import VERSIONS_OF_MODEL
 T = TypeVar("T")
 
 if TYPE_CHECKING:
+    from lineagehub.api.graphql.governance import AuditEvent
     from lineagehub.api.graphql.lineage import Lineage
     from lineagehub.api.graphql.provenance import CodeRef, Dataset, ExperimentRun
     from lineagehub.api.graphql.serving import InferenceService, MonitoringLink
@@ -52,6 +53,7 @@ _PROVENANCE = "lineagehub.api.graphql.provenance"
 _Run = Annotated["ExperimentRun", strawberry.lazy(_PROVENANCE)]
 _Dataset = Annotated["Dataset", strawberry.lazy(_PROVENANCE)]
 _CodeRef = Annotated["CodeRef", strawberry.lazy(_PROVENANCE)]
+_AuditEvent = Annotated["AuditEvent", strawberry.lazy("lineagehub.api.graphql.governance")]
 _SERVING = "lineagehub.api.graphql.serving"
 _Service = Annotated["InferenceService", strawberry.lazy(_SERVING)]
 _Monitoring = Annotated["MonitoringLink", strawberry.lazy(_SERVING)]
@@ -103,6 +105,14 @@ class RegistryEntity(Node):
     @strawberry.field(description="One custom property by key, or null.")
     def custom_property(self, key: str) -> CustomProperty | None:
         return next((p for p in self.custom_properties if p.key == key), None)
+
+    @strawberry.field(description="Audit events that touched this node, newest first.")
+    async def audit_trail(
+        self, info: Info, first: int | None = None, after: str | None = None
+    ) -> Connection[_AuditEvent]:
+        from lineagehub.api.graphql.governance import audit_page
+
+        return await audit_page(info, target=self.id, first=first, after=after)
 
     @strawberry.field(
         description=(

@@ -1,0 +1,197 @@
+"""Who is asking: API tokens, the principals they stand for, and their roles.
+
+A token is random (``lh_`` + 43 url-safe characters), shown once at creation and stored only
+as its SHA-256 hash. Each names roles and, optionally, the projects it is limited to.
+Roles imply others: ``admin`` everything, ``writer`` and ``approver`` each ``reader``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from contextvars import ContextVar
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from lineagehub.graph import ids
+from lineagehub.graph.entities import now
+from lineagehub.graph.errors import Forbidden, NotFound, ValidationFailed
+from lineagehub.graph.store import Store, Tx
+
+ROLES = ("reader", "writer", "approver", "admin")
+_IMPLIES: dict[str, frozenset[str]] = {
+    "reader": frozenset({"reader"}),
+    "writer": frozenset({"reader", "writer"}),
+    "approver": frozenset({"reader", "approver"}),
+    "admin": frozenset(ROLES),
+}
+TOKEN_PREFIX = "lh_"  # noqa: S105 - the public prefix of generated tokens
+
+
+@dataclass(frozen=True)
+class Principal:
+    """An authenticated caller. ``projects`` None means every project."""
+
+    name: str
+    roles: frozenset[str]
+    projects: frozenset[str] | None = None
+    token_id: str | None = None
+
+    def has(self, role: str) -> bool:
+        return role in self.roles
+
+    def require(self, role: str, what: str) -> None:
+        """FORBIDDEN naming the missing role, unless this principal has it."""
+        if not self.has(role):
+            raise Forbidden(
+                f"{what} needs the {role!r} role; {self.name!r} has "
+                f"{', '.join(sorted(self.roles)) or 'none'}",
+                details={"missingRole": role},
+            )
+
+
+def expand(roles: list[str] | tuple[str, ...] | frozenset[str]) -> frozenset[str]:
+    granted: set[str] = set()
+    for role in roles:
+        if role not in _IMPLIES:
+            raise ValidationFailed(f"{role!r} is not a role ({', '.join(ROLES)})", field="roles")
+        granted |= _IMPLIES[role]
+    return frozenset(granted)
+
+
+LOCAL = Principal(name="local", roles=frozenset(ROLES))
+"""The loopback newcomer's identity while no token exists (local mode)."""
+
+current_principal: ContextVar[Principal | None] = ContextVar("lineagehub_principal", default=None)
+
+
+def actor() -> Principal:
+    """The principal of the current request (the local one outside requests, e.g. the CLI)."""
+    return current_principal.get() or LOCAL
+
+
+@dataclass(frozen=True)
+class TokenInfo:
+    id: str
+    name: str
+    roles: tuple[str, ...]
+    projects: tuple[str, ...] | None
+    created_at: datetime
+    expires_at: datetime | None
+    revoked_at: datetime | None
+
+    @classmethod
+    def of(cls, props: dict[str, Any]) -> TokenInfo:
+        return cls(
+            id=props["id"],
+            name=props["name"],
+            roles=tuple(props["roles"]),
+            projects=tuple(props["projects"]) if props.get("projects") is not None else None,
+            created_at=props["createdAt"],
+            expires_at=props.get("expiresAt"),
+            revoked_at=props.get("revokedAt"),
+        )
+
+
+def _hash(secret: str) -> str:
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+async def create_token(
+    store: Store,
+    name: str,
+    roles: list[str],
+    *,
+    projects: list[str] | None = None,
+    expires_at: datetime | None = None,
+    secret: str | None = None,
+) -> tuple[TokenInfo, str]:
+    """A new token and its secret (shown once; only the hash is kept)."""
+    if not name.strip():
+        raise ValidationFailed("a token needs a name", field="name")
+    if not roles:
+        raise ValidationFailed(f"give at least one role ({', '.join(ROLES)})", field="roles")
+    expand(roles)
+    if expires_at is not None and expires_at <= now():
+        raise ValidationFailed("expiresAt is in the past", field="expiresAt")
+    secret = secret or TOKEN_PREFIX + secrets.token_urlsafe(32)
+    props = {
+        "id": ids.new_id("ApiToken"),
+        "name": name,
+        "hash": _hash(secret),
+        "roles": sorted(set(roles)),
+        "projects": sorted(set(projects)) if projects is not None else None,
+        "createdAt": now(),
+        "expiresAt": expires_at,
+    }
+
+    async def work(tx: Tx) -> TokenInfo:
+        row = await tx.single(
+            "MERGE (t:ApiToken {hash: $props.hash}) "
+            "ON CREATE SET t = $props "
+            "RETURN properties(t) AS t",
+            {"props": props},
+        )
+        assert row is not None
+        return TokenInfo.of(row["t"])
+
+    return await store.write(work), secret
+
+
+async def list_tokens(store: Store) -> list[TokenInfo]:
+    rows = await store.read("MATCH (t:ApiToken) RETURN properties(t) AS t ORDER BY t.createdAt")
+    return [TokenInfo.of(r["t"]) for r in rows]
+
+
+async def revoke_token(store: Store, token_id: str) -> TokenInfo:
+    async def work(tx: Tx) -> TokenInfo:
+        row = await tx.single(
+            "MATCH (t:ApiToken {id: $id}) "
+            "SET t.revokedAt = coalesce(t.revokedAt, $at) "
+            "RETURN properties(t) AS t",
+            {"id": token_id, "at": now()},
+        )
+        if row is None:
+            raise NotFound(f"no token with id {token_id!r}", field="id")
+        return TokenInfo.of(row["t"])
+
+    return await store.write(work)
+
+
+@dataclass(frozen=True)
+class Verdict:
+    principal: Principal | None
+    reason: str  # why there is no principal
+
+
+async def authenticate(store: Store, secret: str) -> Verdict:
+    """The principal a token stands for, or why it stands for none."""
+    rows = await store.read(
+        "MATCH (t:ApiToken {hash: $hash}) RETURN properties(t) AS t",
+        {"hash": _hash(secret)},
+        counted=False,
+    )
+    if not rows:
+        return Verdict(None, "unknown token")
+    token = TokenInfo.of(rows[0]["t"])
+    if token.revoked_at is not None:
+        return Verdict(None, f"token {token.name!r} was revoked")
+    if token.expires_at is not None and token.expires_at <= now():
+        return Verdict(None, f"token {token.name!r} expired at {token.expires_at.isoformat()}")
+    return Verdict(
+        Principal(
+            name=token.name,
+            roles=expand(token.roles),
+            projects=frozenset(token.projects) if token.projects is not None else None,
+            token_id=token.id,
+        ),
+        "",
+    )
+
+
+async def any_tokens(store: Store) -> bool:
+    rows = await store.read(
+        "RETURN EXISTS { MATCH (t:ApiToken) WHERE t.revokedAt IS NULL } AS any", counted=False
+    )
+    return bool(rows and rows[0]["any"])
