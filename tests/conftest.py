@@ -6,12 +6,14 @@ if a Docker engine answers; else the local launcher (``lineagehub.devdb``) on a 
 
 from __future__ import annotations
 
+import asyncio
 import os
 import socket
 import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +23,8 @@ import pytest
 import uvicorn
 
 from lineagehub.app import create_app
+from lineagehub.graph import identity
+from lineagehub.graph.store import Store
 from lineagehub.settings import Settings
 
 NEO4J_IMAGE = "neo4j:5.26-community"
@@ -219,3 +223,59 @@ def api(server: ThreadedServer) -> Iterator[Api]:
 
 
 REPO = Path(__file__).resolve().parent.parent
+
+
+# --- identities ------------------------------------------------------------------------
+
+
+def make_token(
+    settings: Settings,
+    name: str,
+    roles: list[str],
+    *,
+    projects: list[str] | None = None,
+    expires_at: datetime | None = None,
+) -> tuple[str, str]:
+    """(token id, secret), created through the same code the CLI uses."""
+
+    async def create() -> tuple[str, str]:
+        assert settings.neo4j_uri is not None
+        store = Store.connect(
+            settings.neo4j_uri,
+            user=settings.neo4j_user,
+            password=settings.neo4j_password,
+            database=settings.neo4j_database,
+        )
+        try:
+            info, secret = await identity.create_token(
+                store, name, roles, projects=projects, expires_at=expires_at
+            )
+            return info.id, secret
+        finally:
+            await store.close()
+
+    return asyncio.run(create())
+
+
+class Client(Api):
+    """An API client that sends a bearer token."""
+
+    def __init__(self, base_url: str, secret: str | None) -> None:
+        super().__init__(base_url)
+        if secret:
+            self.http.headers["Authorization"] = f"Bearer {secret}"
+
+
+@pytest.fixture
+def as_role(server: ThreadedServer, settings: Settings, db: neo4j.Driver) -> Iterator[Any]:
+    clients: list[Client] = []
+
+    def client(*roles: str, name: str | None = None, **kw: Any) -> Client:
+        _, secret = make_token(settings, name or "-".join(roles), list(roles), **kw)
+        made = Client(server.url, secret)
+        clients.append(made)
+        return made
+
+    yield client
+    for made in clients:
+        made.http.close()

@@ -39,7 +39,7 @@ def contains(actual: Any, expected: Any, where: str = "data") -> None:
 def seed_examples(api: Api) -> None:
     """The registry the examples talk about: the lineage scenario (churn-predictor v1, v2
     with their data, code, runs and services) and fraud-detector v1."""
-    build(api)
+    scenario = build(api)
     for model, version, accuracy in [("fraud-detector", "v1", 0.95)]:
         api(
             REGISTER,
@@ -58,6 +58,32 @@ def seed_examples(api: Api) -> None:
                     },
                 }
             },
+        )
+    # Governance: v2 approved and promoted; fraud-detector v1 deployed without approval.
+    fraud = api('{ modelVersion(model: "fraud-detector", name: "v1") { id } }')["modelVersion"]
+    api(
+        "mutation($e: ID!, $v: ID!) { createInferenceService(input: "
+        '{environmentId: $e, name: "fraud-api", modelVersionId: $v}) { id } }',
+        {"e": scenario.env, "v": fraud["id"]},
+    )
+    api(
+        'mutation($v: ID!) { requestApproval(versionId: $v, comment: "ready") { version { id } } }',
+        {"v": scenario.v2},
+    )
+    api(
+        'mutation($v: ID!) { approveModelVersion(versionId: $v, comment: "AUC +7 points, bias check passed") '
+        "{ version { id } } }",
+        {"v": scenario.v2},
+    )
+    for alias, version, reason in [
+        ("champion", "v1", None),
+        ("champion", "v2", "fine-tuned on labels"),
+        ("production", "v2", "approved release"),
+    ]:
+        api(
+            "mutation($a: String!, $v: String!, $r: String) { setAlias(model: "
+            '"churn-predictor", alias: $a, version: $v, reason: $r) { alias } }',
+            {"a": alias, "v": version, "r": reason},
         )
 
 

@@ -7,7 +7,6 @@ import os
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -16,62 +15,9 @@ import neo4j
 import pytest
 
 from lineagehub.app import create_app
-from lineagehub.graph import identity
-from lineagehub.graph.store import Store
 from lineagehub.settings import Settings
 from tests.api.fragments import REGISTER, registration
-from tests.conftest import Api, Neo4jServer, ThreadedServer
-
-
-def make_token(
-    settings: Settings,
-    name: str,
-    roles: list[str],
-    *,
-    projects: list[str] | None = None,
-    expires_at: datetime | None = None,
-) -> tuple[str, str]:
-    """(token id, secret), created through the same code the CLI uses."""
-
-    async def create() -> tuple[str, str]:
-        assert settings.neo4j_uri is not None
-        store = Store.connect(
-            settings.neo4j_uri,
-            user=settings.neo4j_user,
-            password=settings.neo4j_password,
-            database=settings.neo4j_database,
-        )
-        try:
-            info, secret = await identity.create_token(
-                store, name, roles, projects=projects, expires_at=expires_at
-            )
-            return info.id, secret
-        finally:
-            await store.close()
-
-    return asyncio.run(create())
-
-
-class Client(Api):
-    def __init__(self, base_url: str, secret: str | None) -> None:
-        super().__init__(base_url)
-        if secret:
-            self.http.headers["Authorization"] = f"Bearer {secret}"
-
-
-@pytest.fixture
-def as_role(server: ThreadedServer, settings: Settings, db: neo4j.Driver) -> Iterator[Any]:
-    clients: list[Client] = []
-
-    def client(*roles: str, name: str | None = None, **kw: Any) -> Client:
-        _, secret = make_token(settings, name or "-".join(roles), list(roles), **kw)
-        made = Client(server.url, secret)
-        clients.append(made)
-        return made
-
-    yield client
-    for made in clients:
-        made.http.close()
+from tests.conftest import Api, Client, Neo4jServer, ThreadedServer, make_token
 
 
 def test_local_mode_until_a_token_exists(server: ThreadedServer, as_role: Any) -> None:

@@ -59,6 +59,16 @@ def _statements() -> tuple[dict[str, str], dict[str, str]]:
         indexes[f"audit_event_{prop}"] = (
             f"CREATE INDEX audit_event_{prop} IF NOT EXISTS FOR (e:AuditEvent) ON (e.{prop})"
         )
+    constraints["alias_name"] = (
+        "CREATE CONSTRAINT alias_name IF NOT EXISTS "
+        "FOR (a:Alias) REQUIRE (a.modelId, a.name) IS UNIQUE"
+    )
+    indexes["alias_version"] = (
+        "CREATE INDEX alias_version IF NOT EXISTS FOR (a:Alias) ON (a.versionId)"
+    )
+    indexes["alias_move"] = (
+        "CREATE INDEX alias_move IF NOT EXISTS FOR (m:AliasMove) ON (m.modelId, m.alias, m.at)"
+    )
     for prop in ("hash", "id"):  # API tokens: found by hash, managed by id
         constraints[f"api_token_{prop}"] = (
             f"CREATE CONSTRAINT api_token_{prop} IF NOT EXISTS "

@@ -96,10 +96,20 @@ class ModelVersion(Entity):
     LABEL = "ModelVersion"
     NAME_LABEL = "ModelVersion"
     NAME_SCOPE = "modelId"
-    FIELDS = {**COMMON_FIELDS, "author": Kind.STRING, "modelId": Kind.ID}
+    FIELDS = {
+        **COMMON_FIELDS,
+        "author": Kind.STRING,
+        "modelId": Kind.ID,
+        "approvalStatus": Kind.STRING,
+    }
+    DECODERS = {
+        **Entity.DECODERS,
+        "approval_status": lambda p: p.get("approvalStatus") or "NONE",
+    }
 
     author: str | None
     model_id: str
+    approval_status: str
 
 
 @dataclass(frozen=True, kw_only=True)

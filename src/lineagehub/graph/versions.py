@@ -91,7 +91,7 @@ async def create_in(
         )
     name = command.name or await next_version_name(tx, model["id"])
     props = new_node(ModelVersion.LABEL, command, now())
-    props.update(name=name, modelId=model["id"])
+    props.update(name=name, modelId=model["id"], approvalStatus="NONE")
     await check_unique(tx, create_keys(ModelVersion, props, path))
     tx.touch(props["id"], None, props)
     row = await tx.single(

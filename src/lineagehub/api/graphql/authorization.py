@@ -13,20 +13,23 @@ from strawberry.extensions import SchemaExtension
 from lineagehub.graph.audit import action
 from lineagehub.graph.identity import actor
 
-# Root mutations that need more than the writer role.
-MUTATION_ROLES: dict[str, str] = {
-    "approveModelVersion": "approver",
-    "rejectModelVersion": "approver",
-    "purgeNode": "admin",
+# Root mutations that need another role than writer (any one of those listed). Finer rules
+# live with the operation: moving a protected alias needs an approver.
+MUTATION_ROLES: dict[str, tuple[str, ...]] = {
+    "approveModelVersion": ("approver",),
+    "rejectModelVersion": ("approver",),
+    "setAlias": ("writer", "approver"),
+    "removeAlias": ("writer", "approver"),
+    "purgeNode": ("admin",),
 }
 
 
-def required_role(operation: OperationType, field: str) -> str | None:
+def required_roles(operation: OperationType, field: str) -> tuple[str, ...]:
     if field.startswith("__"):
-        return None  # introspection and __typename are for everyone
+        return ()  # introspection and __typename are for everyone
     if operation is OperationType.MUTATION:
-        return MUTATION_ROLES.get(field, "writer")
-    return "reader"
+        return MUTATION_ROLES.get(field, ("writer",))
+    return ("reader",)
 
 
 class Authorization(SchemaExtension):
@@ -39,9 +42,10 @@ class Authorization(SchemaExtension):
         **kwargs: Any,
     ) -> Any:
         if info.path.prev is None:
-            role = required_role(info.operation.operation, info.field_name)
-            if role is not None:
-                actor().require(role, info.field_name)
+            roles = required_roles(info.operation.operation, info.field_name)
+            principal = actor()
+            if roles and not any(principal.has(r) for r in roles):
+                principal.require(roles[0], info.field_name)
             if info.operation.operation is OperationType.MUTATION:
                 return _audited(info.field_name, _next, root, info, *args, **kwargs)
         return _next(root, info, *args, **kwargs)

@@ -7,6 +7,7 @@ from typing import Any
 
 import strawberry
 
+from lineagehub.graph.governance import ApprovalStatus
 from lineagehub.graph.lineage import Direction
 from lineagehub.graph.records import DeploymentState, DesiredState, MonitoringKind, RunStatus
 from lineagehub.graph.vocabulary import EDGE_TYPES, NODE_TYPES
@@ -28,3 +29,8 @@ strawberry.enum(
     DeploymentState, name="DeploymentState", description="Last known state of a deployment."
 )
 strawberry.enum(MonitoringKind, name="MonitoringKind", description="What a monitoring link is.")
+strawberry.enum(
+    ApprovalStatus,
+    name="ApprovalStatus",
+    description="NONE (never requested) -> PENDING -> APPROVED | REJECTED.",
+)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -14,6 +15,7 @@ from lineagehub.graph.records import Entity
 from lineagehub.graph.store import Store
 
 E = TypeVar("E", bound=Entity)
+V = TypeVar("V")
 
 
 @dataclass(frozen=True)
@@ -41,12 +43,28 @@ class Loaders:
             self._load_pages, cache_key_fn=lambda r: (r.group(), r.parent_id)
         )
         self._by_id: dict[type[Entity], DataLoader[str, Any]] = {}
+        self._by_fn: dict[Any, DataLoader[str, Any]] = {}
         self.lineage: DataLoader[tuple[str, lineage.LineageSpec], lineage.Lineage | None] = (
             DataLoader(self._load_lineage)
         )
         self.neighbours: DataLoader[tuple[str, lineage.Hop], list[Entity]] = DataLoader(
             self._load_neighbours
         )
+
+    def by(
+        self, fetch: Callable[[Store, list[str]], Awaitable[dict[str, V]]]
+    ) -> DataLoader[str, V | None]:
+        """A loader for a batch function ``fetch(store, ids) -> {id: value}`` (one per
+        function per request); ids it does not answer load as None."""
+        if fetch not in self._by_fn:
+
+            async def load(keys: list[str]) -> list[V | None]:
+                found = await fetch(self.store, keys)
+                return [found.get(k) for k in keys]
+
+            self._by_fn[fetch] = DataLoader(load)
+        loader: DataLoader[str, V | None] = self._by_fn[fetch]
+        return loader
 
     def by_id(self, record: type[E]) -> DataLoader[str, E | None]:
         if record not in self._by_id:

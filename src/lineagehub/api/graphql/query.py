@@ -21,7 +21,7 @@ from lineagehub.api.graphql.types import (
     artifact_type,
     load_page,
 )
-from lineagehub.graph import entities, ids, models, records, versions
+from lineagehub.graph import entities, governance, ids, models, records, versions
 from lineagehub.graph.errors import ValidationFailed
 from lineagehub.graph.models import MODELS
 from lineagehub.graph.versions import ALL_VERSIONS
@@ -102,10 +102,22 @@ class Query:
         external_id: str | None = None,
         model: Annotated[str | None, strawberry.argument(description="The model's name.")] = None,
         name: Annotated[str | None, strawberry.argument(description="The version's name.")] = None,
+        ref: Annotated[
+            str | None,
+            strawberry.argument(description='An alias reference: "model@alias".'),
+        ] = None,
     ) -> ModelVersion | None:
         if (model is None) != (name is None):
             raise ValidationFailed("model and name go together", field="name" if model else "model")
-        key = _one_of(id=id, externalId=external_id, model=model)
+        key = _one_of(id=id, externalId=external_id, model=model, ref=ref)
+        if key == "ref":
+            assert ref is not None
+            model_name, sep, alias = ref.rpartition("@")
+            if not sep or not model_name:
+                raise ValidationFailed('a ref reads "model@alias"', field="ref")
+            governance.check_alias(alias, field="ref")
+            found = await governance.resolve_alias(info.context.store, model_name, alias)
+            return ModelVersion.from_record(found) if found else None
         store = info.context.store
         record: records.ModelVersion | None
         if key == "id":

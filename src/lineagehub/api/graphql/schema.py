@@ -13,7 +13,7 @@ from strawberry.types.execution import ExecutionContext
 
 from lineagehub.api.graphql.authorization import Authorization
 from lineagehub.api.graphql.errors import ErrorCodes
-from lineagehub.api.graphql.governance import GovernanceQuery
+from lineagehub.api.graphql.governance import AliasQuery, GovernanceMutation, GovernanceQuery
 from lineagehub.api.graphql.lineage_fields import LineageMutation, LineageQuery
 from lineagehub.api.graphql.mutation import Mutation
 from lineagehub.api.graphql.nodes import GRAPHQL_TYPES
@@ -40,8 +40,8 @@ def build_schema(settings: Settings | None = None) -> strawberry.Schema:
         Authorization,
     ]
     return _Schema(
-        query=merge_types("Query", (Query, LineageQuery, GovernanceQuery)),
-        mutation=merge_types("Mutation", (Mutation, LineageMutation)),
+        query=merge_types("Query", (Query, LineageQuery, GovernanceQuery, AliasQuery)),
+        mutation=merge_types("Mutation", (Mutation, LineageMutation, GovernanceMutation)),
         types=list(GRAPHQL_TYPES.values()),
         extensions=extensions,
         config=StrawberryConfig(scalar_map=SCALARS),

@@ -24,6 +24,7 @@ from lineagehub.api.graphql.scalars import JSON, Long
 from lineagehub.graph import lineage as engine
 from lineagehub.graph import records
 from lineagehub.graph.artifacts import ARTIFACTS_OF_VERSION, artifact_from
+from lineagehub.graph.governance import ApprovalStatus
 from lineagehub.graph.lineage import Direction
 from lineagehub.graph.listing import (
     Condition,
@@ -42,7 +43,7 @@ from lineagehub.graph.versions import VERSIONS_OF_MODEL
 T = TypeVar("T")
 
 if TYPE_CHECKING:
-    from lineagehub.api.graphql.governance import AuditEvent
+    from lineagehub.api.graphql.governance import Alias, ApprovalDecision, AuditEvent
     from lineagehub.api.graphql.lineage import Lineage
     from lineagehub.api.graphql.provenance import CodeRef, Dataset, ExperimentRun
     from lineagehub.api.graphql.serving import InferenceService, MonitoringLink
@@ -53,7 +54,10 @@ _PROVENANCE = "lineagehub.api.graphql.provenance"
 _Run = Annotated["ExperimentRun", strawberry.lazy(_PROVENANCE)]
 _Dataset = Annotated["Dataset", strawberry.lazy(_PROVENANCE)]
 _CodeRef = Annotated["CodeRef", strawberry.lazy(_PROVENANCE)]
-_AuditEvent = Annotated["AuditEvent", strawberry.lazy("lineagehub.api.graphql.governance")]
+_GOVERNANCE = "lineagehub.api.graphql.governance"
+_AuditEvent = Annotated["AuditEvent", strawberry.lazy(_GOVERNANCE)]
+_ApprovalDecision = Annotated["ApprovalDecision", strawberry.lazy(_GOVERNANCE)]
+_Alias = Annotated["Alias", strawberry.lazy(_GOVERNANCE)]
 _SERVING = "lineagehub.api.graphql.serving"
 _Service = Annotated["InferenceService", strawberry.lazy(_SERVING)]
 _Monitoring = Annotated["MonitoringLink", strawberry.lazy(_SERVING)]
@@ -278,6 +282,22 @@ class RegisteredModel(RegistryEntity):
         model.tags = record.tags or []
         return model
 
+    @strawberry.field(description="Aliases of this model (champion, production, ...).")
+    async def aliases(self, info: Info) -> list[_Alias]:
+        from lineagehub.api.graphql.governance import Alias
+        from lineagehub.graph.governance import aliases_of_models
+
+        found = await info.context.loaders.by(aliases_of_models).load(self.id) or []
+        return [
+            Alias(
+                name=a.name,
+                updated_at=a.updated_at,
+                updated_by=a.updated_by,
+                version_id=a.version_id,
+            )
+            for a in found
+        ]
+
     @strawberry.field(description="Versions of this model (default order: oldest first).")
     async def versions(
         self,
@@ -339,7 +359,33 @@ class RegisteredModel(RegistryEntity):
 @strawberry.type(description="One version of a registered model, with its artifacts.")
 class ModelVersion(RegistryEntity):
     author: str | None
+    approval_status: ApprovalStatus
     model_id: strawberry.Private[str]
+
+    @classmethod
+    def from_record(cls, record: records.Entity) -> Self:
+        version = super().from_record(record)
+        version.approval_status = ApprovalStatus(version.approval_status)
+        return version
+
+    @strawberry.field(description="The latest approval decision, or null.")
+    async def approval(self, info: Info) -> _ApprovalDecision | None:
+        from lineagehub.api.graphql.governance import decisions
+
+        found = await decisions(info, self.id)
+        return found[0] if found else None
+
+    @strawberry.field(description="Every approval decision on this version, newest first.")
+    async def approval_history(self, info: Info) -> list[_ApprovalDecision]:
+        from lineagehub.api.graphql.governance import decisions
+
+        return await decisions(info, self.id)
+
+    @strawberry.field(description="Names of the aliases pointing at this version.")
+    async def aliases(self, info: Info) -> list[str]:
+        from lineagehub.graph.governance import aliases_of_versions
+
+        return await info.context.loaders.by(aliases_of_versions).load(self.id) or []
 
     @strawberry.field(description="The model this is a version of.")
     async def model(self, info: Info) -> RegisteredModel:
