@@ -205,7 +205,8 @@ async def get_dataset(store: Store, uri: str, digest: str | None) -> list[Datase
         )
     else:
         rows = await store.read(
-            "MATCH (n:Dataset {uri: $uri}) RETURN n {.*} AS n ORDER BY n.createdAt DESC",
+            "MATCH (n:Dataset {uri: $uri}) WHERE NOT n:Deleted "
+            "RETURN n {.*} AS n ORDER BY n.createdAt DESC",
             {"uri": uri},
         )
     return [Dataset.from_props(r["n"]) for r in rows]

@@ -189,12 +189,13 @@ async def lock(tx: Tx, record: type[Entity], node_id: str, *, field: str) -> dic
     ids.expect_label(node_id, record.LABEL, field=field)
     row = await tx.single(
         f"MATCH (n:`{record.LABEL}` {{id: $id}}) "
+        "WHERE NOT n:Deleted "
         "SET n._lock = true REMOVE n._lock "
         "RETURN n {.*} AS n",
         {"id": node_id},
     )
     if row is None:
-        raise NotFound(f"no {record.LABEL} with id {node_id!r}", field=field)
+        raise NotFound(f"no {record.LABEL} with id {node_id!r} (or it was deleted)", field=field)
     props: dict[str, Any] = row["n"]
     return props
 

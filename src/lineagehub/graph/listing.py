@@ -313,7 +313,8 @@ async def fetch_pages(
 ) -> dict[str | None, PageResult]:
     """Pages of ``spec`` for each parent (or the single top-level list): one round trip."""
     params = Params()
-    where = compile_filter(flt, spec, params)
+    # Tombstones (deleted nodes) stay in the graph for lineage, never in listings.
+    where = f"NOT n:Deleted AND ({compile_filter(flt, spec, params)})"
     order = compile_order(sorts, spec, params)
     params.values.update(skip=page.offset, limit=page.first + 1)
     total = f"COUNT {{ {spec.match} WHERE {where} }}" if with_total else "null"

@@ -57,11 +57,18 @@ class Entity:
     created_at: datetime
     updated_at: datetime
     custom_properties: list[CustomProperty]
+    # Set on tombstones: the node was deleted, but stays for lineage and audit.
+    deleted_at: datetime | None = None
+    deleted_by: str | None = None
+    tombstone: str | None = None
 
     # Fields not stored as a plain property of the same (camelCase) name.
     DECODERS: ClassVar[dict[str, Callable[[dict[str, Any]], Any]]] = {
         "custom_properties": decode,
         "state": lambda p: State(p["state"]),
+        # A tombstone gives up its unique keys; it keeps showing what it was.
+        "name": lambda p: p.get("deletedName") or p["name"],
+        "external_id": lambda p: p.get("deletedExternalId") or p.get("externalId"),
     }
 
     @classmethod

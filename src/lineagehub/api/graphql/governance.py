@@ -9,8 +9,8 @@ import strawberry
 
 from lineagehub.api.graphql.context import Info
 from lineagehub.api.graphql.scalars import JSON
-from lineagehub.api.graphql.types import Connection, load_page
-from lineagehub.graph import audit, governance, records
+from lineagehub.api.graphql.types import Connection, RegistryEntity, load_page
+from lineagehub.graph import audit, governance, records, tombstones
 from lineagehub.graph.identity import actor
 from lineagehub.graph.listing import Condition
 
@@ -204,6 +204,22 @@ def _settings(info: Info) -> Any:
 
 @strawberry.type
 class GovernanceMutation:
+    @strawberry.mutation(
+        description=(
+            "Delete a RegisteredModel (with its versions), ModelVersion, Dataset or "
+            "InferenceService: it leaves lookups and listings and frees its names, but stays "
+            "as a tombstone so lineage through it shows what it was."
+        )
+    )
+    async def delete_node(self, info: Info, id: strawberry.ID) -> RegistryEntity:
+        from lineagehub.api.graphql.lineage import wrap
+
+        return wrap(await tombstones.delete(info.context.store, id, actor()))
+
+    @strawberry.mutation(description="Remove a tombstone for good (admins; audited).")
+    async def purge_node(self, info: Info, id: strawberry.ID) -> str:
+        return await tombstones.purge(info.context.store, id)
+
     @strawberry.mutation(description="Ask for a version to be approved (status PENDING).")
     async def request_approval(
         self, info: Info, version_id: strawberry.ID, comment: str | None = None

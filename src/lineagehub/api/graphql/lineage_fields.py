@@ -30,6 +30,7 @@ from lineagehub.api.graphql.inputs import (
 )
 from lineagehub.api.graphql.lineage import Lineage, LineagePath, load_lineage, spec_of, wrap
 from lineagehub.api.graphql.provenance import CodeRef, Dataset, Experiment, ExperimentRun
+from lineagehub.api.graphql.query import live
 from lineagehub.api.graphql.serving import (
     Deployment,
     InferenceService,
@@ -80,7 +81,7 @@ def _one_of(**given: Any) -> str:
 async def _by_id(info: Info, record_type: type[records.Entity], node_id: str) -> Any:
     ids.expect_label(node_id, record_type.LABEL)
     record = await info.context.loaders.by_id(record_type).load(node_id)
-    return wrap(record) if record else None
+    return wrap(record) if live(record) else None
 
 
 async def _by_external_id(info: Info, record_type: type[records.Entity], external_id: str) -> Any:

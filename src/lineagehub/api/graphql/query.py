@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 import strawberry
+from typing_extensions import TypeIs
 
 from lineagehub.api.graphql.context import Info
 from lineagehub.api.graphql.types import (
@@ -25,6 +26,11 @@ from lineagehub.graph import entities, governance, ids, models, records, version
 from lineagehub.graph.errors import ValidationFailed
 from lineagehub.graph.models import MODELS
 from lineagehub.graph.versions import ALL_VERSIONS
+
+
+def live(record: records.Entity | None) -> TypeIs[records.Entity]:
+    """Lookups answer live nodes; tombstones are reached through node(id) and lineage."""
+    return record is not None and record.deleted_at is None
 
 
 def _one_of(**given: Any) -> str:
@@ -67,7 +73,7 @@ class Query:
         else:
             assert external_id is not None
             record = await entities.get_by_external_id(store, records.RegisteredModel, external_id)
-        return RegisteredModel.from_record(record) if record else None
+        return RegisteredModel.from_record(record) if live(record) else None
 
     @strawberry.field(description="Registered models (default order: by name).")
     async def registered_models(
@@ -131,7 +137,7 @@ class Query:
             assert model is not None
             assert name is not None
             record = await versions.get_by_name(store, model, name)
-        return ModelVersion.from_record(record) if record else None
+        return ModelVersion.from_record(record) if live(record) else None
 
     @strawberry.field(description="Versions across all models (default order: oldest first).")
     async def model_versions(
@@ -159,14 +165,14 @@ class Query:
         self, info: Info, id: strawberry.ID | None = None, external_id: str | None = None
     ) -> ModelArtifact | None:
         record = await _artifact(info, records.ModelArtifact, id, external_id)
-        return ModelArtifact.from_record(record) if record else None
+        return ModelArtifact.from_record(record) if live(record) else None
 
     @strawberry.field(description="A doc artifact by id or externalId; null if none.")
     async def doc_artifact(
         self, info: Info, id: strawberry.ID | None = None, external_id: str | None = None
     ) -> DocArtifact | None:
         record = await _artifact(info, records.DocArtifact, id, external_id)
-        return DocArtifact.from_record(record) if record else None
+        return DocArtifact.from_record(record) if live(record) else None
 
 
 async def _artifact(

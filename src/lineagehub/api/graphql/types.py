@@ -105,6 +105,15 @@ class RegistryEntity(Node):
     created_at: datetime
     updated_at: datetime
     custom_properties: list[CustomProperty]
+    deleted_at: datetime | None = strawberry.field(description="Set on a tombstone.")
+    deleted_by: str | None
+    tombstone: str | None = strawberry.field(
+        description='What a deleted node was, e.g. "deleted ModelVersion v2 of churn".'
+    )
+
+    @strawberry.field(description="True for a tombstone: deleted, kept for lineage and audit.")
+    def deleted(self) -> bool:
+        return self.deleted_at is not None
 
     @strawberry.field(description="One custom property by key, or null.")
     def custom_property(self, key: str) -> CustomProperty | None:
