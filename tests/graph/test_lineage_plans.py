@@ -36,7 +36,7 @@ def operators(plan: Any) -> set[str]:
 def test_subgraph_query_seeks_its_start_and_walks_shortest_paths(
     db: neo4j.Driver, directions: tuple[Direction, ...]
 ) -> None:
-    query = _subgraph_query(directions, LINEAGE_EDGE_TYPES, 6, "r.until IS NULL", True)
+    query = _subgraph_query(directions, LINEAGE_EDGE_TYPES, 6, "r.until IS NULL", True, True)
     _, summary, _ = db.execute_query(
         "EXPLAIN " + query,
         {
@@ -45,6 +45,7 @@ def test_subgraph_query_seeks_its_start_and_walks_shortest_paths(
             "nodeTypes": [],
             "since": None,
             "until": None,
+            "scope": ["a"],
             "withPaths": False,
         },
     )
@@ -56,7 +57,8 @@ def test_subgraph_query_seeks_its_start_and_walks_shortest_paths(
 
 def test_path_query_seeks_both_ends(db: neo4j.Driver) -> None:
     _, summary, _ = db.execute_query(
-        "EXPLAIN " + _path_query(LINEAGE_EDGE_TYPES, 6), {"from": "a", "to": "b"}
+        "EXPLAIN " + _path_query(LINEAGE_EDGE_TYPES, 6, True),
+        {"from": "a", "to": "b", "scope": ["a"]},
     )
     ops = operators(summary.plan)
     assert "NodeUniqueIndexSeek" in ops, ops

@@ -110,7 +110,7 @@ async def create_in(
             field=f"{path}.versionId",
         )
     props = new_node(record.LABEL, command, now())
-    props.update(versionId=version["id"], kind=record.LABEL)
+    props.update(versionId=version["id"], kind=record.LABEL, project=version.get("project"))
     await check_unique(tx, create_keys(record, props, path))
     tx.touch(props["id"], None, props)
     # The label is one of two literals chosen by the command's type, never by input.

@@ -78,7 +78,10 @@ async def record_audit_event(tx: Tx) -> None:
         "WITH e "
         "UNWIND $targets AS targetId "
         "MATCH (n:Node {id: targetId}) "
-        "CREATE (e)-[:CONCERNS]->(n)",
+        "CREATE (e)-[:CONCERNS]->(n) "
+        # An event belongs to the project of what it touched, so scoped tokens see their own.
+        "WITH e, collect(n.project) AS projects "
+        "SET e.project = head(projects)",
         {"props": {k: v for k, v in props.items() if v is not None}, "targets": targets},
     )
 

@@ -17,6 +17,7 @@ from pydantic import AfterValidator, Field, StringConstraints, field_validator
 from lineagehub.graph import ids
 from lineagehub.graph.commands import Command
 from lineagehub.graph.errors import Conflict, NotFound, ValidationFailed
+from lineagehub.graph.identity import in_scope, scope_params
 from lineagehub.graph.properties import CustomPropertyIn, PropertyKey, encode
 from lineagehub.graph.records import Entity, State
 from lineagehub.graph.store import Store, Tx
@@ -145,8 +146,9 @@ async def get_many(store: Store, record: type[E], node_ids: list[str]) -> dict[s
     rows = await store.read(
         f"UNWIND $ids AS id "
         f"MATCH (n:`{record.LABEL}` {{id: id}}) "
+        f"WHERE {in_scope('n')} "
         "RETURN labels(n) AS labels, n {.*} AS n",
-        {"ids": node_ids},
+        {"ids": node_ids, **scope_params()},
     )
     return {row["n"]["id"]: _as(record, row) for row in rows}
 
@@ -156,8 +158,9 @@ async def get_any(store: Store, node_ids: list[str]) -> dict[str, Entity]:
     from lineagehub.graph.records import record_from
 
     rows = await store.read(
-        "UNWIND $ids AS id MATCH (n:Node {id: id}) RETURN labels(n) AS labels, n {.*} AS n",
-        {"ids": node_ids},
+        f"UNWIND $ids AS id MATCH (n:Node {{id: id}}) WHERE {in_scope('n')} "
+        "RETURN labels(n) AS labels, n {.*} AS n",
+        {"ids": node_ids, **scope_params()},
     )
     return {row["n"]["id"]: record_from(row["labels"], row["n"]) for row in rows}
 
@@ -170,8 +173,9 @@ async def get_by_id(store: Store, record: type[E], node_id: str, *, field: str =
 async def get_by_external_id(store: Store, record: type[E], external_id: str) -> E | None:
     rows = await store.read(
         f"MATCH (n:`{record.LABEL}` {{externalId: $externalId}}) "
+        f"WHERE {in_scope('n')} "
         "RETURN labels(n) AS labels, n {.*} AS n",
-        {"externalId": external_id},
+        {"externalId": external_id, **scope_params()},
     )
     return _as(record, rows[0]) if rows else None
 
@@ -189,10 +193,10 @@ async def lock(tx: Tx, record: type[Entity], node_id: str, *, field: str) -> dic
     ids.expect_label(node_id, record.LABEL, field=field)
     row = await tx.single(
         f"MATCH (n:`{record.LABEL}` {{id: $id}}) "
-        "WHERE NOT n:Deleted "
+        f"WHERE NOT n:Deleted AND {in_scope('n')} "
         "SET n._lock = true REMOVE n._lock "
         "RETURN n {.*} AS n",
-        {"id": node_id},
+        {"id": node_id, **scope_params()},
     )
     if row is None:
         raise NotFound(f"no {record.LABEL} with id {node_id!r} (or it was deleted)", field=field)

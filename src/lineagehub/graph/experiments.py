@@ -29,7 +29,9 @@ from lineagehub.graph.entities import (
     now,
 )
 from lineagehub.graph.errors import Conflict
+from lineagehub.graph.identity import check_project, in_scope, scope_params
 from lineagehub.graph.listing import ListSpec, Sort
+from lineagehub.graph.models import Project
 from lineagehub.graph.properties import (
     HISTORY_STEPS,
     HISTORY_TIMES,
@@ -50,6 +52,7 @@ MAX_METRIC_POINTS = 10_000
 
 class ExperimentFields(EntityCreate):
     owner: ShortText | None = None
+    project: Project | None = None
 
 
 class ExperimentUpdate(EntityUpdate):
@@ -129,6 +132,7 @@ async def ensure_experiment(
     tx: Tx, fields: ExperimentFields, *, path: str
 ) -> tuple[dict[str, Any], bool]:
     """The experiment named ``fields.name``, created if new, write-locked."""
+    check_project(fields.project, f"{path}.project")
     props = new_node(Experiment.LABEL, fields, now())
     row = await tx.single(
         "MERGE (n:Experiment {name: $props.name}) "
@@ -138,12 +142,15 @@ async def ensure_experiment(
         {"props": props},
     )
     assert row is not None
+    check_project(row["n"].get("project"), f"{path}.experiment")
     if row["created"]:
         tx.touch(row["n"]["id"], None, row["n"])
     return row["n"], row["created"]
 
 
 async def create_experiment(store: Store, fields: ExperimentFields) -> Experiment:
+    check_project(fields.project, "input.project")
+
     async def work(tx: Tx) -> Experiment:
         props = new_node(Experiment.LABEL, fields, now())
         await check_unique(tx, create_keys(Experiment, props, "input"))
@@ -247,6 +254,7 @@ async def ensure_run(
         props = new_node(ExperimentRun.LABEL, fields, stamp)
         props.update(
             name=name,
+            project=experiment.get("project"),
             experimentId=experiment["id"],
             status=fields.status.value,
             startTime=fields.start_time or stamp,
@@ -350,3 +358,11 @@ async def add_outputs(store: Store, run_id: str, output_ids: list[str]) -> Exper
         return ExperimentRun.from_props(current)
 
     return await store.write(work)
+
+
+async def get_by_name(store: Store, name: str) -> Experiment | None:
+    rows = await store.read(
+        f"MATCH (n:Experiment {{name: $name}}) WHERE {in_scope('n')} RETURN n {{.*}} AS n",
+        {"name": name, **scope_params()},
+    )
+    return Experiment.from_props(rows[0]["n"]) if rows else None

@@ -18,7 +18,7 @@ from typing import Any
 from lineagehub.graph import ids
 from lineagehub.graph.entities import lock, now
 from lineagehub.graph.errors import Conflict, Forbidden, NotFound, ValidationFailed
-from lineagehub.graph.identity import Principal
+from lineagehub.graph.identity import Principal, in_scope, scope_params
 from lineagehub.graph.records import ModelVersion, State
 from lineagehub.graph.store import Store, Tx
 
@@ -192,9 +192,10 @@ def check_alias(name: str, field: str = "alias") -> None:
 async def _model_by_name(tx: Tx, model: str) -> dict[str, Any]:
     row = await tx.single(
         "MATCH (m:RegisteredModel {name: $name}) "
+        f"WHERE {in_scope('m')} "
         "SET m._lock = true REMOVE m._lock "
         "RETURN m {.*} AS m",
-        {"name": model},
+        {"name": model, **scope_params()},
     )
     if row is None:
         raise NotFound(f"no RegisteredModel named {model!r}", field="model")
@@ -282,10 +283,11 @@ async def move_alias(
 
 async def resolve_alias(store: Store, model: str, alias: str) -> ModelVersion | None:
     rows = await store.read(
-        "MATCH (:RegisteredModel {name: $model})-[:HAS_ALIAS]->(a:Alias {name: $alias}) "
+        "MATCH (m:RegisteredModel {name: $model})-[:HAS_ALIAS]->(a:Alias {name: $alias}) "
+        f"WHERE {in_scope('m')} "
         "MATCH (v:ModelVersion {id: a.versionId}) "
         "RETURN v {.*} AS v",
-        {"model": model, "alias": alias},
+        {"model": model, "alias": alias, **scope_params()},
     )
     return ModelVersion.from_props(rows[0]["v"]) if rows else None
 
@@ -294,10 +296,11 @@ async def alias_history(store: Store, model: str, alias: str | None) -> list[Ali
     """Moves of one alias (or all of the model's), newest first."""
     rows = await store.read(
         "MATCH (m:RegisteredModel {name: $model}) "
+        f"WHERE {in_scope('m')} "
         "MATCH (mv:AliasMove {modelId: m.id}) "
         "WHERE $alias IS NULL OR mv.alias = $alias "
         "RETURN properties(mv) AS mv ORDER BY mv.at DESC",
-        {"model": model, "alias": alias},
+        {"model": model, "alias": alias, **scope_params()},
     )
     return [AliasMove.of(r["mv"]) for r in rows]
 
@@ -306,12 +309,13 @@ async def alias_at(store: Store, model: str, alias: str, at: datetime) -> ModelV
     """The version ``model@alias`` pointed at, at time ``at`` (None: it pointed nowhere)."""
     rows = await store.read(
         "MATCH (m:RegisteredModel {name: $model}) "
+        f"WHERE {in_scope('m')} "
         "MATCH (mv:AliasMove {modelId: m.id, alias: $alias}) "
         "WHERE mv.at <= $at "
         "WITH mv ORDER BY mv.at DESC LIMIT 1 "
         "MATCH (v:ModelVersion {id: mv.toVersionId}) "
         "RETURN v {.*} AS v",
-        {"model": model, "alias": alias, "at": at},
+        {"model": model, "alias": alias, "at": at, **scope_params()},
     )
     return ModelVersion.from_props(rows[0]["v"]) if rows else None
 
@@ -349,6 +353,8 @@ async def unapproved_deployments(store: Store) -> list[tuple[dict[str, Any], dic
     rows = await store.read(
         "MATCH (s:InferenceService {desiredState: 'DEPLOYED'})-[r:SERVES]->(v:ModelVersion) "
         "WHERE r.until IS NULL AND coalesce(v.approvalStatus, 'NONE') <> 'APPROVED' "
-        "RETURN s {.*} AS s, v {.*} AS v ORDER BY s.name"
+        f"AND {in_scope('v')} AND {in_scope('s')} "
+        "RETURN s {.*} AS s, v {.*} AS v ORDER BY s.name",
+        scope_params(),
     )
     return [(r["s"], r["v"]) for r in rows]

@@ -11,11 +11,10 @@ import hashlib
 import secrets
 from contextvars import ContextVar
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from lineagehub.graph import ids
-from lineagehub.graph.entities import now
 from lineagehub.graph.errors import Forbidden, NotFound, ValidationFailed
 from lineagehub.graph.store import Store, Tx
 
@@ -92,6 +91,10 @@ class TokenInfo:
             expires_at=props.get("expiresAt"),
             revoked_at=props.get("revokedAt"),
         )
+
+
+def now() -> datetime:
+    return datetime.now(UTC)
 
 
 def _hash(secret: str) -> str:
@@ -195,3 +198,43 @@ async def any_tokens(store: Store) -> bool:
         "RETURN EXISTS { MATCH (t:ApiToken) WHERE t.revokedAt IS NULL } AS any", counted=False
     )
     return bool(rows and rows[0]["any"])
+
+
+# --- project scoping ---------------------------------------------------------------------
+#
+# A RegisteredModel belongs to one project, and its versions and artifacts with it (as do
+# experiments and their runs, and services, when given one). Nodes without a project
+# (datasets, code, environments) are shared. A principal limited to projects neither sees
+# nor changes nodes of other projects: every read adds ``in_scope(var)`` to its WHERE with
+# the ``$scope`` parameter from ``scope_params()``.
+
+DEFAULT_PROJECT = "default"
+
+
+def scope() -> list[str] | None:
+    """The projects the current principal may reach; None for all."""
+    projects = actor().projects
+    return sorted(projects) if projects is not None else None
+
+
+def in_scope(var: str) -> str:
+    """A Cypher predicate: is node ``var`` in the current principal's projects?"""
+    if scope() is None:
+        return "true"
+    return f"({var}.project IS NULL OR {var}.project IN $scope)"
+
+
+def scope_params() -> dict[str, Any]:
+    return {"scope": scope() or []}
+
+
+def check_project(project: str | None, field: str) -> None:
+    """FORBIDDEN when the current principal may not act in ``project``."""
+    allowed = scope()
+    if project is not None and allowed is not None and project not in allowed:
+        raise Forbidden(
+            f"{actor().name!r} is limited to projects {', '.join(allowed)}; "
+            f"{project!r} is not one of them",
+            field=field,
+            details={"project": project},
+        )

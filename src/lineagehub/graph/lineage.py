@@ -19,6 +19,7 @@ from functools import cache
 from typing import Any
 
 from lineagehub.graph.errors import LimitExceeded, NotFound, ValidationFailed
+from lineagehub.graph.identity import in_scope, scope, scope_params
 from lineagehub.graph.records import Entity, record_from
 from lineagehub.graph.store import Store
 from lineagehub.graph.vocabulary import EDGE_TYPES, LINEAGE_EDGE_TYPES, NODE_TYPES, Flow
@@ -59,12 +60,21 @@ class LineageEdge:
 
 
 @dataclass(frozen=True)
+class CutEdge:
+    """An edge from a node of the answer to a node the caller may not see."""
+
+    from_id: str
+    type: str
+
+
+@dataclass(frozen=True)
 class Lineage:
     start: Entity
     nodes: list[LineageNode]
     edges: list[LineageEdge]
     reachable: int  # nodes reachable within the depth (before the limit)
     more_beyond_depth: bool  # some node at maxDepth has further lineage
+    cut: list[CutEdge]  # edges into other projects, reported rather than followed
 
     @property
     def truncated(self) -> bool:
@@ -147,11 +157,28 @@ def _subgraph_query(
     depth: int,
     window: str,
     filter_nodes: bool,
+    scoped: bool,
 ) -> str:
     """The Cypher for one shape of request. Every piece interpolated here is either an
-    integer checked against the cap or a name from the vocabulary: no user text."""
+    integer checked against the cap or a name from the vocabulary: no user text.
+
+    ``scoped``: the caller is limited to projects; the walk never enters a node of another
+    project, and every edge from the answer to such a node is reported as cut."""
     rel = "|".join(edge_types)
     node_test = " AND any(l IN labels(b) WHERE l IN $nodeTypes)" if filter_nodes else ""
+    visible = "(b.project IS NULL OR b.project IN $scope)"
+    if scoped:
+        node_test += f" AND {visible}"
+    cut = (
+        "CALL (members) { "
+        "  UNWIND members AS a "
+        f"  MATCH (a)-[r:{rel}]-(b) "
+        f"  WHERE NOT {visible} AND {window} "
+        "  RETURN collect({from: a.id, type: type(r)}) AS cut "
+        "} "
+        if scoped
+        else "WITH *, [] AS cut "
+    )
     branches = [
         f"MATCH p = ANY SHORTEST (s) "
         f"((a)-[r:{rel}]-(b) WHERE {_step(d, edge_types)} AND {window}{node_test})"
@@ -164,6 +191,7 @@ def _subgraph_query(
     return (
         "UNWIND $starts AS startId "
         "MATCH (s:Node {id: startId}) "
+        f"WHERE {'s.project IS NULL OR s.project IN $scope' if scoped else 'true'} "
         "CALL (s) { "
         f"  CALL (s) {{ {' UNION '.join(branches)} }} "
         "  WITH n, degree, path ORDER BY degree "
@@ -180,12 +208,14 @@ def _subgraph_query(
         "  RETURN collect({from: a.id, to: b.id, type: type(r), since: r.since, until: r.until})"
         "    AS edges "
         "} "
-        f"WITH s, kept, reachable, edges, [k IN kept WHERE k.degree = {depth} | k.n] AS frontier "
+        f"{cut}"
+        "WITH s, kept, reachable, edges, cut, "
+        f"  [k IN kept WHERE k.degree = {depth} | k.n] AS frontier "
         "RETURN s.id AS startId, labels(s) AS startLabels, s {.*} AS start, "
         "  [k IN kept | {labels: labels(k.n), props: properties(k.n), "
         "               degree: k.degree, path: k.path}]"
         "    AS nodes, "
-        "  edges, reachable, "
+        "  edges, cut, reachable, "
         f"  any(a IN frontier WHERE EXISTS {{ MATCH (a)-[r:{rel}]-(b) "
         f"    WHERE ({steps}) AND {window}{node_test} }}) AS more"
     )
@@ -203,7 +233,12 @@ async def lineage_of(store: Store, starts: list[str], spec: LineageSpec) -> dict
         else (spec.direction,)
     )
     query = _subgraph_query(
-        directions, _types(spec), spec.max_depth, _window(spec), spec.node_types is not None
+        directions,
+        _types(spec),
+        spec.max_depth,
+        _window(spec),
+        spec.node_types is not None,
+        scope() is not None,
     )
     rows = await store.read(
         query,
@@ -214,6 +249,7 @@ async def lineage_of(store: Store, starts: list[str], spec: LineageSpec) -> dict
             "since": spec.since,
             "until": spec.until,
             "withPaths": spec.with_paths,
+            **scope_params(),
         },
     )
     return {
@@ -226,6 +262,7 @@ async def lineage_of(store: Store, starts: list[str], spec: LineageSpec) -> dict
             edges=[_edge(e) for e in row["edges"]],
             reachable=row["reachable"],
             more_beyond_depth=row["more"],
+            cut=[CutEdge(c["from"], c["type"]) for c in row["cut"]],
         )
         for row in rows
     }
@@ -239,19 +276,22 @@ async def lineage(store: Store, start: str, spec: LineageSpec) -> Lineage:
 
 
 @cache
-def _path_query(edge_types: tuple[str, ...], depth: int) -> str:
+def _path_query(edge_types: tuple[str, ...], depth: int, scoped: bool) -> str:
     rel = "|".join(edge_types)
+    visible = " AND (b.project IS NULL OR b.project IN $scope)" if scoped else ""
     branches = [
         f"MATCH p = ANY SHORTEST (x) ((a)-[r:{rel}]-(b) WHERE {_step(d, edge_types)} "
-        f"AND r.until IS NULL){{1,{depth}}} (y) RETURN p, '{d.value}' AS direction"
+        f"AND r.until IS NULL{visible}){{1,{depth}}} (y) RETURN p, '{d.value}' AS direction"
         for d in (Direction.UPSTREAM, Direction.DOWNSTREAM)
     ]
     branches.append(
-        f"MATCH p = ANY SHORTEST (x) ((a)-[r:{rel}]-(b) WHERE r.until IS NULL){{1,{depth}}} (y) "
+        f"MATCH p = ANY SHORTEST (x) ((a)-[r:{rel}]-(b) WHERE r.until IS NULL{visible})"
+        f"{{1,{depth}}} (y) "
         "RETURN p, 'MIXED' AS direction"
     )
     return (
         "MATCH (x:Node {id: $from}), (y:Node {id: $to}) "
+        f"WHERE {'(x.project IS NULL OR x.project IN $scope)' if scoped else 'true'} "
         f"CALL (x, y) {{ {' UNION '.join(branches)} }} "
         "WITH p, direction ORDER BY direction = 'MIXED', length(p) LIMIT 1 "
         "RETURN direction, "
@@ -266,7 +306,8 @@ async def path(
 ) -> LineagePath | None:
     """How two nodes relate: the shortest upstream, else downstream, else mixed path."""
     rows = await store.read(
-        _path_query(edge_types or LINEAGE_EDGE_TYPES, max_depth), {"from": from_id, "to": to_id}
+        _path_query(edge_types or LINEAGE_EDGE_TYPES, max_depth, scope() is not None),
+        {"from": from_id, "to": to_id, **scope_params()},
     )
     if not rows:
         return None
@@ -295,12 +336,12 @@ async def neighbours(store: Store, starts: list[str], hop: Hop) -> dict[str, lis
     rows = await store.read(
         "UNWIND $starts AS startId "
         "MATCH (s:Node {id: startId}) "
-        f"OPTIONAL MATCH (s){arrow}(n:{hop.label}) WHERE r.until IS NULL "
+        f"OPTIONAL MATCH (s){arrow}(n:{hop.label}) WHERE r.until IS NULL AND {in_scope('n')} "
         "WITH startId, n ORDER BY n.createdAt "
         "RETURN startId, "
         "  collect(CASE WHEN n IS NOT NULL THEN {labels: labels(n), props: properties(n)} END)"
         "    AS found",
-        {"starts": starts},
+        {"starts": starts, **scope_params()},
     )
     return {
         row["startId"]: [record_from(f["labels"], f["props"]) for f in row["found"]] for row in rows

@@ -13,6 +13,7 @@ from typing import Any
 
 from lineagehub.graph import ids
 from lineagehub.graph.errors import NotFound, ValidationFailed
+from lineagehub.graph.identity import in_scope, scope_params
 from lineagehub.graph.store import Tx
 from lineagehub.graph.vocabulary import EDGE_TYPES
 
@@ -58,8 +59,8 @@ async def add(tx: Tx, links: list[Link], at: datetime) -> int:
         # The type is a key of EDGE_TYPES (checked above), never input text.
         rows = await tx.run(
             "UNWIND $links AS link "
-            "OPTIONAL MATCH (a:Node {id: link.from}) "
-            "OPTIONAL MATCH (b:Node {id: link.to}) "
+            f"OPTIONAL MATCH (a:Node {{id: link.from}}) WHERE {in_scope('a')} "
+            f"OPTIONAL MATCH (b:Node {{id: link.to}}) WHERE {in_scope('b')} "
             "CALL (a, b) { "
             "  WITH a, b WHERE a IS NOT NULL AND b IS NOT NULL "
             f"  OPTIONAL MATCH (a)-[old:`{edge_type}`]->(b) WHERE old.until IS NULL "
@@ -73,7 +74,11 @@ async def add(tx: Tx, links: list[Link], at: datetime) -> int:
             "} "
             "RETURN link.from AS fromId, link.to AS toId, "
             "a IS NOT NULL AS fromFound, b IS NOT NULL AS toFound, made",
-            {"links": [{"from": k.from_id, "to": k.to_id} for k in group], "at": at},
+            {
+                "links": [{"from": k.from_id, "to": k.to_id} for k in group],
+                "at": at,
+                **scope_params(),
+            },
         )
         for row, link in zip(rows, group, strict=True):
             if not row["fromFound"]:

@@ -17,6 +17,7 @@ from enum import Enum
 from typing import Any
 
 from lineagehub.graph.errors import LimitExceeded, ValidationFailed
+from lineagehub.graph.identity import in_scope, scope_params
 from lineagehub.graph.properties import (
     JSON_SLOT,
     KEY_PATTERN,
@@ -314,7 +315,8 @@ async def fetch_pages(
     """Pages of ``spec`` for each parent (or the single top-level list): one round trip."""
     params = Params()
     # Tombstones (deleted nodes) stay in the graph for lineage, never in listings.
-    where = f"NOT n:Deleted AND ({compile_filter(flt, spec, params)})"
+    where = f"NOT n:Deleted AND {in_scope('n')} AND ({compile_filter(flt, spec, params)})"
+    params.values.update(scope_params())
     order = compile_order(sorts, spec, params)
     params.values.update(skip=page.offset, limit=page.first + 1)
     total = f"COUNT {{ {spec.match} WHERE {where} }}" if with_total else "null"

@@ -15,6 +15,7 @@ from lineagehub.graph.entities import (
     new_node,
     now,
 )
+from lineagehub.graph.identity import DEFAULT_PROJECT, check_project, in_scope, scope_params
 from lineagehub.graph.listing import ListSpec, Sort
 from lineagehub.graph.records import RegisteredModel
 from lineagehub.graph.store import Store, Tx
@@ -22,7 +23,11 @@ from lineagehub.graph.store import Store, Tx
 Tag = Annotated[str, StringConstraints(min_length=1, max_length=128)]
 
 
+Project = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")]
+
+
 class RegisteredModelCreate(EntityCreate):
+    project: Project = DEFAULT_PROJECT
     owner: ShortText | None = None
     task: ShortText | None = None
     license: ShortText | None = None
@@ -46,6 +51,7 @@ MODELS = ListSpec(
 
 async def create_in(tx: Tx, command: RegisteredModelCreate, *, path: str) -> RegisteredModel:
     """Create a model inside ``tx``; CONFLICT naming the field when a unique key is taken."""
+    check_project(command.project, f"{path}.project")
     props = new_node(RegisteredModel.LABEL, command, now())
     await check_unique(tx, create_keys(RegisteredModel, props, path))
     row = await tx.single(
@@ -62,6 +68,7 @@ async def create(store: Store, command: RegisteredModelCreate) -> RegisteredMode
 
 async def get_by_name(store: Store, name: str) -> RegisteredModel | None:
     rows = await store.read(
-        "MATCH (n:RegisteredModel {name: $name}) RETURN n {.*} AS n", {"name": name}
+        f"MATCH (n:RegisteredModel {{name: $name}}) WHERE {in_scope('n')} RETURN n {{.*}} AS n",
+        {"name": name, **scope_params()},
     )
     return RegisteredModel.from_props(rows[0]["n"]) if rows else None

@@ -86,12 +86,14 @@ class RegisteredModel(Entity):
     NAME_LABEL = "RegisteredModel"
     FIELDS = {
         **COMMON_FIELDS,
+        "project": Kind.STRING,
         "owner": Kind.STRING,
         "task": Kind.STRING,
         "license": Kind.STRING,
         "tags": Kind.STRING_LIST,
     }
 
+    project: str | None
     owner: str | None
     task: str | None
     license: str | None
@@ -108,6 +110,7 @@ class ModelVersion(Entity):
         "author": Kind.STRING,
         "modelId": Kind.ID,
         "approvalStatus": Kind.STRING,
+        "project": Kind.STRING,
     }
     DECODERS = {
         **Entity.DECODERS,
@@ -117,6 +120,7 @@ class ModelVersion(Entity):
     author: str | None
     model_id: str
     approval_status: str
+    project: str | None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -219,9 +223,10 @@ class CodeRef(Entity):
 class Experiment(Entity):
     LABEL = "Experiment"
     NAME_LABEL = "Experiment"
-    FIELDS = {**COMMON_FIELDS, "owner": Kind.STRING}
+    FIELDS = {**COMMON_FIELDS, "owner": Kind.STRING, "project": Kind.STRING}
 
     owner: str | None
+    project: str | None
 
 
 class RunStatus(Enum):
@@ -275,6 +280,7 @@ class ExperimentRun(Entity):
     NAME_SCOPE = "experimentId"
     FIELDS = {
         **COMMON_FIELDS,
+        "project": Kind.STRING,
         "experimentId": Kind.ID,
         "status": Kind.ENUM,
         "startTime": Kind.TIME,
@@ -288,6 +294,7 @@ class ExperimentRun(Entity):
     }
 
     experiment_id: str
+    project: str | None
     status: RunStatus
     start_time: datetime | None
     end_time: datetime | None
@@ -320,6 +327,7 @@ class InferenceService(Entity):
         "desiredState": Kind.ENUM,
         "url": Kind.STRING,
         "servedVersionId": Kind.ID,
+        "project": Kind.STRING,
     }
     DECODERS = {**Entity.DECODERS, "desired_state": _enum("desiredState", DesiredState)}
 
@@ -328,6 +336,7 @@ class InferenceService(Entity):
     desired_state: DesiredState
     url: str | None
     served_version_id: str | None
+    project: str | None
 
 
 class DeploymentState(Enum):

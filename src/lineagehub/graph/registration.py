@@ -17,6 +17,7 @@ from lineagehub.graph import artifacts, experiments, links, versions
 from lineagehub.graph.commands import Command
 from lineagehub.graph.entities import Name, UniqueKey, check_unique, new_node, now
 from lineagehub.graph.errors import Conflict, NotFound
+from lineagehub.graph.identity import check_project, in_scope, scope_params
 from lineagehub.graph.models import RegisteredModelCreate
 from lineagehub.graph.records import ExperimentRun, ModelArtifact, ModelVersion, RegisteredModel
 from lineagehub.graph.store import Store, Tx
@@ -83,8 +84,9 @@ async def resolve_version(tx: Tx, ref: VersionRef, *, field: str) -> str:
         "OPTIONAL MATCH (byId:ModelVersion {id: $id}) "
         "OPTIONAL MATCH (:RegisteredModel {name: $model})-[:HAS_VERSION]->"
         "(byName:ModelVersion {name: $name}) "
-        "RETURN coalesce(byId.id, byName.id) AS id",
-        {"id": ref.id, "model": ref.model, "name": ref.name},
+        "WITH coalesce(byId, byName) AS v "
+        f"RETURN CASE WHEN {in_scope('v')} THEN v.id END AS id",
+        {"id": ref.id, "model": ref.model, "name": ref.name, **scope_params()},
     )
     if row is None or row["id"] is None:
         what = ref.id or f"{ref.model}@{ref.name}"
@@ -110,17 +112,24 @@ async def _model(tx: Tx, command: RegisteredModelCreate) -> tuple[dict[str, Any]
     """The model named by ``command``, created if new, write-locked either way."""
     row = await tx.single(
         "OPTIONAL MATCH (m:RegisteredModel {name: $name}) RETURN m.externalId AS externalId, "
-        "m IS NOT NULL AS found",
+        "m.project AS project, m IS NOT NULL AS found",
         {"name": command.name},
     )
     assert row is not None
     if row["found"]:
+        check_project(row["project"], "input.model.name")
+        if "project" in command.model_fields_set and row["project"] != command.project:
+            raise Conflict(
+                f"RegisteredModel {command.name!r} belongs to project {row['project']!r}",
+                field="input.model.project",
+            )
         if command.external_id is not None and row["externalId"] != command.external_id:
             raise Conflict(
                 f"RegisteredModel {command.name!r} has externalId {row['externalId']!r}",
                 field="input.model.externalId",
             )
     else:
+        check_project(command.project, "input.model.project")
         await check_unique(
             tx,
             [
@@ -211,7 +220,9 @@ async def register(store: Store, command: RegisterModel) -> Registration:
         if command.training_run is not None:
             experiment, _ = await experiments.ensure_experiment(
                 tx,
-                experiments.ExperimentFields(name=command.training_run.experiment),
+                experiments.ExperimentFields(
+                    name=command.training_run.experiment, project=model.get("project")
+                ),
                 path="input.trainingRun",
             )
             run, run_created = await experiments.ensure_run(

@@ -22,7 +22,9 @@ from lineagehub.graph.entities import (
     now,
 )
 from lineagehub.graph.errors import Conflict, ValidationFailed
+from lineagehub.graph.identity import check_project, in_scope, scope_params
 from lineagehub.graph.listing import ListSpec
+from lineagehub.graph.models import Project
 from lineagehub.graph.records import (
     Deployment,
     DeploymentState,
@@ -42,6 +44,7 @@ class EnvironmentFields(EntityCreate):
 
 
 class ServiceFields(EntityCreate):
+    project: Project | None = None
     runtime: ShortText | None = None
     url: Uri | None = None
     desired_state: DesiredState = DesiredState.DEPLOYED
@@ -178,6 +181,8 @@ async def deploy_in(
 
 
 async def create_service(store: Store, command: ServiceCreate) -> InferenceService:
+    check_project(command.project, "input.project")
+
     async def work(tx: Tx) -> InferenceService:
         env = await lock(
             tx, ServingEnvironment, command.environment_id, field="input.environmentId"
@@ -308,7 +313,8 @@ async def create_monitoring_link(store: Store, command: MonitoringLinkCreate) ->
 async def get_service(store: Store, environment: str, name: str) -> InferenceService | None:
     rows = await store.read(
         "MATCH (n:InferenceService {name: $name})-[:IN]->(:ServingEnvironment {name: $env}) "
+        f"WHERE {in_scope('n')} "
         "RETURN n {.*} AS n",
-        {"env": environment, "name": name},
+        {"env": environment, "name": name, **scope_params()},
     )
     return InferenceService.from_props(rows[0]["n"]) if rows else None

@@ -16,6 +16,7 @@ from lineagehub.graph.entities import (
     now,
 )
 from lineagehub.graph.errors import Conflict
+from lineagehub.graph.identity import DEFAULT_PROJECT, in_scope, scope_params
 from lineagehub.graph.listing import ListSpec
 from lineagehub.graph.records import ModelVersion, RegisteredModel, State
 from lineagehub.graph.store import Store, Tx
@@ -91,7 +92,12 @@ async def create_in(
         )
     name = command.name or await next_version_name(tx, model["id"])
     props = new_node(ModelVersion.LABEL, command, now())
-    props.update(name=name, modelId=model["id"], approvalStatus="NONE")
+    props.update(
+        name=name,
+        modelId=model["id"],
+        approvalStatus="NONE",
+        project=model.get("project", DEFAULT_PROJECT),
+    )
     await check_unique(tx, create_keys(ModelVersion, props, path))
     tx.touch(props["id"], None, props)
     row = await tx.single(
@@ -116,7 +122,8 @@ async def create(store: Store, command: ModelVersionCreate) -> ModelVersion:
 async def get_by_name(store: Store, model_name: str, version_name: str) -> ModelVersion | None:
     rows = await store.read(
         "MATCH (:RegisteredModel {name: $model})-[:HAS_VERSION]->(n:ModelVersion {name: $version}) "
+        f"WHERE {in_scope('n')} "
         "RETURN n {.*} AS n",
-        {"model": model_name, "version": version_name},
+        {"model": model_name, "version": version_name, **scope_params()},
     )
     return ModelVersion.from_props(rows[0]["n"]) if rows else None

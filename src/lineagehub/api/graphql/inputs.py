@@ -60,6 +60,9 @@ class _EntityChanges(_EntityFields):
 @strawberry.input(description="A new registered model.")
 class RegisteredModelInput(_EntityFields):
     name: str
+    project: str | None = strawberry.field(
+        default=UNSET, description='Its project (default "default"); fixed once created.'
+    )
     owner: str | None = UNSET
     task: str | None = UNSET
     license: str | None = UNSET
@@ -215,6 +218,7 @@ class CodeRefInput(_EntityFields):
 @strawberry.input(description="A new experiment.")
 class ExperimentInput(_EntityFields):
     name: str
+    project: str | None = UNSET
     owner: str | None = UNSET
 
 
@@ -290,6 +294,7 @@ class ServingEnvironmentInput(_EntityFields):
 class InferenceServiceInput(_EntityFields):
     environment_id: strawberry.ID
     name: str
+    project: str | None = UNSET
     runtime: str | None = UNSET
     url: str | None = UNSET
     desired_state: DesiredState | None = UNSET

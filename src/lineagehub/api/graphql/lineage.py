@@ -53,6 +53,14 @@ class LineageEdge:
         )
 
 
+@strawberry.type(
+    description="An edge into a project the caller may not see: reported, not followed."
+)
+class CutEdge:
+    from_: strawberry.ID = strawberry.field(name="from", description="The visible end.")
+    type: EdgeType
+
+
 @strawberry.type(description="A lineage subgraph around a start node.")
 class Lineage:
     start: RegistryEntity
@@ -63,6 +71,9 @@ class Lineage:
     reachable_nodes: int = strawberry.field(description="Nodes reachable within maxDepth.")
     more_beyond_depth: bool = strawberry.field(
         description="True when lineage goes on past maxDepth."
+    )
+    cut: list[CutEdge] = strawberry.field(
+        description="Edges into projects the caller's token may not see (never followed)."
     )
 
     @classmethod
@@ -82,6 +93,7 @@ class Lineage:
             omitted_nodes=found.omitted,
             reachable_nodes=found.reachable,
             more_beyond_depth=found.more_beyond_depth,
+            cut=[CutEdge(from_=strawberry.ID(c.from_id), type=EdgeType[c.type]) for c in found.cut],
         )
 
 

@@ -227,10 +227,8 @@ class LineageQuery:
             return await _by_id(info, records.Experiment, str(id))  # type: ignore[no-any-return]
         if key == "externalId":
             return await _by_external_id(info, records.Experiment, str(external_id))  # type: ignore[no-any-return]
-        rows = await info.context.store.read(
-            "MATCH (n:Experiment {name: $name}) RETURN n {.*} AS n", {"name": name}
-        )
-        return Experiment.from_record(records.Experiment.from_props(rows[0]["n"])) if rows else None
+        found = await experiments.get_by_name(info.context.store, str(name))
+        return Experiment.from_record(found) if found else None
 
     @strawberry.field(description="Experiments (default order: by name).")
     async def experiments(

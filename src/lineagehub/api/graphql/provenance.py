@@ -118,6 +118,7 @@ RunOrder = order_input(
 @strawberry.type(description="A group of runs.")
 class Experiment(RegistryEntity):
     owner: str | None
+    project: str | None
 
     @strawberry.field(
         description=(
@@ -165,6 +166,7 @@ class Metric:
 @strawberry.type(description="One training or processing run.")
 class ExperimentRun(RegistryEntity):
     status: RunStatus
+    project: str | None
     start_time: datetime | None
     end_time: datetime | None
     params: list[CustomProperty]

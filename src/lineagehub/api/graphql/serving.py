@@ -31,6 +31,7 @@ class InferenceService(RegistryEntity):
     runtime: str | None
     desired_state: DesiredState
     url: str | None
+    project: str | None
     environment_id: strawberry.Private[str]
     served_version_id: strawberry.Private[str | None]
 

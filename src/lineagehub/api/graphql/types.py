@@ -279,6 +279,7 @@ class ArtifactType(enum.Enum):
 
 @strawberry.type(description="A model under registry: a name, an owner, and its versions.")
 class RegisteredModel(RegistryEntity):
+    project: str | None = strawberry.field(description="Its project (tokens may be limited).")
     owner: str | None
     task: str | None
     license: str | None
@@ -369,6 +370,7 @@ class RegisteredModel(RegistryEntity):
 class ModelVersion(RegistryEntity):
     author: str | None
     approval_status: ApprovalStatus
+    project: str | None
     model_id: strawberry.Private[str]
 
     @classmethod
