@@ -69,7 +69,9 @@ def test_approval_flow_and_its_history(team: dict[str, Client]) -> None:
     again = ana.fails(REQUEST, {"v": v1})
     assert again["extensions"]["code"] == "CONFLICT"
     assert bo(REJECT, {"v": v1})["rejectModelVersion"]["version"]["approvalStatus"] == "REJECTED"
-    audit = bo('{ auditEvents(action: "approveModelVersion") { nodes { actor targetIds } } }')
+    audit = bo(
+        '{ auditEvents(filter: {action: "approveModelVersion"}) { nodes { actor targetIds } } }'
+    )
     assert audit["auditEvents"]["nodes"] == [{"actor": "bo", "targetIds": [v1]}]
 
 

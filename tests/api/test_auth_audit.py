@@ -116,13 +116,13 @@ def test_every_mutation_leaves_an_audit_event(as_role: Any) -> None:
     assert all(c["before"] is None for c in register["changes"])
 
     by_actor = writer(
-        """query($from: DateTime!) { auditEvents(actor: "ci-pipeline", action: "registerModel", from: $from) {
+        """query($from: DateTime!) { auditEvents(filter: {actor: "ci-pipeline", action: "registerModel", from: $from}) {
               totalCount } }""",
         {"from": register["at"]},
     )
     assert by_actor["auditEvents"]["totalCount"] == 1
     later = writer(
-        """query($from: DateTime!) { auditEvents(from: $from) { nodes { action } } }""",
+        """query($from: DateTime!) { auditEvents(filter: {from: $from}) { nodes { action } } }""",
         {"from": update["at"]},
     )
     assert later["auditEvents"]["nodes"] == [{"action": "updateRegisteredModel"}]

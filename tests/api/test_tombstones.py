@@ -116,9 +116,11 @@ def test_deleting_a_model_cascades_and_purge_is_for_admins(
     purged = admin("mutation($id: ID!) { purgeNode(id: $id) }", {"id": s.v1})
     assert purged["purgeNode"] == "deleted ModelVersion v1 of churn-predictor"
     assert admin("query($id: ID!) { node(id: $id) { id } }", {"id": s.v1})["node"] is None
-    trail = admin("query($id: ID!) { auditEvents(target: $id) { totalCount } }", {"id": s.v1})
+    trail = admin(
+        "query($id: ID!) { auditEvents(filter: {target: $id}) { totalCount } }", {"id": s.v1}
+    )
     assert trail["auditEvents"]["totalCount"] == 0  # its CONCERNS edges went with it...
-    kept = admin('{ auditEvents(action: "purgeNode") { nodes { actor targetIds } } }')
+    kept = admin('{ auditEvents(filter: {action: "purgeNode"}) { nodes { actor targetIds } } }')
     assert kept["auditEvents"]["nodes"] == [
         {"actor": "ada", "targetIds": [s.v1]}
     ]  # ...the event stays

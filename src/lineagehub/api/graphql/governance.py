@@ -92,29 +92,35 @@ async def audit_page(
     )
 
 
+@strawberry.input(description="Which audit events: all given conditions must hold.")
+class AuditEventFilter:
+    target: strawberry.ID | None = strawberry.field(
+        default=None, description="Events that touched this node."
+    )
+    actor: str | None = strawberry.field(default=None, description="The token's name.")
+    action: str | None = strawberry.field(default=None, description="The mutation's name.")
+    from_: datetime | None = strawberry.field(default=None, name="from", description="At or after.")
+    to: datetime | None = strawberry.field(default=None, description="At or before.")
+
+
 @strawberry.type
 class GovernanceQuery:
-    @strawberry.field(
-        description="Audit events, newest first; filter by target node, actor, action, time."
-    )
+    @strawberry.field(description="Audit events, newest first; all given conditions must hold.")
     async def audit_events(
         self,
         info: Info,
-        target: strawberry.ID | None = None,
-        actor: str | None = None,
-        action: str | None = None,
-        from_: Annotated[datetime | None, strawberry.argument(name="from")] = None,
-        to: datetime | None = None,
+        filter: AuditEventFilter | None = None,
         first: int | None = None,
         after: str | None = None,
     ) -> Connection[AuditEvent]:
+        given = filter or AuditEventFilter()
         return await audit_page(
             info,
-            target=target,
-            actor=actor,
-            action=action,
-            from_=from_,
-            to=to,
+            target=given.target,
+            actor=given.actor,
+            action=given.action,
+            from_=given.from_,
+            to=given.to,
             first=first,
             after=after,
         )
