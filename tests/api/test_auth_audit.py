@@ -185,3 +185,45 @@ def test_token_cli_create_list_revoke(settings: Settings, db: neo4j.Driver) -> N
     assert secret not in str(records)  # only the hash is stored
     cli("revoke", token_id)
     assert "revoked" in cli("list")
+
+
+def test_a_bootstrap_token_lets_a_container_start(
+    neo4j_server: Neo4jServer, settings: Settings, db: neo4j.Driver
+) -> None:
+    secret = "bootstrap-secret-0123456789-abcdef"
+    container = Settings(
+        neo4j_uri=neo4j_server.uri,
+        neo4j_user=neo4j_server.user,
+        neo4j_password=neo4j_server.password,
+        host="0.0.0.0",  # noqa: S104 - only the start-up check runs; nothing binds
+        bootstrap_token=secret,
+        _env_file=None,  # type: ignore[call-arg]
+    )
+    app = create_app(container)
+
+    async def start() -> None:
+        async with app.router.lifespan_context(app):
+            pass
+
+    asyncio.run(start())
+    asyncio.run(start())  # idempotent: the token is ensured, not duplicated
+    records, _, _ = db.execute_query("MATCH (t:ApiToken) RETURN t.name AS name, t.roles AS roles")
+    assert [(r["name"], r["roles"]) for r in records] == [("bootstrap", ["admin"])]
+
+
+def test_auth_required_refuses_local_mode(neo4j_server: Neo4jServer, db: neo4j.Driver) -> None:
+    strict = Settings(
+        neo4j_uri=neo4j_server.uri,
+        neo4j_user=neo4j_server.user,
+        neo4j_password=neo4j_server.password,
+        auth="required",
+        _env_file=None,  # type: ignore[call-arg]
+    )
+    app = create_app(strict)
+
+    async def start() -> None:
+        async with app.router.lifespan_context(app):
+            pass
+
+    with pytest.raises(RuntimeError, match="without API tokens"):
+        asyncio.run(start())
