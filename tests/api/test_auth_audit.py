@@ -195,7 +195,7 @@ def test_a_bootstrap_token_lets_a_container_start(
         neo4j_uri=neo4j_server.uri,
         neo4j_user=neo4j_server.user,
         neo4j_password=neo4j_server.password,
-        host="0.0.0.0",  # noqa: S104 - only the start-up check runs; nothing binds
+        host="0.0.0.0",  # only the start-up check runs; nothing binds
         bootstrap_token=secret,
         _env_file=None,  # type: ignore[call-arg]
     )
