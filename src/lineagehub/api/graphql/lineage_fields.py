@@ -37,7 +37,7 @@ from lineagehub.api.graphql.serving import (
     MonitoringLink,
     ServingEnvironment,
 )
-from lineagehub.api.graphql.types import Connection, RegistryEntity, load_page
+from lineagehub.api.graphql.types import Connection, RegistryEntity, top_level
 from lineagehub.graph import (
     datasets,
     entities,
@@ -194,17 +194,9 @@ class LineageQuery:
         first: int | None = None,
         after: str | None = None,
     ) -> Connection[Dataset]:
-        page: Connection[Dataset] = await load_page(
-            info,
-            datasets.DATASETS,
-            None,
-            filter=filter,
-            order_by=order_by,
-            first=first,
-            after=after,
-            wrap=lambda row: Dataset.from_record(records.Dataset.from_props(row)),
+        return await top_level(
+            info, datasets.DATASETS, records.Dataset, Dataset, filter, order_by, first, after
         )
-        return page
 
     @strawberry.field(description="A code ref by id or externalId.")
     async def code_ref(
@@ -239,17 +231,16 @@ class LineageQuery:
         first: int | None = None,
         after: str | None = None,
     ) -> Connection[Experiment]:
-        page: Connection[Experiment] = await load_page(
+        return await top_level(
             info,
             experiments.EXPERIMENTS,
-            None,
-            filter=filter,
-            order_by=order_by,
-            first=first,
-            after=after,
-            wrap=lambda row: Experiment.from_record(records.Experiment.from_props(row)),
+            records.Experiment,
+            Experiment,
+            filter,
+            order_by,
+            first,
+            after,
         )
-        return page
 
     @strawberry.field(description="A run by id or externalId.")
     async def experiment_run(
@@ -298,17 +289,16 @@ class LineageQuery:
         first: int | None = None,
         after: str | None = None,
     ) -> Connection[InferenceService]:
-        page: Connection[InferenceService] = await load_page(
+        return await top_level(
             info,
             serving.SERVICES,
-            None,
-            filter=filter,
-            order_by=order_by,
-            first=first,
-            after=after,
-            wrap=lambda row: InferenceService.from_record(records.InferenceService.from_props(row)),
+            records.InferenceService,
+            InferenceService,
+            filter,
+            order_by,
+            first,
+            after,
         )
-        return page
 
 
 # --- mutations ---------------------------------------------------------------------------

@@ -20,7 +20,7 @@ from lineagehub.api.graphql.types import (
     RegisteredModelFilter,
     RegisteredModelOrder,
     artifact_type,
-    load_page,
+    top_level,
 )
 from lineagehub.graph import entities, governance, ids, models, records, versions
 from lineagehub.graph.errors import ValidationFailed
@@ -84,17 +84,9 @@ class Query:
         first: int | None = None,
         after: str | None = None,
     ) -> Connection[RegisteredModel]:
-        page: Connection[RegisteredModel] = await load_page(
-            info,
-            MODELS,
-            None,
-            filter=filter,
-            order_by=order_by,
-            first=first,
-            after=after,
-            wrap=lambda row: RegisteredModel.from_record(records.RegisteredModel.from_props(row)),
+        return await top_level(
+            info, MODELS, records.RegisteredModel, RegisteredModel, filter, order_by, first, after
         )
-        return page
 
     @strawberry.field(
         description=(
@@ -148,17 +140,9 @@ class Query:
         first: int | None = None,
         after: str | None = None,
     ) -> Connection[ModelVersion]:
-        page: Connection[ModelVersion] = await load_page(
-            info,
-            ALL_VERSIONS,
-            None,
-            filter=filter,
-            order_by=order_by,
-            first=first,
-            after=after,
-            wrap=lambda row: ModelVersion.from_record(records.ModelVersion.from_props(row)),
+        return await top_level(
+            info, ALL_VERSIONS, records.ModelVersion, ModelVersion, filter, order_by, first, after
         )
-        return page
 
     @strawberry.field(description="A model artifact by id or externalId; null if none.")
     async def model_artifact(

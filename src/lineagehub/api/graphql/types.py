@@ -248,6 +248,29 @@ async def load_page(
     )
 
 
+async def top_level(
+    info: Info,
+    spec: ListSpec,
+    record: type[records.Entity],
+    gql: Any,
+    filter: Any,
+    order_by: Any,
+    first: int | None,
+    after: str | None,
+) -> Connection[Any]:
+    """A root listing: a page of ``spec`` as ``gql`` objects."""
+    return await load_page(
+        info,
+        spec,
+        None,
+        filter=filter,
+        order_by=order_by,
+        first=first,
+        after=after,
+        wrap=lambda row: gql.from_record(record.from_props(row)),
+    )
+
+
 # --- registry types ------------------------------------------------------------------
 
 ModelVersionFilter = filter_input(
