@@ -197,3 +197,45 @@ def test_concurrent_unnamed_versions_get_distinct_numbers(api: Api) -> None:
         )
     names = sorted(r.data["registerModel"]["version"]["name"] for r in results)
     assert names == ["1", "2", "3", "4", "5", "6"]
+
+
+BULK = """
+mutation Bulk($inputs: [RegisterModelInput!]!) {
+  registerModels(inputs: $inputs) { modelCreated versionCreated version { id name } }
+}
+"""
+
+
+def test_bulk_registration_is_one_transaction(api: Api, db: neo4j.Driver) -> None:
+    items = [
+        registration(model=f"m-{i % 3}", version=f"v{i}", uri=f"s3://b/{i}")["input"]
+        for i in range(30)
+    ]
+    done = api(BULK, {"inputs": items})["registerModels"]
+    assert len(done) == 30
+    assert sum(d["modelCreated"] for d in done) == 3
+    assert all(d["versionCreated"] for d in done)
+    again = api(BULK, {"inputs": items})["registerModels"]
+    assert [d["version"]["id"] for d in again] == [d["version"]["id"] for d in done]
+    assert not any(d["versionCreated"] for d in again)
+    records, _, _ = db.execute_query(
+        "MATCH (e:AuditEvent {action: 'registerModels'}) RETURN count(e) AS n"
+    )
+    assert records[0]["n"] == 1  # one mutation, one event, however many items
+
+
+def test_a_bad_item_fails_the_whole_batch(api: Api, db: neo4j.Driver) -> None:
+    api(REGISTER, registration(model="m", version="v1", uri="s3://b/1"))
+    before = count_nodes(db)
+    items = [
+        registration(model="new-model", version="v1", uri="s3://b/x")["input"],
+        registration(model="m", version="v1", uri="s3://b/CHANGED")["input"],
+    ]
+    error = api.fails(BULK, {"inputs": items})
+    assert error["extensions"]["code"] == "CONFLICT"
+    assert error["extensions"]["field"] == "inputs[1].artifact.uri"
+    assert count_nodes(db) == before
+    invalid = api.fails(BULK, {"inputs": [{"model": {"name": "ok"}, "version": {"name": " bad"}}]})
+    assert invalid["extensions"]["field"] == "inputs[0].version.name"
+    too_many = api.fails(BULK, {"inputs": [registration()["input"]] * 1001})
+    assert too_many["extensions"]["code"] == "LIMIT_EXCEEDED"

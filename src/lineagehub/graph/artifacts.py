@@ -115,7 +115,7 @@ async def create_in(
     tx.touch(props["id"], None, props)
     # The label is one of two literals chosen by the command's type, never by input.
     row = await tx.single(
-        "MATCH (v:ModelVersion {id: $versionId}) "
+        "MATCH (v:Node:ModelVersion {id: $versionId}) "
         "CREATE (v)-[:HAS_ARTIFACT {since: $props.createdAt}]->"
         f"(n:Node:Artifact:`{record.LABEL}`) "
         "SET n = $props, v.updatedAt = $props.updatedAt "

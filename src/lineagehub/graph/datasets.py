@@ -153,7 +153,7 @@ async def resolve_datasets(tx: Tx, refs: list[DatasetRef], path: str) -> list[st
     """Ids of the referenced datasets, in order; NOT_FOUND naming the first missing one."""
     rows = await tx.run(
         "UNWIND $refs AS ref "
-        "OPTIONAL MATCH (byId:Dataset {id: ref.id}) "
+        "OPTIONAL MATCH (byId:Node:Dataset {id: ref.id}) "
         "OPTIONAL MATCH (byKey:Dataset {datasetKey: ref.key}) "
         "RETURN coalesce(byId.id, byKey.id) AS id",
         {

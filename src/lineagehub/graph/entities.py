@@ -145,7 +145,7 @@ async def get_many(store: Store, record: type[E], node_ids: list[str]) -> dict[s
     """Records by id, in one round trip; missing ids are absent from the answer."""
     rows = await store.read(
         f"UNWIND $ids AS id "
-        f"MATCH (n:`{record.LABEL}` {{id: id}}) "
+        f"MATCH (n:Node:`{record.LABEL}` {{id: id}}) "
         f"WHERE {in_scope('n')} "
         "RETURN labels(n) AS labels, n {.*} AS n",
         {"ids": node_ids, **scope_params()},
@@ -192,7 +192,7 @@ async def lock(tx: Tx, record: type[Entity], node_id: str, *, field: str) -> dic
     """The current properties of a node, write-locked for the rest of the transaction."""
     ids.expect_label(node_id, record.LABEL, field=field)
     row = await tx.single(
-        f"MATCH (n:`{record.LABEL}` {{id: $id}}) "
+        f"MATCH (n:Node:`{record.LABEL}` {{id: $id}}) "
         f"WHERE NOT n:Deleted AND {in_scope('n')} "
         "SET n._lock = true REMOVE n._lock "
         "RETURN n {.*} AS n",
@@ -223,7 +223,7 @@ async def update(
         await check_unique(tx, unique_keys(record, current, changes, path))
         tx.touch(node_id, {k: current.get(k) for k in changes}, changes)
         row = await tx.single(
-            f"MATCH (n:`{record.LABEL}` {{id: $id}}) "
+            f"MATCH (n:Node:`{record.LABEL}` {{id: $id}}) "
             "SET n += $changes, n.updatedAt = $now "
             "RETURN labels(n) AS labels, n {.*} AS n",
             {"id": node_id, "changes": changes, "now": now()},

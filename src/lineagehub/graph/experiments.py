@@ -268,7 +268,7 @@ async def ensure_run(
     props.update(_metric_changes(existing, fields.metrics, stamp))
     if created:
         query = (
-            "MATCH (e:Experiment {id: $experimentId}) "
+            "MATCH (e:Node:Experiment {id: $experimentId}) "
             "CREATE (n:Node:ExperimentRun)-[:PART_OF {since: $at}]->(e) "
             "SET n = $props "
             "RETURN n {.*} AS n"
@@ -276,7 +276,7 @@ async def ensure_run(
         props = {k: v for k, v in props.items() if v is not None}
     else:
         query = (
-            "MATCH (n:ExperimentRun {id: $id}) "
+            "MATCH (n:Node:ExperimentRun {id: $id}) "
             "SET n += $props, n.updatedAt = $at "
             "RETURN n {.*} AS n"
         )
@@ -296,7 +296,7 @@ async def ensure_run(
 
 async def _next_run_name(tx: Tx, experiment_id: str) -> str:
     row = await tx.single(
-        "MATCH (e:Experiment {id: $id}) "
+        "MATCH (e:Node:Experiment {id: $id}) "
         "SET e.runSeq = coalesce(e.runSeq, 0) + 1 "
         "RETURN 'run-' + toString(e.runSeq) AS name",
         {"id": experiment_id},
@@ -331,7 +331,7 @@ async def log_to_run(
         changes.update(_metric_changes(current, metrics, stamp))
         tx.touch(run_id, {k: current.get(k) for k in changes}, changes)
         row = await tx.single(
-            "MATCH (n:ExperimentRun {id: $id}) SET n += $changes, n.updatedAt = $at "
+            "MATCH (n:Node:ExperimentRun {id: $id}) SET n += $changes, n.updatedAt = $at "
             "RETURN n {.*} AS n",
             {"id": run_id, "changes": changes, "at": stamp},
         )

@@ -114,7 +114,7 @@ async def decide(
         }
         tx.touch(version_id, {"approvalStatus": current.value}, {"approvalStatus": status.value})
         row = await tx.single(
-            "MATCH (v:ModelVersion {id: $id}) "
+            "MATCH (v:Node:ModelVersion {id: $id}) "
             "SET v.approvalStatus = $status, v.updatedAt = $at "
             "CREATE (v)-[:HAS_DECISION]->(d:ApprovalDecision) "
             "SET d = $decision "
@@ -136,7 +136,7 @@ async def decisions_of(store: Store, version_ids: list[str]) -> dict[str, list[A
     """Each version's decisions, newest first, in one round trip."""
     rows = await store.read(
         "UNWIND $ids AS id "
-        "OPTIONAL MATCH (:ModelVersion {id: id})-[:HAS_DECISION]->(d:ApprovalDecision) "
+        "OPTIONAL MATCH (:Node:ModelVersion {id: id})-[:HAS_DECISION]->(d:ApprovalDecision) "
         "WITH id, d ORDER BY d.at DESC "
         "RETURN id, collect(properties(d)) AS decisions",
         {"ids": version_ids},
@@ -224,7 +224,7 @@ async def move_alias(
         m = await _model_by_name(tx, model)  # the model's lock serialises moves of its aliases
         row = await tx.single(
             "OPTIONAL MATCH (a:Alias {modelId: $modelId, name: $alias}) "
-            "OPTIONAL MATCH (:RegisteredModel {id: $modelId})-[:HAS_VERSION]->"
+            "OPTIONAL MATCH (:Node:RegisteredModel {id: $modelId})-[:HAS_VERSION]->"
             "(v:ModelVersion {name: $version}) "
             "RETURN a.versionId AS current, v {.*} AS target",
             {"modelId": m["id"], "alias": alias, "version": version},
@@ -259,7 +259,7 @@ async def move_alias(
         }
         tx.touch(m["id"], {f"alias:{alias}": current}, {f"alias:{alias}": to_id})
         await tx.run(
-            "MATCH (m:RegisteredModel {id: $modelId}) "
+            "MATCH (m:Node:RegisteredModel {id: $modelId}) "
             "MERGE (a:Alias {modelId: $modelId, name: $alias}) "
             "ON CREATE SET a.createdAt = $at "
             "SET a.versionId = $to, a.updatedAt = $at, a.updatedBy = $actor "
@@ -285,7 +285,7 @@ async def resolve_alias(store: Store, model: str, alias: str) -> ModelVersion | 
     rows = await store.read(
         "MATCH (m:RegisteredModel {name: $model})-[:HAS_ALIAS]->(a:Alias {name: $alias}) "
         f"WHERE {in_scope('m')} "
-        "MATCH (v:ModelVersion {id: a.versionId}) "
+        "MATCH (v:Node:ModelVersion {id: a.versionId}) "
         "RETURN v {.*} AS v",
         {"model": model, "alias": alias, **scope_params()},
     )
@@ -313,7 +313,7 @@ async def alias_at(store: Store, model: str, alias: str, at: datetime) -> ModelV
         "MATCH (mv:AliasMove {modelId: m.id, alias: $alias}) "
         "WHERE mv.at <= $at "
         "WITH mv ORDER BY mv.at DESC LIMIT 1 "
-        "MATCH (v:ModelVersion {id: mv.toVersionId}) "
+        "MATCH (v:Node:ModelVersion {id: mv.toVersionId}) "
         "RETURN v {.*} AS v",
         {"model": model, "alias": alias, "at": at, **scope_params()},
     )
@@ -323,7 +323,7 @@ async def alias_at(store: Store, model: str, alias: str, at: datetime) -> ModelV
 async def aliases_of_models(store: Store, model_ids: list[str]) -> dict[str, list[Alias]]:
     rows = await store.read(
         "UNWIND $ids AS id "
-        "OPTIONAL MATCH (:RegisteredModel {id: id})-[:HAS_ALIAS]->(a:Alias) "
+        "OPTIONAL MATCH (:Node:RegisteredModel {id: id})-[:HAS_ALIAS]->(a:Alias) "
         "WITH id, a ORDER BY a.name "
         "RETURN id, collect(properties(a)) AS aliases",
         {"ids": model_ids},

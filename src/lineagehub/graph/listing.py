@@ -330,7 +330,7 @@ async def fetch_pages(
         params.values["parentIds"] = parent_ids or []
         query = (
             f"UNWIND $parentIds AS parentId "
-            f"MATCH (p:`{spec.parent_label}` {{id: parentId}}) "
+            f"MATCH (p:Node:`{spec.parent_label}` {{id: parentId}}) "
             f"RETURN parentId, {total} AS total, {items} AS items"
         )
     rows = await store.read(query, params.values)

@@ -19,7 +19,13 @@ from lineagehub.graph.entities import Name, UniqueKey, check_unique, new_node, n
 from lineagehub.graph.errors import Conflict, NotFound
 from lineagehub.graph.identity import check_project, in_scope, scope_params
 from lineagehub.graph.models import RegisteredModelCreate
-from lineagehub.graph.records import ExperimentRun, ModelArtifact, ModelVersion, RegisteredModel
+from lineagehub.graph.records import (
+    ExperimentRun,
+    ModelArtifact,
+    ModelVersion,
+    RegisteredModel,
+    State,
+)
 from lineagehub.graph.store import Store, Tx
 
 # Facts of an existing version/artifact that a repeated registration must not change.
@@ -81,7 +87,7 @@ class Registration:
 
 async def resolve_version(tx: Tx, ref: VersionRef, *, field: str) -> str:
     row = await tx.single(
-        "OPTIONAL MATCH (byId:ModelVersion {id: $id}) "
+        "OPTIONAL MATCH (byId:Node:ModelVersion {id: $id}) "
         "OPTIONAL MATCH (:RegisteredModel {name: $model})-[:HAS_VERSION]->"
         "(byName:ModelVersion {name: $name}) "
         "WITH coalesce(byId, byName) AS v "
@@ -108,7 +114,7 @@ def _same_facts(
             )
 
 
-async def _model(tx: Tx, command: RegisteredModelCreate) -> tuple[dict[str, Any], bool]:
+async def _model(tx: Tx, command: RegisteredModelCreate, path: str) -> tuple[dict[str, Any], bool]:
     """The model named by ``command``, created if new, write-locked either way."""
     row = await tx.single(
         "OPTIONAL MATCH (m:RegisteredModel {name: $name}) RETURN m.externalId AS externalId, "
@@ -117,24 +123,24 @@ async def _model(tx: Tx, command: RegisteredModelCreate) -> tuple[dict[str, Any]
     )
     assert row is not None
     if row["found"]:
-        check_project(row["project"], "input.model.name")
+        check_project(row["project"], f"{path}.model.name")
         if "project" in command.model_fields_set and row["project"] != command.project:
             raise Conflict(
                 f"RegisteredModel {command.name!r} belongs to project {row['project']!r}",
-                field="input.model.project",
+                field=f"{path}.model.project",
             )
         if command.external_id is not None and row["externalId"] != command.external_id:
             raise Conflict(
                 f"RegisteredModel {command.name!r} has externalId {row['externalId']!r}",
-                field="input.model.externalId",
+                field=f"{path}.model.externalId",
             )
     else:
-        check_project(command.project, "input.model.project")
+        check_project(command.project, f"{path}.model.project")
         await check_unique(
             tx,
             [
                 UniqueKey(
-                    "input.model.externalId",
+                    f"{path}.model.externalId",
                     RegisteredModel.LABEL,
                     {"externalId": command.external_id},
                 )
@@ -156,95 +162,344 @@ async def _model(tx: Tx, command: RegisteredModelCreate) -> tuple[dict[str, Any]
 
 
 async def register(store: Store, command: RegisterModel) -> Registration:
-    async def work(tx: Tx) -> Registration:
-        model, model_created = await _model(tx, command.model)
-        version_props: dict[str, Any] | None = None
-        if command.version.name is not None:
-            row = await tx.single(
-                "OPTIONAL MATCH (:RegisteredModel {id: $modelId})-[:HAS_VERSION]->"
-                "(v:ModelVersion {name: $name}) "
-                "RETURN v {.*} AS v",
-                {"modelId": model["id"], "name": command.version.name},
-            )
-            version_props = row["v"] if row else None
-        if version_props is None:
-            version = await versions.create_in(
-                tx, command.version, model, path="input.version", model_field="input.model.name"
-            )
-            version_created = True
-        else:
-            _same_facts(
-                version_props,
-                command.version.node_properties(),
-                _VERSION_FACTS,
-                "input.version",
-            )
-            version = ModelVersion.from_props(version_props)
-            version_created = False
+    return await store.write(lambda tx: register_in(tx, command, "input"))
 
-        artifact: ModelArtifact | None = None
-        artifact_created = False
-        if command.artifact is not None:
-            row = await tx.single(
-                "MATCH (v:ModelVersion {id: $versionId}) "
-                "SET v._lock = true REMOVE v._lock "
-                "WITH v "
-                "OPTIONAL MATCH (v)-[:HAS_ARTIFACT]->(a:Artifact {name: $name}) "
-                "RETURN v {.*} AS v, a {.*} AS a",
-                {"versionId": version.id, "name": command.artifact.name},
+
+async def register_many(store: Store, commands: list[RegisterModel]) -> list[Registration]:
+    """Many registrations in ONE transaction: all of them, or (on any error) none."""
+
+    return await store.write(lambda tx: register_batch(tx, commands))
+
+
+async def register_in(tx: Tx, command: RegisterModel, path: str) -> Registration:
+    """Register inside ``tx``; errors name fields under ``path``."""
+    model, model_created = await _model(tx, command.model, path)
+    version_props: dict[str, Any] | None = None
+    if command.version.name is not None:
+        row = await tx.single(
+            "OPTIONAL MATCH (:Node:RegisteredModel {id: $modelId})-[:HAS_VERSION]->"
+            "(v:ModelVersion {name: $name}) "
+            "RETURN v {.*} AS v",
+            {"modelId": model["id"], "name": command.version.name},
+        )
+        version_props = row["v"] if row else None
+    if version_props is None:
+        version = await versions.create_in(
+            tx, command.version, model, path=f"{path}.version", model_field=f"{path}.model.name"
+        )
+        version_created = True
+    else:
+        _same_facts(
+            version_props,
+            command.version.node_properties(),
+            _VERSION_FACTS,
+            f"{path}.version",
+        )
+        version = ModelVersion.from_props(version_props)
+        version_created = False
+
+    artifact: ModelArtifact | None = None
+    artifact_created = False
+    if command.artifact is not None:
+        row = await tx.single(
+            "MATCH (v:Node:ModelVersion {id: $versionId}) "
+            "SET v._lock = true REMOVE v._lock "
+            "WITH v "
+            "OPTIONAL MATCH (v)-[:HAS_ARTIFACT]->(a:Artifact {name: $name}) "
+            "RETURN v {.*} AS v, a {.*} AS a",
+            {"versionId": version.id, "name": command.artifact.name},
+        )
+        assert row is not None
+        if row["a"] is None:
+            created = await artifacts.create_in(
+                tx, command.artifact, row["v"], path=f"{path}.artifact"
             )
-            assert row is not None
-            if row["a"] is None:
-                created = await artifacts.create_in(
-                    tx, command.artifact, row["v"], path="input.artifact"
+            artifact_created = True
+        else:
+            if row["a"].get("kind") != ModelArtifact.LABEL:
+                raise Conflict(
+                    f"artifact {command.artifact.name!r} of this version is a doc artifact",
+                    field=f"{path}.artifact.name",
                 )
-                artifact_created = True
-            else:
-                if row["a"].get("kind") != ModelArtifact.LABEL:
-                    raise Conflict(
-                        f"artifact {command.artifact.name!r} of this version is a doc artifact",
-                        field="input.artifact.name",
-                    )
-                _same_facts(
-                    row["a"],
-                    command.artifact.node_properties(),
-                    _ARTIFACT_FACTS,
-                    "input.artifact",
+            _same_facts(
+                row["a"],
+                command.artifact.node_properties(),
+                _ARTIFACT_FACTS,
+                f"{path}.artifact",
+            )
+            created = ModelArtifact.from_props(row["a"])
+        assert isinstance(created, ModelArtifact)
+        artifact = created
+    run: ExperimentRun | None = None
+    run_created = False
+    stamp = now()
+    if command.training_run is not None:
+        experiment, _ = await experiments.ensure_experiment(
+            tx,
+            experiments.ExperimentFields(
+                name=command.training_run.experiment, project=model.get("project")
+            ),
+            path=f"{path}.trainingRun",
+        )
+        run, run_created = await experiments.ensure_run(
+            tx, command.training_run, experiment, path=f"{path}.trainingRun"
+        )
+        await links.add(
+            tx, [links.Link(run.id, "PRODUCED", version.id, f"{path}.trainingRun")], stamp
+        )
+    if command.base_version is not None:
+        base = await resolve_version(tx, command.base_version, field=f"{path}.baseVersion")
+        await links.add(
+            tx, [links.Link(version.id, "DERIVED_FROM", base, f"{path}.baseVersion")], stamp
+        )
+    return Registration(
+        model=RegisteredModel.from_props(model),
+        version=version,
+        artifact=artifact,
+        model_created=model_created,
+        version_created=version_created,
+        artifact_created=artifact_created,
+        training_run=run,
+        training_run_created=run_created,
+    )
+
+
+# --- bulk, set-based --------------------------------------------------------------------
+#
+# Plain registrations (model + named version + optional model artifact) in bulk run as a
+# handful of UNWIND queries for the whole batch instead of several per item: the same
+# checks (scope, externalId, archived model, immutable facts), made in Python on the rows.
+
+
+def _plain(command: RegisterModel) -> bool:
+    return (
+        command.training_run is None
+        and command.base_version is None
+        and command.version.name is not None
+    )
+
+
+async def register_batch(tx: Tx, commands: list[RegisterModel]) -> list[Registration]:
+    """``commands`` registered inside ``tx``: set-based when all are plain, else one by one."""
+    if not all(_plain(c) for c in commands):
+        return [await register_in(tx, c, f"inputs[{i}]") for i, c in enumerate(commands)]
+    stamp = now()
+
+    # 1. Models: who exists, whose externalId is taken, then MERGE the rest.
+    first_use: dict[str, int] = {}
+    for i, c in enumerate(commands):
+        first_use.setdefault(c.model.name, i)
+    model_props = {
+        name: new_node(RegisteredModel.LABEL, commands[i].model, stamp)
+        for name, i in first_use.items()
+    }
+    rows = await tx.run(
+        "UNWIND $models AS m "
+        "OPTIONAL MATCH (n:RegisteredModel {name: m.name}) "
+        "RETURN m.name AS name, n.project AS project, n.externalId AS externalId, "
+        "  n IS NOT NULL AS found, "
+        "  m.externalId IS NOT NULL AND "
+        "  COUNT { MATCH (x:RegisteredModel {externalId: m.externalId}) "
+        "          WHERE x.name <> m.name } > 0 AS externalIdTaken",
+        {
+            "models": [
+                {"name": n, "externalId": p.get("externalId")} for n, p in model_props.items()
+            ]
+        },
+    )
+    for row in rows:
+        i = first_use[row["name"]]
+        model_in = commands[i].model
+        where = f"inputs[{i}].model"
+        if row["found"]:
+            check_project(row["project"], f"{where}.name")
+            if model_in.external_id is not None and row["externalId"] != model_in.external_id:
+                raise Conflict(
+                    f"RegisteredModel {model_in.name!r} has externalId {row['externalId']!r}",
+                    field=f"{where}.externalId",
                 )
-                created = ModelArtifact.from_props(row["a"])
-            assert isinstance(created, ModelArtifact)
-            artifact = created
-        run: ExperimentRun | None = None
-        run_created = False
-        stamp = now()
-        if command.training_run is not None:
-            experiment, _ = await experiments.ensure_experiment(
-                tx,
-                experiments.ExperimentFields(
-                    name=command.training_run.experiment, project=model.get("project")
-                ),
-                path="input.trainingRun",
+        else:
+            check_project(model_in.project, f"{where}.project")
+            if row["externalIdTaken"]:
+                raise Conflict(
+                    f"a RegisteredModel with externalId {model_in.external_id!r} already exists",
+                    field=f"{where}.externalId",
+                )
+    merged = await tx.run(
+        "UNWIND $models AS props "
+        "MERGE (m:RegisteredModel {name: props.name}) "
+        "ON CREATE SET m = props, m:Node "
+        "SET m._lock = true REMOVE m._lock "
+        "RETURN m {.*} AS m, m.id = props.id AS created",
+        {"models": list(model_props.values())},
+    )
+    models = {r["m"]["name"]: (r["m"], r["created"]) for r in merged}
+    for model, created in models.values():
+        if created:
+            tx.touch(model["id"], None, model)
+
+    # 2. Versions: existing ones must keep their facts; the rest are created.
+    version_key = {i: (c.model.name, c.version.name) for i, c in enumerate(commands)}
+    first_version: dict[tuple[str, Any], int] = {}
+    for i, key in version_key.items():
+        first_version.setdefault(key, i)
+    found = await tx.run(
+        "UNWIND $versions AS v "
+        "OPTIONAL MATCH (:Node:RegisteredModel {id: v.modelId})-[:HAS_VERSION]->"
+        "(n:ModelVersion {name: v.name}) "
+        "RETURN v.i AS i, n {.*} AS n, "
+        "  n IS NULL AND v.externalId IS NOT NULL AND "
+        "  COUNT { MATCH (x:ModelVersion {externalId: v.externalId}) } > 0 AS externalIdTaken",
+        {
+            "versions": [
+                {
+                    "i": i,
+                    "modelId": models[key[0]][0]["id"],
+                    "name": key[1],
+                    "externalId": commands[i].version.external_id,
+                }
+                for key, i in first_version.items()
+            ]
+        },
+    )
+    versions_by_key: dict[tuple[str, Any], tuple[dict[str, Any], bool]] = {}
+    fresh: list[dict[str, Any]] = []
+    for row in found:
+        i = row["i"]
+        where = f"inputs[{i}]"
+        command = commands[i]
+        model = models[command.model.name][0]
+        if row["n"] is not None:
+            versions_by_key[version_key[i]] = (row["n"], False)
+            continue
+        if model["state"] == State.ARCHIVED.value:
+            raise Conflict(
+                f"RegisteredModel {model['name']!r} is archived; unarchive it to add versions",
+                field=f"{where}.model.name",
             )
-            run, run_created = await experiments.ensure_run(
-                tx, command.training_run, experiment, path="input.trainingRun"
+        if row["externalIdTaken"]:
+            raise Conflict(
+                f"a ModelVersion with externalId {command.version.external_id!r} already exists",
+                field=f"{where}.version.externalId",
             )
-            await links.add(
-                tx, [links.Link(run.id, "PRODUCED", version.id, "input.trainingRun")], stamp
+        props = new_node(ModelVersion.LABEL, command.version, stamp)
+        props.update(modelId=model["id"], approvalStatus="NONE", project=model.get("project"))
+        props = {k: v for k, v in props.items() if v is not None}
+        fresh.append(props)
+        versions_by_key[version_key[i]] = (props, True)
+        tx.touch(props["id"], None, props)
+    for i, command in enumerate(commands):
+        stored, created = versions_by_key[version_key[i]]
+        if not created or first_version[version_key[i]] != i:
+            _same_facts(
+                stored, command.version.node_properties(), _VERSION_FACTS, f"inputs[{i}].version"
             )
-        if command.base_version is not None:
-            base = await resolve_version(tx, command.base_version, field="input.baseVersion")
-            await links.add(
-                tx, [links.Link(version.id, "DERIVED_FROM", base, "input.baseVersion")], stamp
-            )
-        return Registration(
-            model=RegisteredModel.from_props(model),
-            version=version,
-            artifact=artifact,
-            model_created=model_created,
-            version_created=version_created,
-            artifact_created=artifact_created,
-            training_run=run,
-            training_run_created=run_created,
+    if fresh:
+        await tx.run(
+            "UNWIND $versions AS props "
+            "MATCH (m:Node:RegisteredModel {id: props.modelId}) "
+            "CREATE (m)-[:HAS_VERSION {since: props.createdAt}]->(n:Node:ModelVersion) "
+            "SET n = props, m.updatedAt = props.updatedAt",
+            {"versions": fresh},
         )
 
-    return await store.write(work)
+    # 3. Model artifacts, the same way.
+    artifact_key = {
+        i: (c.model.name, c.version.name, c.artifact.name)
+        for i, c in enumerate(commands)
+        if c.artifact is not None
+    }
+    first_artifact: dict[tuple[str, Any, str], int] = {}
+    for i, akey in artifact_key.items():
+        first_artifact.setdefault(akey, i)
+    artifacts_by_key: dict[tuple[str, Any, str], tuple[dict[str, Any], bool]] = {}
+    if artifact_key:
+        found = await tx.run(
+            "UNWIND $artifacts AS a "
+            "OPTIONAL MATCH (:Node:ModelVersion {id: a.versionId})-[:HAS_ARTIFACT]->"
+            "(n:Artifact {name: a.name}) "
+            "RETURN a.i AS i, n {.*} AS n, "
+            "  n IS NULL AND a.externalId IS NOT NULL AND "
+            "  COUNT { MATCH (x:ModelArtifact {externalId: a.externalId}) } > 0 AS externalIdTaken",
+            {
+                "artifacts": [
+                    {
+                        "i": i,
+                        "versionId": versions_by_key[akey[:2]][0]["id"],
+                        "name": akey[2],
+                        "externalId": commands[i].artifact.external_id,  # type: ignore[union-attr]
+                    }
+                    for akey, i in first_artifact.items()
+                ]
+            },
+        )
+        new_artifacts: list[dict[str, Any]] = []
+        for row in found:
+            i = row["i"]
+            command = commands[i]
+            assert command.artifact is not None
+            version = versions_by_key[version_key[i]][0]
+            if row["n"] is not None:
+                if row["n"].get("kind") != ModelArtifact.LABEL:
+                    raise Conflict(
+                        f"artifact {command.artifact.name!r} of this version is a doc artifact",
+                        field=f"inputs[{i}].artifact.name",
+                    )
+                artifacts_by_key[artifact_key[i]] = (row["n"], False)
+                continue
+            if version["state"] == State.ARCHIVED.value:
+                raise Conflict(
+                    f"ModelVersion {version['name']!r} is archived",
+                    field=f"inputs[{i}].version.name",
+                )
+            if row["externalIdTaken"]:
+                raise Conflict(
+                    f"a ModelArtifact with externalId {command.artifact.external_id!r} exists",
+                    field=f"inputs[{i}].artifact.externalId",
+                )
+            props = new_node(ModelArtifact.LABEL, command.artifact, stamp)
+            props.update(
+                versionId=version["id"], kind=ModelArtifact.LABEL, project=version.get("project")
+            )
+            props = {k: v for k, v in props.items() if v is not None}
+            new_artifacts.append(props)
+            artifacts_by_key[artifact_key[i]] = (props, True)
+            tx.touch(props["id"], None, props)
+        for i, akey in artifact_key.items():
+            stored, created = artifacts_by_key[akey]
+            artifact_fields = commands[i].artifact
+            assert artifact_fields is not None
+            if not created or first_artifact[akey] != i:
+                _same_facts(
+                    stored,
+                    artifact_fields.node_properties(),
+                    _ARTIFACT_FACTS,
+                    f"inputs[{i}].artifact",
+                )
+        if new_artifacts:
+            await tx.run(
+                "UNWIND $artifacts AS props "
+                "MATCH (v:Node:ModelVersion {id: props.versionId}) "
+                "CREATE (v)-[:HAS_ARTIFACT {since: props.createdAt}]->"
+                "(n:Node:Artifact:ModelArtifact) "
+                "SET n = props, v.updatedAt = props.updatedAt",
+                {"artifacts": new_artifacts},
+            )
+
+    results = []
+    for i, c in enumerate(commands):
+        model, model_created = models[c.model.name]
+        version, version_created = versions_by_key[version_key[i]]
+        artifact = artifacts_by_key.get(artifact_key[i]) if i in artifact_key else None
+        results.append(
+            Registration(
+                model=RegisteredModel.from_props(model),
+                version=ModelVersion.from_props(version),
+                artifact=ModelArtifact.from_props(artifact[0]) if artifact else None,
+                model_created=model_created and first_use[c.model.name] == i,
+                version_created=version_created and first_version[version_key[i]] == i,
+                artifact_created=bool(artifact and artifact[1])
+                and first_artifact[artifact_key[i]] == i,
+            )
+        )
+    return results

@@ -143,7 +143,7 @@ async def deploy_in(
         await links.close(tx, links.Link(service["id"], "SERVES", previous), stamp)
     await links.add(tx, [links.Link(service["id"], "SERVES", version_id)], stamp)
     seq_row = await tx.single(
-        "MATCH (s:InferenceService {id: $id}) "
+        "MATCH (s:Node:InferenceService {id: $id}) "
         "SET s.servedVersionId = $versionId, s.updatedAt = $at, "
         "    s.deploySeq = coalesce(s.deploySeq, 0) + 1 "
         "RETURN s.deploySeq AS seq",
@@ -170,7 +170,7 @@ async def deploy_in(
     )
     tx.touch(props["id"], None, props)
     row = await tx.single(
-        "MATCH (s:InferenceService {id: $serviceId}) "
+        "MATCH (s:Node:InferenceService {id: $serviceId}) "
         "CREATE (s)-[:HAS_DEPLOYMENT {since: $at}]->(d:Node:Deployment) "
         "SET d = $props "
         "RETURN d {.*} AS d",
@@ -192,7 +192,7 @@ async def create_service(store: Store, command: ServiceCreate) -> InferenceServi
         await check_unique(tx, create_keys(InferenceService, props, "input"))
         tx.touch(props["id"], None, props)
         row = await tx.single(
-            "MATCH (e:ServingEnvironment {id: $envId}) "
+            "MATCH (e:Node:ServingEnvironment {id: $envId}) "
             "CREATE (n:Node:InferenceService)-[:IN {since: $props.createdAt}]->(e) "
             "SET n = $props "
             "RETURN n {.*} AS n",
@@ -204,7 +204,7 @@ async def create_service(store: Store, command: ServiceCreate) -> InferenceServi
                 tx, row["n"], command.model_version_id, actor=None, field="input.modelVersionId"
             )
             row = await tx.single(
-                "MATCH (n:InferenceService {id: $id}) RETURN n {.*} AS n", {"id": props["id"]}
+                "MATCH (n:Node:InferenceService {id: $id}) RETURN n {.*} AS n", {"id": props["id"]}
             )
             assert row is not None
         return InferenceService.from_props(row["n"])
@@ -219,7 +219,7 @@ async def deploy(
         service = await lock(tx, InferenceService, service_id, field="serviceId")
         deployment = await deploy_in(tx, service, version_id, actor=actor, field="versionId")
         row = await tx.single(
-            "MATCH (n:InferenceService {id: $id}) "
+            "MATCH (n:Node:InferenceService {id: $id}) "
             "SET n.desiredState = 'DEPLOYED' "
             "RETURN n {.*} AS n",
             {"id": service_id},
@@ -249,7 +249,7 @@ async def undeploy(store: Store, service_id: str) -> InferenceService:
             {"desiredState": "UNDEPLOYED", "servedVersionId": None},
         )
         row = await tx.single(
-            "MATCH (n:InferenceService {id: $id}) "
+            "MATCH (n:Node:InferenceService {id: $id}) "
             "SET n.desiredState = 'UNDEPLOYED', n.updatedAt = $at "
             "REMOVE n.servedVersionId "
             "RETURN n {.*} AS n",
@@ -273,7 +273,7 @@ async def record_deployment_state(
             {"deploymentState": state.value},
         )
         row = await tx.single(
-            "MATCH (d:Deployment {id: $id}) "
+            "MATCH (d:Node:Deployment {id: $id}) "
             "SET d.deploymentState = $state, d.stateAt = $at, d.updatedAt = $at "
             "RETURN d {.*} AS d",
             {"id": deployment_id, "state": state.value, "at": stamp},

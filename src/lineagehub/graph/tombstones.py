@@ -31,7 +31,7 @@ async def _bury(tx: Tx, node: dict[str, Any], label: str, text: str, principal: 
     tx.touch(node["id"], {"deleted": False}, {"deleted": True, "tombstone": text})
     # The label is one of DELETABLE (or an artifact label), never input.
     await tx.run(
-        f"MATCH (n:`{label}` {{id: $id}}) "
+        f"MATCH (n:Node:`{label}` {{id: $id}}) "
         "SET n:Deleted, n.deletedAt = $at, n.deletedBy = $actor, n.tombstone = $text, "
         "    n.deletedName = n.name, n.name = n.id, "
         "    n.deletedExternalId = n.externalId, n.externalId = null, "
@@ -66,25 +66,25 @@ async def delete(store: Store, node_id: str, principal: Principal) -> Entity:
         stamp = now()
         if label == "InferenceService" and node.get("servedVersionId"):
             await tx.run(
-                "MATCH (:InferenceService {id: $id})-[r:SERVES]->() WHERE r.until IS NULL "
+                "MATCH (:Node:InferenceService {id: $id})-[r:SERVES]->() WHERE r.until IS NULL "
                 "SET r.until = $at",
                 {"id": node_id, "at": stamp},
             )
             await tx.run(
-                "MATCH (s:InferenceService {id: $id}) "
+                "MATCH (s:Node:InferenceService {id: $id}) "
                 "SET s.desiredState = 'UNDEPLOYED' REMOVE s.servedVersionId",
                 {"id": node_id},
             )
         if label == "RegisteredModel":
             children = await tx.run(
-                "MATCH (m:RegisteredModel {id: $id})-[:HAS_VERSION]->(v:ModelVersion) "
+                "MATCH (m:Node:RegisteredModel {id: $id})-[:HAS_VERSION]->(v:ModelVersion) "
                 "WHERE NOT v:Deleted "
                 "OPTIONAL MATCH (v)-[:HAS_ARTIFACT]->(a:Artifact) WHERE NOT a:Deleted "
                 "RETURN v {.*} AS v, collect(a {.*, kind: a.kind}) AS artifacts",
                 {"id": node_id},
             )
             serving = await tx.single(
-                "MATCH (:RegisteredModel {id: $id})-[:HAS_VERSION]->(v) "
+                "MATCH (:Node:RegisteredModel {id: $id})-[:HAS_VERSION]->(v) "
                 "RETURN COUNT { MATCH (:InferenceService {desiredState: 'DEPLOYED'})"
                 "-[r:SERVES]->(v) WHERE r.until IS NULL } AS serving",
                 {"id": node_id},
@@ -94,7 +94,7 @@ async def delete(store: Store, node_id: str, principal: Principal) -> Entity:
                     "a service serves a version of this model: undeploy first", field="id"
                 )
             await tx.run(
-                "MATCH (:RegisteredModel {id: $id})-[:HAS_ALIAS]->(a:Alias) DETACH DELETE a",
+                "MATCH (:Node:RegisteredModel {id: $id})-[:HAS_ALIAS]->(a:Alias) DETACH DELETE a",
                 {"id": node_id},
             )
             for child in children:
@@ -116,7 +116,8 @@ async def delete(store: Store, node_id: str, principal: Principal) -> Entity:
                     )
         if label == "ModelVersion":
             artifacts = await tx.run(
-                "MATCH (:ModelVersion {id: $id})-[:HAS_ARTIFACT]->(a:Artifact) WHERE NOT a:Deleted "
+                "MATCH (:Node:ModelVersion {id: $id})-[:HAS_ARTIFACT]->(a:Artifact) "
+                "WHERE NOT a:Deleted "
                 "RETURN a {.*} AS a",
                 {"id": node_id},
             )

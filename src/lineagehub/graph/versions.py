@@ -63,7 +63,7 @@ ALL_VERSIONS = ListSpec(
 async def next_version_name(tx: Tx, model_id: str) -> str:
     """The model's next free version number; the model's lock serialises concurrent callers."""
     row = await tx.single(
-        "MATCH (m:RegisteredModel {id: $id}) "
+        "MATCH (m:Node:RegisteredModel {id: $id}) "
         "SET m.versionSeq = coalesce(m.versionSeq, 0) + 1 "
         "WITH m "
         "CALL (m) { "
@@ -101,7 +101,7 @@ async def create_in(
     await check_unique(tx, create_keys(ModelVersion, props, path))
     tx.touch(props["id"], None, props)
     row = await tx.single(
-        "MATCH (m:RegisteredModel {id: $modelId}) "
+        "MATCH (m:Node:RegisteredModel {id: $modelId}) "
         "CREATE (m)-[:HAS_VERSION {since: $props.createdAt}]->(n:Node:ModelVersion) "
         "SET n = $props, m.updatedAt = $props.updatedAt "
         "RETURN n {.*} AS n",

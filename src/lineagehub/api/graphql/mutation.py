@@ -27,6 +27,7 @@ from lineagehub.api.graphql.types import (
 )
 from lineagehub.graph import artifacts, entities, models, records, registration, versions
 from lineagehub.graph.commands import validate
+from lineagehub.graph.errors import LimitExceeded
 from lineagehub.graph.records import State
 
 if TYPE_CHECKING:
@@ -45,6 +46,24 @@ class RegisterModelPayload:
     artifact_created: bool
     training_run: _Run | None = strawberry.field(description="The run, when one was given.")
     training_run_created: bool
+
+
+MAX_BULK = 1000
+
+
+def _payload(done: registration.Registration) -> RegisterModelPayload:
+    from lineagehub.api.graphql.provenance import ExperimentRun
+
+    return RegisterModelPayload(
+        model=RegisteredModel.from_record(done.model),
+        version=ModelVersion.from_record(done.version),
+        artifact=ModelArtifact.from_record(done.artifact) if done.artifact else None,
+        model_created=done.model_created,
+        version_created=done.version_created,
+        artifact_created=done.artifact_created,
+        training_run=ExperimentRun.from_record(done.training_run) if done.training_run else None,
+        training_run_created=done.training_run_created,
+    )
 
 
 async def _update(info: Info, record: type[Any], gql: type[Any], id: str, command: Any) -> Any:
@@ -66,22 +85,30 @@ class Mutation:
         )
     )
     async def register_model(self, info: Info, input: RegisterModelInput) -> RegisterModelPayload:
-        from lineagehub.api.graphql.provenance import ExperimentRun
-
         command = validate(registration.RegisterModel, wire(input))
-        done = await registration.register(info.context.store, command)
-        return RegisterModelPayload(
-            model=RegisteredModel.from_record(done.model),
-            version=ModelVersion.from_record(done.version),
-            artifact=ModelArtifact.from_record(done.artifact) if done.artifact else None,
-            model_created=done.model_created,
-            version_created=done.version_created,
-            artifact_created=done.artifact_created,
-            training_run=ExperimentRun.from_record(done.training_run)
-            if done.training_run
-            else None,
-            training_run_created=done.training_run_created,
+        return _payload(await registration.register(info.context.store, command))
+
+    @strawberry.mutation(
+        description=(
+            "Bulk registerModel for imports: every item in ONE transaction (all or nothing); "
+            "errors name the item (inputs[3].artifact.uri). At most 1000 items."
         )
+    )
+    async def register_models(
+        self, info: Info, inputs: list[RegisterModelInput]
+    ) -> list[RegisterModelPayload]:
+        if len(inputs) > MAX_BULK:
+            raise LimitExceeded(
+                f"{len(inputs)} items exceed the bulk limit of {MAX_BULK}",
+                field="inputs",
+                details={"maximum": MAX_BULK},
+            )
+        commands = [
+            validate(registration.RegisterModel, wire(item), path=f"inputs[{i}]")
+            for i, item in enumerate(inputs)
+        ]
+        done = await registration.register_many(info.context.store, commands)
+        return [_payload(d) for d in done]
 
     # --- RegisteredModel -------------------------------------------------------------
 
