@@ -14,11 +14,11 @@ import httpx
 from tests.conftest import Neo4jServer, _free_port
 
 
-def _serve(env: dict[str, str]) -> tuple[subprocess.Popen[str], str]:
+def _serve(env: dict[str, str], *args: str) -> tuple[subprocess.Popen[str], str]:
     port = _free_port()
     full = {**os.environ, **env, "LINEAGEHUB_PORT": str(port), "LINEAGEHUB_LOG_FORMAT": "json"}
     process = subprocess.Popen(
-        [sys.executable, "-m", "lineagehub.cli", "serve"],
+        [sys.executable, "-m", "lineagehub.cli", "serve", *args],
         env=full,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
@@ -83,3 +83,30 @@ def test_serve_starts_and_stops_its_own_neo4j_when_no_uri_is_set(tmp_path: Path)
         ["pgrep", "-f", f"Launcher.java.*{tmp_path}"], capture_output=True, text=True
     )
     assert launchers.stdout == "", "serve left its Neo4j running"
+
+
+def test_serve_with_several_stateless_workers(neo4j_server: Neo4jServer) -> None:
+    env = {"LINEAGEHUB_NEO4J_URI": neo4j_server.uri}
+    if neo4j_server.user:
+        env |= {
+            "LINEAGEHUB_NEO4J_USER": neo4j_server.user,
+            "LINEAGEHUB_NEO4J_PASSWORD": neo4j_server.password or "",
+        }
+    process, url = _serve(env, "--workers", "2")
+    try:
+        _wait_ready(process, url, timeout=90)
+        # A write through one worker is read through whichever answers next.
+        for i in range(6):
+            created = httpx.post(
+                f"{url}/graphql",
+                json={
+                    "query": f'mutation {{ createExperiment(input: {{name: "w{i}"}}) {{ id }} }}'
+                },
+            )
+            assert "errors" not in created.json(), created.json()
+            seen = httpx.post(
+                f"{url}/graphql", json={"query": f'{{ experiment(name: "w{i}") {{ name }} }}'}
+            )
+            assert seen.json()["data"]["experiment"] == {"name": f"w{i}"}
+    finally:
+        _stop(process)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import os
 import signal
 import sys
 from collections.abc import Awaitable, Callable
@@ -60,14 +61,32 @@ def _serve(args: argparse.Namespace) -> int:
     url = f"http://{settings.host}:{settings.port}/graphql"
     print(f"lineagehub {settings.neo4j_uri} -> GraphiQL at {url}", flush=True)
     try:
-        uvicorn.run(
-            create_app(settings),
-            host=settings.host,
-            port=settings.port,
-            log_config=None,
-            access_log=False,
-            timeout_graceful_shutdown=10,
-        )
+        if args.workers > 1:
+            # Worker processes build their own app (one driver each) from the environment.
+            os.environ.update(
+                LINEAGEHUB_NEO4J_URI=settings.neo4j_uri or "",
+                LINEAGEHUB_HOST=settings.host,
+                LINEAGEHUB_PORT=str(settings.port),
+            )
+            uvicorn.run(
+                "lineagehub.app:create_app",
+                factory=True,
+                workers=args.workers,
+                host=settings.host,
+                port=settings.port,
+                log_config=None,
+                access_log=False,
+                timeout_graceful_shutdown=10,
+            )
+        else:
+            uvicorn.run(
+                create_app(settings),
+                host=settings.host,
+                port=settings.port,
+                log_config=None,
+                access_log=False,
+                timeout_graceful_shutdown=10,
+            )
     finally:
         if local is not None:
             local.stop()
@@ -191,6 +210,12 @@ def parser() -> argparse.ArgumentParser:
     )
     serve.add_argument("--host", help="bind address (default LINEAGEHUB_HOST or 127.0.0.1)")
     serve.add_argument("--port", type=int, help="port (default LINEAGEHUB_PORT or 8000)")
+    serve.add_argument(
+        "--workers",
+        type=int,
+        default=int(os.environ.get("LINEAGEHUB_WORKERS", "1")),
+        help="worker processes, stateless, sharing one Neo4j (default LINEAGEHUB_WORKERS or 1)",
+    )
     serve.set_defaults(func=_serve)
     schema = commands.add_parser("schema", help="print the GraphQL schema (SDL)")
     schema.add_argument("-o", "--output", help="write to this file instead of stdout")
