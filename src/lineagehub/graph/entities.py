@@ -20,7 +20,7 @@ from lineagehub.graph.errors import Conflict, NotFound, ValidationFailed
 from lineagehub.graph.identity import in_scope, scope_params
 from lineagehub.graph.properties import CustomPropertyIn, PropertyKey, encode
 from lineagehub.graph.records import Entity, State
-from lineagehub.graph.store import Store, Tx
+from lineagehub.graph.store import Store, Tx, decode_node, node_map
 
 E = TypeVar("E", bound=Entity)
 
@@ -147,10 +147,12 @@ async def get_many(store: Store, record: type[E], node_ids: list[str]) -> dict[s
         f"UNWIND $ids AS id "
         f"MATCH (n:Node:`{record.LABEL}` {{id: id}}) "
         f"WHERE {in_scope('n')} "
-        "RETURN labels(n) AS labels, n {.*} AS n",
+        f"RETURN {node_map('n')} AS n",
         {"ids": node_ids, **scope_params()},
+        raw=True,
     )
-    return {row["n"]["id"]: _as(record, row) for row in rows}
+    found = [decode_node(row["n"]) for row in rows]
+    return {props["id"]: _as(record, {"labels": labels, "n": props}) for labels, props in found}
 
 
 async def get_any(store: Store, node_ids: list[str]) -> dict[str, Entity]:
@@ -159,10 +161,12 @@ async def get_any(store: Store, node_ids: list[str]) -> dict[str, Entity]:
 
     rows = await store.read(
         f"UNWIND $ids AS id MATCH (n:Node {{id: id}}) WHERE {in_scope('n')} "
-        "RETURN labels(n) AS labels, n {.*} AS n",
+        f"RETURN {node_map('n')} AS n",
         {"ids": node_ids, **scope_params()},
+        raw=True,
     )
-    return {row["n"]["id"]: record_from(row["labels"], row["n"]) for row in rows}
+    found = [decode_node(row["n"]) for row in rows]
+    return {props["id"]: record_from(labels, props) for labels, props in found}
 
 
 async def get_by_id(store: Store, record: type[E], node_id: str, *, field: str = "id") -> E | None:

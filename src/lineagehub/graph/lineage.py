@@ -21,7 +21,7 @@ from typing import Any
 from lineagehub.graph.errors import LimitExceeded, NotFound, ValidationFailed
 from lineagehub.graph.identity import in_scope, scope, scope_params
 from lineagehub.graph.records import Entity, record_from
-from lineagehub.graph.store import Store
+from lineagehub.graph.store import Store, decode_node, instant, node_map
 from lineagehub.graph.vocabulary import EDGE_TYPES, LINEAGE_EDGE_TYPES, NODE_TYPES, Flow
 
 
@@ -205,16 +205,15 @@ def _subgraph_query(
         "  UNWIND members AS a "
         f"  MATCH (a)-[r:{rel}]->(b) "
         f"  WHERE b IN members AND {window} "
-        "  RETURN collect({from: a.id, to: b.id, type: type(r), since: r.since, until: r.until})"
-        "    AS edges "
+        "  RETURN collect({from: a.id, to: b.id, type: type(r), "
+        "                  since: toString(r.since), until: toString(r.until)}) AS edges "
         "} "
         f"{cut}"
         "WITH s, kept, reachable, edges, cut, "
         f"  [k IN kept WHERE k.degree = {depth} | k.n] AS frontier "
-        "RETURN s.id AS startId, labels(s) AS startLabels, s {.*} AS start, "
-        "  [k IN kept | {labels: labels(k.n), props: properties(k.n), "
-        "               degree: k.degree, path: k.path}]"
-        "    AS nodes, "
+        f"WITH *, [k IN kept | {{node: k.n, degree: k.degree, path: k.path}}] AS kept "
+        f"RETURN s.id AS startId, {node_map('s')} AS start, "
+        f"  [k IN kept | {{node: {node_map('k.node')}, degree: k.degree, path: k.path}}] AS nodes, "
         "  edges, cut, reachable, "
         f"  any(a IN frontier WHERE EXISTS {{ MATCH (a)-[r:{rel}]-(b) "
         f"    WHERE ({steps}) AND {window}{node_test} }}) AS more"
@@ -222,7 +221,13 @@ def _subgraph_query(
 
 
 def _edge(row: dict[str, Any]) -> LineageEdge:
-    return LineageEdge(row["from"], row["to"], row["type"], row["since"], row["until"])
+    return LineageEdge(
+        row["from"], row["to"], row["type"], instant(row["since"]), instant(row["until"])
+    )
+
+
+def _record(projected: dict[str, Any]) -> Entity:
+    return record_from(*decode_node(projected))
 
 
 async def lineage_of(store: Store, starts: list[str], spec: LineageSpec) -> dict[str, Lineage]:
@@ -251,14 +256,12 @@ async def lineage_of(store: Store, starts: list[str], spec: LineageSpec) -> dict
             "withPaths": spec.with_paths,
             **scope_params(),
         },
+        raw=True,
     )
     return {
         row["startId"]: Lineage(
-            start=record_from(row["startLabels"], row["start"]),
-            nodes=[
-                LineageNode(record_from(n["labels"], n["props"]), n["degree"], n["path"])
-                for n in row["nodes"]
-            ],
+            start=_record(row["start"]),
+            nodes=[LineageNode(_record(n["node"]), n["degree"], n["path"]) for n in row["nodes"]],
             edges=[_edge(e) for e in row["edges"]],
             reachable=row["reachable"],
             more_beyond_depth=row["more"],
@@ -295,9 +298,9 @@ def _path_query(edge_types: tuple[str, ...], depth: int, scoped: bool) -> str:
         f"CALL (x, y) {{ {' UNION '.join(branches)} }} "
         "WITH p, direction ORDER BY direction = 'MIXED', length(p) LIMIT 1 "
         "RETURN direction, "
-        "  [n IN nodes(p) | {labels: labels(n), props: properties(n)}] AS nodes, "
+        f"  [n IN nodes(p) | {node_map('n')}] AS nodes, "
         "  [r IN relationships(p) | {from: startNode(r).id, to: endNode(r).id, type: type(r), "
-        "     since: r.since, until: r.until}] AS edges"
+        "     since: toString(r.since), until: toString(r.until)}] AS edges"
     )
 
 
@@ -308,13 +311,14 @@ async def path(
     rows = await store.read(
         _path_query(edge_types or LINEAGE_EDGE_TYPES, max_depth, scope() is not None),
         {"from": from_id, "to": to_id, **scope_params()},
+        raw=True,
     )
     if not rows:
         return None
     row = rows[0]
     return LineagePath(
         direction=row["direction"],
-        nodes=[record_from(n["labels"], n["props"]) for n in row["nodes"]],
+        nodes=[_record(n) for n in row["nodes"]],
         edges=[_edge(e) for e in row["edges"]],
     )
 

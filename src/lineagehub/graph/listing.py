@@ -25,7 +25,7 @@ from lineagehub.graph.properties import (
     PARAM_PREFIX,
     SCALAR_PREFIX,
 )
-from lineagehub.graph.store import Row, Store
+from lineagehub.graph.store import Row, Store, decode_node, node_map
 
 # Namespaces of dynamic keys a filter or sort may reach into.
 NAMESPACES = frozenset({SCALAR_PREFIX, PARAM_PREFIX, METRIC_PREFIX})
@@ -322,7 +322,7 @@ async def fetch_pages(
     total = f"COUNT {{ {spec.match} WHERE {where} }}" if with_total else "null"
     items = (
         f"COLLECT {{ {spec.match} WHERE {where} "
-        f"RETURN n {{.*}} AS item ORDER BY {order} SKIP $skip LIMIT $limit }}"
+        f"RETURN {node_map('n')} AS item ORDER BY {order} SKIP $skip LIMIT $limit }}"
     )
     if spec.parent_label is None:
         query = f"RETURN null AS parentId, {total} AS total, {items} AS items"
@@ -333,12 +333,12 @@ async def fetch_pages(
             f"MATCH (p:Node:`{spec.parent_label}` {{id: parentId}}) "
             f"RETURN parentId, {total} AS total, {items} AS items"
         )
-    rows = await store.read(query, params.values)
+    rows = await store.read(query, params.values, raw=True)
     results: dict[str | None, PageResult] = {}
     for row in rows:
         found = row["items"]
         results[row["parentId"]] = PageResult(
-            rows=found[: page.first],
+            rows=[decode_node(item)[1] for item in found[: page.first]],
             offset=page.offset,
             has_next=len(found) > page.first,
             total=row["total"],

@@ -7,6 +7,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, fields
 from datetime import datetime
 from enum import Enum
+from functools import cache
 from typing import Any, ClassVar, Self
 
 from pydantic.alias_generators import to_camel
@@ -21,6 +22,14 @@ from lineagehub.graph.properties import (
     decode,
 )
 from lineagehub.graph.vocabulary import NODE_TYPES
+
+
+@cache
+def _reading_plan(
+    cls: type[Entity],
+) -> tuple[tuple[str, str, Callable[[dict[str, Any]], Any] | None], ...]:
+    """(field, stored property, decoder) for each field of a record class, worked out once."""
+    return tuple((f.name, to_camel(f.name), cls.DECODERS.get(f.name)) for f in fields(cls))
 
 
 class State(Enum):
@@ -73,10 +82,10 @@ class Entity:
 
     @classmethod
     def from_props(cls, props: dict[str, Any]) -> Self:
-        values: dict[str, Any] = {}
-        for f in fields(cls):
-            decoder = cls.DECODERS.get(f.name)
-            values[f.name] = decoder(props) if decoder else props.get(to_camel(f.name))
+        values: dict[str, Any] = {
+            name: decoder(props) if decoder else props.get(stored)
+            for name, stored, decoder in _reading_plan(cls)  # type: ignore[arg-type]
+        }
         return cls(**values)
 
 
