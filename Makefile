@@ -23,8 +23,8 @@ test: install lint
 	$(BIN)/pytest
 
 lint: install
-	$(BIN)/ruff check src tests
-	$(BIN)/ruff format --check src tests
+	$(BIN)/ruff check src tests bench
+	$(BIN)/ruff format --check src tests bench
 	$(BIN)/mypy
 
 ## Regenerate schema.graphql from the code.
@@ -40,3 +40,10 @@ neo4j-status: install
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache
+
+## Benchmarks (bench/README.md) at SCALE nodes on a Neo4j of their own: make bench SCALE=1000000
+SCALE ?= 100000
+.PHONY: bench
+bench: install
+	$(BIN)/python -m pip install --quiet -e '.[dev,bench]'
+	$(BIN)/python -m bench.run_all --nodes $(SCALE)

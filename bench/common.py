@@ -1,0 +1,293 @@
+"""What every bench shares: Neo4j connections, the API server process, an HTTP client."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+import neo4j
+
+from lineagehub.graph.store import Store
+
+DEFAULT_URI = "bolt://127.0.0.1:17687"
+RESULTS = Path(__file__).resolve().parent / "results"
+
+
+def add_neo4j_args(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--neo4j-uri",
+        default=os.environ.get("LINEAGEHUB_NEO4J_URI") or DEFAULT_URI,
+        help="Bolt URI of the Neo4j to use (default: $LINEAGEHUB_NEO4J_URI or %(default)s)",
+    )
+    parser.add_argument("--database", default="neo4j")
+
+
+def _auth() -> tuple[str, str] | None:
+    user = os.environ.get("LINEAGEHUB_NEO4J_USER")
+    return (user, os.environ.get("LINEAGEHUB_NEO4J_PASSWORD", "")) if user else None
+
+
+def neo4j_driver(uri: str, *, pool: int = 100) -> neo4j.AsyncDriver:
+    """The raw async driver: what the baselines use, configured as lineagehub's Store."""
+    return neo4j.AsyncGraphDatabase.driver(
+        uri, auth=_auth(), max_connection_pool_size=pool, notifications_min_severity="OFF"
+    )
+
+
+def store_for(uri: str, database: str = "neo4j") -> Store:
+    auth = _auth()
+    return Store.connect(
+        uri, user=auth[0] if auth else None, password=auth[1] if auth else None, database=database
+    )
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+def say(*parts: object) -> None:
+    """Progress goes to stderr; tables go to stdout."""
+    print(*parts, file=sys.stderr, flush=True)
+
+
+# --- the API server -------------------------------------------------------------------
+
+
+class ApiServer:
+    """``python -m lineagehub.cli serve`` in its own process on a loopback port: the service
+    as deployed (one uvicorn process, default settings, JSON request logs to a file)."""
+
+    def __init__(self, neo4j_uri: str, workdir: Path, *, database: str = "neo4j") -> None:
+        self.port = free_port()
+        self.workdir = workdir
+        # The child runs in ``workdir``: keep relative import paths pointing where they did.
+        paths = os.environ.get("PYTHONPATH", "").split(os.pathsep)
+        self.env = {
+            **os.environ,
+            "PYTHONPATH": os.pathsep.join(str(Path(p).resolve()) for p in paths if p),
+            "LINEAGEHUB_NEO4J_URI": neo4j_uri,
+            "LINEAGEHUB_NEO4J_DATABASE": database,
+        }
+        self.process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def __enter__(self) -> ApiServer:
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        log = open(self.workdir / "lineagehub-server.log", "ab")
+        # cwd is the work dir so no stray .env file changes the settings.
+        self.process = subprocess.Popen(  # noqa: S603 - fixed argv
+            [
+                sys.executable,
+                "-m",
+                "lineagehub.cli",
+                "serve",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(self.port),
+            ],
+            cwd=self.workdir,
+            env=self.env,
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=log,
+            start_new_session=True,
+        )
+        log.close()
+        try:
+            wait_ready(f"{self.url}/readyz", self.process, timeout=60)
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def stop(self) -> None:
+        if self.process is None or self.process.poll() is not None:
+            return
+        self.process.terminate()
+        try:
+            self.process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait(timeout=10)
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+
+def wait_ready(url: str, process: subprocess.Popen[bytes], *, timeout: float) -> None:
+    """Poll ``url`` until it answers 200; fail early if ``process`` died."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"the server exited with {process.returncode} before {url} answered")
+        with (
+            contextlib.suppress(OSError, urllib.error.URLError),
+            urllib.request.urlopen(url, timeout=2) as response,  # noqa: S310 - loopback
+        ):
+            if response.status == 200:
+                return
+        time.sleep(0.2)
+    raise RuntimeError(f"{url} did not answer 200 within {timeout:.0f} s")
+
+
+# --- a lean HTTP/1.1 client ----------------------------------------------------------
+
+
+class HttpConnection:
+    """One keep-alive HTTP/1.1 connection posting JSON, over asyncio streams.
+
+    Why not httpx: on two cores shared with Neo4j and the server, a client that costs a
+    millisecond of CPU per request would be measured as server latency (and under 100
+    concurrent clients it would be the bottleneck). This one costs tens of microseconds.
+    """
+
+    def __init__(self, base_url: str) -> None:
+        host_port = base_url.removeprefix("http://").rstrip("/")
+        host, _, port = host_port.partition(":")
+        self.host, self.port = host, int(port or 80)
+        self.reader: asyncio.StreamReader | None = None
+        self.writer: asyncio.StreamWriter | None = None
+
+    async def _connect(self) -> tuple[asyncio.StreamReader, asyncio.StreamWriter, bool]:
+        """The open connection (reused: True), or a new one."""
+        if self.reader is None or self.writer is None or self.writer.is_closing():
+            self.reader, self.writer = await asyncio.open_connection(self.host, self.port)
+            return self.reader, self.writer, False
+        return self.reader, self.writer, True
+
+    async def post(self, path: str, body: bytes) -> tuple[int, bytes]:
+        request = (
+            f"POST {path} HTTP/1.1\r\nHost: {self.host}:{self.port}\r\n"
+            f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n".encode()
+            + body
+        )
+        reader, writer, reused = await self._connect()
+        try:
+            writer.write(request)
+            await writer.drain()
+            status_line = await reader.readline()
+        except ConnectionError:
+            status_line = b""
+        if not status_line and reused:
+            # The server closed the idle keep-alive connection before reading the request
+            # (uvicorn does after 5 s): nothing was processed, so send it again, once.
+            await self.close()
+            reader, writer, _ = await self._connect()
+            writer.write(request)
+            await writer.drain()
+            status_line = await reader.readline()
+        if not status_line:
+            await self.close()
+            raise ConnectionError("the server closed the connection")
+        status = int(status_line.split(b" ", 2)[1])
+        length, chunked, close = 0, False, False
+        while (line := await reader.readline()) not in (b"\r\n", b""):
+            name, _, value = line.partition(b":")
+            name = name.strip().lower()
+            if name == b"content-length":
+                length = int(value)
+            elif name == b"transfer-encoding" and b"chunked" in value.lower():
+                chunked = True
+            elif name == b"connection" and b"close" in value.lower():
+                close = True
+        payload = await self._chunked(reader) if chunked else await reader.readexactly(length)
+        if close:
+            await self.close()
+        return status, payload
+
+    @staticmethod
+    async def _chunked(reader: asyncio.StreamReader) -> bytes:
+        parts = []
+        while (size := int((await reader.readline()).split(b";")[0], 16)) > 0:
+            parts.append(await reader.readexactly(size))
+            await reader.readline()
+        await reader.readline()
+        return b"".join(parts)
+
+    async def close(self) -> None:
+        if self.writer is not None:
+            self.writer.close()
+            with contextlib.suppress(OSError, ConnectionError):
+                await self.writer.wait_closed()
+        self.reader = self.writer = None
+
+
+@dataclass
+class Answer:
+    status: int
+    body: dict[str, Any]
+    seconds: float  # request sent .. response body received (before JSON parsing)
+
+    @property
+    def data(self) -> Any:
+        return self.body.get("data")
+
+    @property
+    def errors(self) -> list[Any]:
+        errors: list[Any] = self.body.get("errors") or []
+        return errors
+
+    @property
+    def trips(self) -> int:
+        trips: int = (self.body.get("extensions") or {}).get("boltRoundTrips", 0)
+        return trips
+
+    @property
+    def ok(self) -> bool:
+        return self.status == 200 and not self.errors
+
+
+class GraphQLClient:
+    """POSTs GraphQL documents to ``/graphql`` on one connection."""
+
+    def __init__(self, base_url: str) -> None:
+        self.http = HttpConnection(base_url)
+
+    async def __call__(self, query: str, variables: dict[str, Any] | None = None) -> Answer:
+        body = json.dumps({"query": query, "variables": variables or {}}).encode()
+        started = time.perf_counter()
+        status, payload = await self.http.post("/graphql", body)
+        seconds = time.perf_counter() - started
+        return Answer(status, json.loads(payload), seconds)
+
+    async def must(self, query: str, variables: dict[str, Any] | None = None) -> Answer:
+        """The answer of a request that must succeed."""
+        answer = await self(query, variables)
+        if not answer.ok:
+            raise RuntimeError(f"GraphQL request failed ({answer.status}): {answer.body}")
+        return answer
+
+    async def close(self) -> None:
+        await self.http.close()
+
+
+async def timed(work: Callable[[], Awaitable[Any]]) -> tuple[float, Any]:
+    started = time.perf_counter()
+    result = await work()
+    return time.perf_counter() - started, result

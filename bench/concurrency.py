@@ -1,0 +1,227 @@
+"""Many concurrent clients against one lineagehub server, and against raw Cypher.
+
+    python -m bench.concurrency --neo4j-uri bolt://127.0.0.1:17687 --clients 100 --seconds 20
+
+Two phases, each bounded by ``--seconds`` and ``--max-requests`` per client, loopback only:
+
+- point lookups: ``modelVersion`` and ``inferenceService`` by natural key, alternating;
+- mixed: 75% those lookups, 15% lineage (upstream of a service, maxDepth 3) and 10%
+  ``registerModel`` writes.
+
+Every client has its own keep-alive connection. The baseline runs the same mix with the
+same number of concurrent tasks on the raw async driver (pool of 100 connections).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import random
+import sys
+import tempfile
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import neo4j
+
+from bench import lineage, lookups
+from bench.common import RESULTS, ApiServer, GraphQLClient, add_neo4j_args, neo4j_driver, say
+from bench.report import Latency, Rate, Row, Table, save
+
+LINEAGE = """
+query Up($start: ID!) {
+  lineage(start: $start, maxDepth: 3) { nodes { degree node { __typename id name } } }
+}
+"""
+MIX = (("lookup", 75), ("lineage", 15), ("register", 10))
+
+
+@dataclass
+class Tally:
+    seconds: list[float] = field(default_factory=list)
+    errors: int = 0
+    wall: float = 0.0
+
+    @property
+    def done(self) -> int:
+        return len(self.seconds)
+
+
+Op = Callable[[int, random.Random], Awaitable[bool]]
+
+
+async def drive(clients: int, seconds: float, max_requests: int, op: Op) -> Tally:
+    """``clients`` workers calling ``op`` until time or count runs out; errors counted."""
+    tally = Tally()
+    deadline = time.monotonic() + seconds
+
+    async def worker(w: int) -> None:
+        rng = random.Random(w)
+        for _ in range(max_requests):
+            if time.monotonic() > deadline:
+                return
+            began = time.perf_counter()
+            try:
+                ok = await op(w, rng)
+            except (OSError, ConnectionError, RuntimeError, neo4j.exceptions.Neo4jError):
+                ok = False
+            if ok:
+                tally.seconds.append(time.perf_counter() - began)
+            else:
+                tally.errors += 1
+
+    began = time.perf_counter()
+    await asyncio.gather(*(worker(w) for w in range(clients)))
+    tally.wall = time.perf_counter() - began
+    return tally
+
+
+def _choose(rng: random.Random, mixed: bool) -> str:
+    if not mixed:
+        return "lookup"
+    return rng.choices([k for k, _ in MIX], weights=[w for _, w in MIX])[0]
+
+
+async def phase(
+    name: str,
+    mixed: bool,
+    api_url: str,
+    driver: neo4j.AsyncDriver,
+    keys: lookups.Keys,
+    services: list[str],
+    *,
+    clients: int,
+    seconds: float,
+    max_requests: int,
+) -> list[Row]:
+    reg = lookups.Registrations(keys.models)
+    conns = [GraphQLClient(api_url) for _ in range(clients)]
+
+    async def api(w: int, rng: random.Random) -> bool:
+        client = conns[w]
+        kind = _choose(rng, mixed)
+        if kind == "lineage":
+            answer = await client(LINEAGE, {"start": rng.choice(services)})
+        elif kind == "register":
+            answer = await client(lookups.REGISTER, {"input": reg.api_input()})
+        elif rng.random() < 0.5:
+            model, version = rng.choice(keys.versions)
+            answer = await client(lookups.VERSION_QUERY, {"model": model, "name": version})
+        else:
+            env, svc = rng.choice(keys.services)
+            answer = await client(lookups.SERVICE_QUERY, {"environment": env, "name": svc})
+        return answer.ok
+
+    async def raw(w: int, rng: random.Random) -> bool:
+        kind = _choose(rng, mixed)
+        if kind == "lineage":
+            start = lineage.Start(rng.choice(services), "UPSTREAM", 3, 0, 0)
+            await lineage.run_floor(driver, start)
+        elif kind == "register":
+            await lookups.raw_register(driver, [reg.raw_row()])
+        elif rng.random() < 0.5:
+            await lookups.raw_version(driver, rng.choice(keys.versions))
+        else:
+            await lookups.raw_service(driver, rng.choice(keys.services))
+        return True
+
+    try:
+        await drive(clients, min(2.0, seconds), 5, api)  # open connections, warm up
+        api_tally = await drive(clients, seconds, max_requests, api)
+    finally:
+        for c in conns:
+            await c.close()
+    raw_tally = await drive(clients, seconds, max_requests, raw)
+    say(f"  {name}: {api_tally.done} requests, {api_tally.errors} errors")
+    size = f"{clients} clients"
+    return [
+        Row(f"{name}: latency", size, Latency.of(api_tally.seconds), Latency.of(raw_tally.seconds)),
+        Row(
+            f"{name}: throughput",
+            size,
+            Rate(api_tally.done, api_tally.wall, "req/s", api_tally.errors),
+            Rate(raw_tally.done, raw_tally.wall, "req/s", raw_tally.errors),
+        ),
+    ]
+
+
+async def run(
+    uri: str,
+    *,
+    database: str = "neo4j",
+    api_url: str | None = None,
+    clients: int = 100,
+    seconds: float = 20.0,
+    max_requests: int = 2000,
+    workdir: Path | None = None,
+) -> list[Table]:
+    async with neo4j_driver(uri, pool=100) as driver:
+        keys = await lookups.sample_keys(driver)
+        records, _, _ = await driver.execute_query(
+            "MATCH (s:InferenceService) WHERE s.servedVersionId IS NOT NULL "
+            "RETURN s.id AS id ORDER BY s.id LIMIT 100"
+        )
+        services = [r["id"] for r in records]
+        server = None
+        if api_url is None:
+            where = workdir or Path(tempfile.mkdtemp(prefix="bench-"))
+            server = ApiServer(uri, where, database=database).__enter__()
+            api_url = server.url
+        try:
+            table = Table(
+                f"{clients} concurrent clients, {seconds:.0f} s per phase",
+                "raw Cypher, same concurrency",
+            )
+            for name, mixed in (("point lookups", False), ("mixed read/write", True)):
+                table.rows += await phase(
+                    name,
+                    mixed,
+                    api_url,
+                    driver,
+                    keys,
+                    services,
+                    clients=clients,
+                    seconds=seconds,
+                    max_requests=max_requests,
+                )
+            table.notes = [
+                "Mixed: 75% point lookups, 15% lineage (upstream of a service, maxDepth 3), "
+                "10% registerModel.",
+                "Latencies are per request as each client sees it, queueing included.",
+            ]
+        finally:
+            if server is not None:
+                server.stop()
+    return [table]
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.concurrency", description=__doc__)
+    add_neo4j_args(parser)
+    parser.add_argument("--api-url", help="a running lineagehub (default: start one)")
+    parser.add_argument("--clients", type=int, default=100)
+    parser.add_argument("--seconds", type=float, default=20.0, help="per phase and side")
+    parser.add_argument("--max-requests", type=int, default=2000, help="per client and phase")
+    parser.add_argument("--json", type=Path, help="also write the tables as JSON here")
+    args = parser.parse_args(argv)
+    tables = asyncio.run(
+        run(
+            args.neo4j_uri,
+            database=args.database,
+            api_url=args.api_url,
+            clients=args.clients,
+            seconds=args.seconds,
+            max_requests=args.max_requests,
+            workdir=RESULTS / "work",
+        )
+    )
+    for table in tables:
+        print(table.render())
+    save(tables, args.json)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
