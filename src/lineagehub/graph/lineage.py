@@ -1,11 +1,13 @@
 """The lineage engine: subgraphs upstream/downstream of nodes, and paths between two nodes.
 
 One Cypher query answers a lineage request for any number of start nodes (so a list of
-versions each asking for its lineage still costs one round trip). The traversal is Neo4j's
-single-source shortest-path search (``ANY SHORTEST`` over a quantified path pattern): each
-reachable node is found once, at its smallest distance (``degree``), so the cost follows
-the size of the answer, not the number of paths through it. Edges between the nodes kept
-are returned too, so the answer is a drawable subgraph.
+versions each asking for its lineage still costs one round trip). The walk is breadth-first,
+one level per step, each step expanding only the previous level's new nodes along directed,
+typed edges: each reachable node is found once, at its smallest distance (``degree``), and
+the cost follows the size of the answer. (An undirected ``ANY SHORTEST`` search with the
+direction as a predicate, the first version, let Neo4j 5.26 check direction only after
+finding paths and spread through popular nodes: 100x slower on a 1M-node graph.) Edges
+between the nodes kept are returned too, so the answer is a drawable subgraph.
 
 Direction is lineage's, not storage's: see ``vocabulary.Flow``.
 """
@@ -150,6 +152,56 @@ def _types(spec: LineageSpec) -> tuple[str, ...]:
     return spec.edge_types or LINEAGE_EDGE_TYPES
 
 
+def _expansions(direction: Direction, edge_types: tuple[str, ...], where: str) -> list[str]:
+    """Directed one-hop patterns from ``a`` to ``b`` going ``direction`` (one per storage
+    direction), each filtered by ``where``: the walk never tries an edge the wrong way."""
+    forward = [t for t in edge_types if EDGE_TYPES[t].flow is Flow.FORWARD]
+    backward = [t for t in edge_types if EDGE_TYPES[t].flow is Flow.BACKWARD]
+    if direction is Direction.DOWNSTREAM:
+        forward, backward = backward, forward
+    # Upstream: b is a cause of a. A FORWARD edge then runs b->a; a BACKWARD edge a->b.
+    patterns = []
+    if forward:
+        patterns.append(f"MATCH (a)<-[r:{'|'.join(forward)}]-(b) WHERE {where} RETURN b")
+    if backward:
+        patterns.append(f"MATCH (a)-[r:{'|'.join(backward)}]->(b) WHERE {where} RETURN b")
+    return patterns or ["MATCH (b) WHERE false RETURN b"]
+
+
+def _walk(direction: Direction, edge_types: tuple[str, ...], depth: int, where: str) -> str:
+    """A Cypher subquery that walks from ``s`` breadth-first, one level per step, and returns
+    ``reached`` ({n, degree, path} for each node, at its smallest degree) and ``more``
+    (whether the last level has further lineage). Cost follows the answer: each level
+    expands only the previous level's new nodes, along directed, typed edges."""
+    step = " UNION ".join(_expansions(direction, edge_types, where))
+    level = (
+        "CALL (frontier, seen) { "
+        "  UNWIND frontier AS f "
+        "  WITH f.n AS a, f.path AS path "
+        f"  CALL (a) {{ {step} }} "
+        "  WITH b, path WHERE NOT b IN seen "
+        "  WITH b, head(collect(path)) AS path "
+        "  RETURN collect({n: b, path: path + b.id}) AS next "
+        "} "
+    )
+    query = "CALL (s) { WITH s, [s] AS seen, [{n: s, path: [s.id]}] AS frontier, [] AS reached "
+    for degree in range(1, depth + 1):
+        query += level + (
+            "WITH s, seen + [x IN next | x.n] AS seen, next AS frontier, "
+            f"reached + [x IN next | {{n: x.n, degree: {degree}, path: x.path}}] AS reached "
+        )
+    query += (
+        "CALL (frontier, seen) { "
+        "  UNWIND frontier AS f WITH f.n AS a "
+        f"  CALL (a) {{ {step} }} "
+        "  WITH b WHERE NOT b IN seen "
+        "  RETURN count(b) > 0 AS more "
+        "} "
+        "RETURN reached, more }"
+    )
+    return query
+
+
 @cache
 def _subgraph_query(
     directions: tuple[Direction, ...],
@@ -165,10 +217,19 @@ def _subgraph_query(
     ``scoped``: the caller is limited to projects; the walk never enters a node of another
     project, and every edge from the answer to such a node is reported as cut."""
     rel = "|".join(edge_types)
-    node_test = " AND any(l IN labels(b) WHERE l IN $nodeTypes)" if filter_nodes else ""
     visible = "(b.project IS NULL OR b.project IN $scope)"
+    where = window
+    if filter_nodes:
+        where += " AND any(l IN labels(b) WHERE l IN $nodeTypes)"
     if scoped:
-        node_test += f" AND {visible}"
+        where += f" AND {visible}"
+    walks = ""
+    for i, direction in enumerate(directions):
+        walks += _walk(direction, edge_types, depth, where).replace(
+            "RETURN reached, more }", f"RETURN reached AS reached{i}, more AS more{i} }} "
+        )
+    everything = " + ".join(f"reached{i}" for i in range(len(directions)))
+    more = " OR ".join(f"more{i}" for i in range(len(directions)))
     cut = (
         "CALL (members) { "
         "  UNWIND members AS a "
@@ -179,28 +240,21 @@ def _subgraph_query(
         if scoped
         else "WITH *, [] AS cut "
     )
-    branches = [
-        f"MATCH p = ANY SHORTEST (s) "
-        f"((a)-[r:{rel}]-(b) WHERE {_step(d, edge_types)} AND {window}{node_test})"
-        f"{{1,{depth}}} (n) "
-        f"RETURN n, length(p) AS degree, "
-        f"CASE WHEN $withPaths THEN [x IN nodes(p) | x.id] END AS path"
-        for d in directions
-    ]
-    steps = " OR ".join(_step(d, edge_types) for d in directions)
     return (
         "UNWIND $starts AS startId "
         "MATCH (s:Node {id: startId}) "
         f"WHERE {'s.project IS NULL OR s.project IN $scope' if scoped else 'true'} "
-        "CALL (s) { "
-        f"  CALL (s) {{ {' UNION '.join(branches)} }} "
-        "  WITH n, degree, path ORDER BY degree "
-        "  WITH n, min(degree) AS degree, head(collect(path)) AS path "
-        "  ORDER BY degree, n.id "
-        "  RETURN collect({n: n, degree: degree, path: path}) AS reached "
+        f"{walks}"
+        f"WITH s, {everything} AS everything, {more} AS more "
+        "CALL (everything) { "
+        "  UNWIND everything AS x "
+        "  WITH x ORDER BY x.degree "
+        "  WITH x.n AS n, head(collect(x)) AS x "
+        "  ORDER BY x.degree, n.id "
+        "  RETURN collect(x) AS reached "
         "} "
-        "WITH s, reached[0..$limit] AS kept, size(reached) AS reachable "
-        "WITH s, kept, reachable, [s] + [k IN kept | k.n] AS members "
+        "WITH s, more, reached[0..$limit] AS kept, size(reached) AS reachable "
+        "WITH s, more, kept, reachable, [s] + [k IN kept | k.n] AS members "
         "CALL (members) { "
         "  UNWIND members AS a "
         f"  MATCH (a)-[r:{rel}]->(b) "
@@ -209,14 +263,11 @@ def _subgraph_query(
         "                  since: toString(r.since), until: toString(r.until)}) AS edges "
         "} "
         f"{cut}"
-        "WITH s, kept, reachable, edges, cut, "
-        f"  [k IN kept WHERE k.degree = {depth} | k.n] AS frontier "
-        f"WITH *, [k IN kept | {{node: k.n, degree: k.degree, path: k.path}}] AS kept "
+        "WITH *, [k IN kept | {node: k.n, degree: k.degree, "
+        "                      path: CASE WHEN $withPaths THEN k.path END}] AS kept "
         f"RETURN s.id AS startId, {node_map('s')} AS start, "
         f"  [k IN kept | {{node: {node_map('k.node')}, degree: k.degree, path: k.path}}] AS nodes, "
-        "  edges, cut, reachable, "
-        f"  any(a IN frontier WHERE EXISTS {{ MATCH (a)-[r:{rel}]-(b) "
-        f"    WHERE ({steps}) AND {window}{node_test} }}) AS more"
+        "  edges, cut, reachable, more"
     )
 
 
