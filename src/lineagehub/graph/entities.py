@@ -169,11 +169,6 @@ async def get_any(store: Store, node_ids: list[str]) -> dict[str, Entity]:
     return {props["id"]: record_from(labels, props) for labels, props in found}
 
 
-async def get_by_id(store: Store, record: type[E], node_id: str, *, field: str = "id") -> E | None:
-    ids.expect_label(node_id, record.LABEL, field=field)
-    return (await get_many(store, record, [node_id])).get(node_id)
-
-
 async def get_by_external_id(store: Store, record: type[E], external_id: str) -> E | None:
     rows = await store.read(
         f"MATCH (n:`{record.LABEL}` {{externalId: $externalId}}) "

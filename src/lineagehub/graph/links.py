@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
 from lineagehub.graph import ids
 from lineagehub.graph.errors import NotFound, ValidationFailed
@@ -105,7 +104,3 @@ async def close(tx: Tx, link: Link, at: datetime) -> bool:
     if closed:
         tx.touch(link.from_id, None, {"edge": f"-{link.type}", "to": link.to_id})
     return closed
-
-
-def edge_props(row: dict[str, Any]) -> dict[str, Any]:
-    return {k: row.get(k) for k in ("since", "until")}

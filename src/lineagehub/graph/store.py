@@ -231,14 +231,14 @@ class Store:
 
 def node_map(var: str) -> str:
     """A Cypher map of node ``var``: labels, property keys and values, temporal keys."""
-    instant = f"{var}[prop] IS :: ZONED DATETIME"
-    instants = f"{var}[prop] IS :: LIST<ZONED DATETIME NOT NULL>"
-    temporal = f"({instant} OR {instants})"
+    is_instant = f"{var}[prop] IS :: ZONED DATETIME"
+    is_instants = f"{var}[prop] IS :: LIST<ZONED DATETIME NOT NULL>"
+    temporal = f"({is_instant} OR {is_instants})"
     return (
         f"{{labels: labels({var}), keys: keys({var}), "
         f"values: [prop IN keys({var}) | CASE "
-        f"WHEN {instant} THEN toString({var}[prop]) "
-        f"WHEN {instants} THEN [t IN {var}[prop] | toString(t)] "
+        f"WHEN {is_instant} THEN toString({var}[prop]) "
+        f"WHEN {is_instants} THEN [t IN {var}[prop] | toString(t)] "
         f"ELSE {var}[prop] END], "
         f"temporal: [prop IN keys({var}) WHERE {temporal}]}}"
     )

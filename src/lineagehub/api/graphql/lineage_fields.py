@@ -30,7 +30,7 @@ from lineagehub.api.graphql.inputs import (
 )
 from lineagehub.api.graphql.lineage import Lineage, LineagePath, load_lineage, spec_of, wrap
 from lineagehub.api.graphql.provenance import CodeRef, Dataset, Experiment, ExperimentRun
-from lineagehub.api.graphql.query import live
+from lineagehub.api.graphql.query import live, one_of
 from lineagehub.api.graphql.serving import (
     Deployment,
     InferenceService,
@@ -67,15 +67,6 @@ ExperimentFilter = filter_input("Experiment", records.Experiment.FIELDS)
 ExperimentOrder = order_input(
     "Experiment", sort_field_enum("Experiment", records.Experiment.FIELDS)
 )
-
-
-def _one_of(**given: Any) -> str:
-    named = [k for k, v in given.items() if v is not None]
-    if len(named) != 1:
-        raise ValidationFailed(
-            f"give exactly one of {', '.join(given)}", field=named[1] if len(named) > 1 else None
-        )
-    return named[0]
 
 
 async def _by_id(info: Info, record_type: type[records.Entity], node_id: str) -> Any:
@@ -170,7 +161,7 @@ class LineageQuery:
         uri: str | None = None,
         digest: str | None = None,
     ) -> Dataset | None:
-        key = _one_of(id=id, externalId=external_id, uri=uri)
+        key = one_of(id=id, externalId=external_id, uri=uri)
         if key == "id":
             return await _by_id(info, records.Dataset, str(id))  # type: ignore[no-any-return]
         if key == "externalId":
@@ -202,7 +193,7 @@ class LineageQuery:
     async def code_ref(
         self, info: Info, id: strawberry.ID | None = None, external_id: str | None = None
     ) -> CodeRef | None:
-        if _one_of(id=id, externalId=external_id) == "id":
+        if one_of(id=id, externalId=external_id) == "id":
             return await _by_id(info, records.CodeRef, str(id))  # type: ignore[no-any-return]
         return await _by_external_id(info, records.CodeRef, str(external_id))  # type: ignore[no-any-return]
 
@@ -214,7 +205,7 @@ class LineageQuery:
         external_id: str | None = None,
         name: str | None = None,
     ) -> Experiment | None:
-        key = _one_of(id=id, externalId=external_id, name=name)
+        key = one_of(id=id, externalId=external_id, name=name)
         if key == "id":
             return await _by_id(info, records.Experiment, str(id))  # type: ignore[no-any-return]
         if key == "externalId":
@@ -246,7 +237,7 @@ class LineageQuery:
     async def experiment_run(
         self, info: Info, id: strawberry.ID | None = None, external_id: str | None = None
     ) -> ExperimentRun | None:
-        if _one_of(id=id, externalId=external_id) == "id":
+        if one_of(id=id, externalId=external_id) == "id":
             return await _by_id(info, records.ExperimentRun, str(id))  # type: ignore[no-any-return]
         return await _by_external_id(info, records.ExperimentRun, str(external_id))  # type: ignore[no-any-return]
 
@@ -254,7 +245,7 @@ class LineageQuery:
     async def serving_environment(
         self, info: Info, id: strawberry.ID | None = None, name: str | None = None
     ) -> ServingEnvironment | None:
-        if _one_of(id=id, name=name) == "id":
+        if one_of(id=id, name=name) == "id":
             return await _by_id(info, records.ServingEnvironment, str(id))  # type: ignore[no-any-return]
         rows = await info.context.store.read(
             "MATCH (n:ServingEnvironment {name: $name}) RETURN n {.*} AS n", {"name": name}
@@ -275,7 +266,7 @@ class LineageQuery:
     ) -> InferenceService | None:
         if (environment is None) != (name is None):
             raise ValidationFailed("environment and name go together", field="name")
-        if _one_of(id=id, environment=environment) == "id":
+        if one_of(id=id, environment=environment) == "id":
             return await _by_id(info, records.InferenceService, str(id))  # type: ignore[no-any-return]
         found = await serving.get_service(info.context.store, str(environment), str(name))
         return InferenceService.from_record(found) if found else None

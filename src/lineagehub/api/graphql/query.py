@@ -33,7 +33,8 @@ def live(record: records.Entity | None) -> TypeIs[records.Entity]:
     return record is not None and record.deleted_at is None
 
 
-def _one_of(**given: Any) -> str:
+def one_of(**given: Any) -> str:
+    """The one lookup key given; VALIDATION when none or several are."""
     named = [k for k, v in given.items() if v is not None]
     if len(named) != 1:
         raise ValidationFailed(
@@ -60,7 +61,7 @@ class Query:
         name: str | None = None,
         external_id: str | None = None,
     ) -> RegisteredModel | None:
-        key = _one_of(id=id, name=name, externalId=external_id)
+        key = one_of(id=id, name=name, externalId=external_id)
         store = info.context.store
         record: records.RegisteredModel | None
         if key == "id":
@@ -107,7 +108,7 @@ class Query:
     ) -> ModelVersion | None:
         if (model is None) != (name is None):
             raise ValidationFailed("model and name go together", field="name" if model else "model")
-        key = _one_of(id=id, externalId=external_id, model=model, ref=ref)
+        key = one_of(id=id, externalId=external_id, model=model, ref=ref)
         if key == "ref":
             assert ref is not None
             model_name, sep, alias = ref.rpartition("@")
@@ -162,7 +163,7 @@ class Query:
 async def _artifact(
     info: Info, record_type: type[records.Artifact], id: str | None, external_id: str | None
 ) -> records.Artifact | None:
-    if _one_of(id=id, externalId=external_id) == "id":
+    if one_of(id=id, externalId=external_id) == "id":
         assert id is not None
         ids.expect_label(id, record_type.LABEL)
         return await info.context.loaders.by_id(record_type).load(id)
