@@ -21,10 +21,12 @@ from strawberry.asgi import GraphQL
 from lineagehub import __version__
 from lineagehub.api.graphql.context import Context
 from lineagehub.api.graphql.schema import build_schema
+from lineagehub.api.rest.routes import error_response, rest_routes
 from lineagehub.auth import Authentication, check_startup
+from lineagehub.graph import restids
 from lineagehub.graph.constraints import ensure_constraints, missing_constraints
 from lineagehub.graph.errors import RegistryError
-from lineagehub.graph.store import Store, count_round_trips
+from lineagehub.graph.store import RoundTrips, Store, count_round_trips
 from lineagehub.logs import request_id
 from lineagehub.settings import Settings
 
@@ -49,12 +51,19 @@ class RequestContext:
         started = time.perf_counter()
         status = 500
 
+        trips = RoundTrips()
+
         async def send_with_id(message: Message) -> None:
             nonlocal status
             if message["type"] == "http.response.start":
                 status = message["status"]
                 message.setdefault("headers", [])
-                message["headers"] = [*message["headers"], (b"x-request-id", rid.encode())]
+                message["headers"] = [
+                    *message["headers"],
+                    (b"x-request-id", rid.encode()),
+                    # Bolt queries so far: all of them for answers built before they are sent.
+                    (b"x-bolt-round-trips", str(trips.count).encode()),
+                ]
             await send(message)
 
         try:
@@ -89,9 +98,12 @@ class LineagehubGraphQL(GraphQL[Context, None]):
 async def _prepare_schema(store: Store) -> bool:
     try:
         await ensure_constraints(store)
+        numbered = await restids.backfill(store)
     except (RegistryError, OSError) as error:
         log.warning("could not create constraints yet: %s", error)
         return False
+    if numbered:
+        log.info("gave %d nodes their REST ids", numbered)
     log.info("constraints and indexes are in place")
     return True
 
@@ -99,6 +111,14 @@ async def _prepare_schema(store: Store) -> bool:
 async def _close(app: Starlette, own: bool) -> None:
     if own:
         await app.state.store.close()
+
+
+async def _not_found(request: Request, exc: Exception) -> Response:
+    return error_response(404, "NOT_FOUND", f"no such resource: {request.url.path}")
+
+
+async def _not_allowed(request: Request, exc: Exception) -> Response:
+    return error_response(405, "METHOD_NOT_ALLOWED", f"{request.method} is not allowed here")
 
 
 def create_app(settings: Settings | None = None, store: Store | None = None) -> Starlette:
@@ -162,7 +182,9 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
             Route("/healthz", healthz),
             Route("/readyz", readyz),
             Route("/graphql", graphql_app, methods=["GET", "POST"]),
+            *rest_routes(),
         ],
+        exception_handlers={404: _not_found, 405: _not_allowed},
         middleware=[Middleware(RequestContext), Middleware(Authentication, settings=settings)],
         lifespan=lifespan,
     )

@@ -22,10 +22,13 @@ log = logging.getLogger("lineagehub.auth")
 OPEN_PATHS = frozenset({"/healthz", "/readyz"})
 
 
-async def _reject(send: Send, status: int, message: str) -> None:
-    body = json.dumps(
-        {"errors": [{"message": message, "extensions": {"code": "UNAUTHENTICATED"}}]}
-    ).encode()
+async def _reject(send: Send, status: int, message: str, *, rest: bool = False) -> None:
+    if rest:  # the Kubeflow REST edge answers errors as {code, message}
+        body = json.dumps({"code": "UNAUTHENTICATED", "message": message}).encode()
+    else:
+        body = json.dumps(
+            {"errors": [{"message": message, "extensions": {"code": "UNAUTHENTICATED"}}]}
+        ).encode()
     await send(
         {
             "type": "http.response.start",
@@ -49,16 +52,17 @@ class Authentication:
             await self.app(scope, receive, send)
             return
         store: Store = scope["app"].state.store
+        rest = scope["path"].startswith("/api/")
         header = dict(scope["headers"]).get(b"authorization", b"").decode("latin-1")
         principal: identity.Principal | None
         if header:
             scheme, _, secret = header.partition(" ")
             if scheme.lower() != "bearer" or not secret.strip():
-                await _reject(send, 401, "use 'Authorization: Bearer <token>'")
+                await _reject(send, 401, "use 'Authorization: Bearer <token>'", rest=rest)
                 return
             verdict = await identity.authenticate(store, secret.strip())
             if verdict.principal is None:
-                await _reject(send, 401, f"not authenticated: {verdict.reason}")
+                await _reject(send, 401, f"not authenticated: {verdict.reason}", rest=rest)
                 return
             principal = verdict.principal
         elif (
@@ -69,7 +73,10 @@ class Authentication:
             principal = identity.LOCAL
         else:
             await _reject(
-                send, 401, "authentication required: send 'Authorization: Bearer <token>'"
+                send,
+                401,
+                "authentication required: send 'Authorization: Bearer <token>'",
+                rest=rest,
             )
             return
         token = identity.current_principal.set(principal)

@@ -29,6 +29,16 @@ def _statements() -> tuple[dict[str, str], dict[str, str]]:
             "FOR (n:CodeRef) REQUIRE n.codeKey IS UNIQUE"
         ),
     }
+    # Numeric ids for the Kubeflow REST edge, from one counter (see restids.py).
+    constraints["node_rest_id"] = (
+        "CREATE CONSTRAINT node_rest_id IF NOT EXISTS FOR (n:Node) REQUIRE n.restId IS UNIQUE"
+    )
+    constraints["sequence_name"] = (
+        "CREATE CONSTRAINT sequence_name IF NOT EXISTS FOR (s:Sequence) REQUIRE s.name IS UNIQUE"
+    )
+    constraints["run_log_rest_id"] = (
+        "CREATE CONSTRAINT run_log_rest_id IF NOT EXISTS FOR (n:RunLog) REQUIRE n.restId IS UNIQUE"
+    )
     indexes: dict[str, str] = {}
     for label, record in RECORD_TYPES.items():
         name = f"{_snake(label)}_external_id"

@@ -8,12 +8,12 @@ fields of an existing one are left alone), so pipelines can report inputs on eve
 from __future__ import annotations
 
 import json
-from typing import Annotated, Any
+from typing import Annotated, Any, ClassVar
 
 from pydantic import Field, JsonValue, StringConstraints, model_validator
 
 from lineagehub.graph import ids
-from lineagehub.graph.artifacts import Digest, Uri
+from lineagehub.graph.artifacts import ArtifactState, Digest, Uri, state_for
 from lineagehub.graph.commands import Command
 from lineagehub.graph.entities import EntityCreate, EntityUpdate, Name, ShortText, now
 from lineagehub.graph.errors import NotFound
@@ -44,6 +44,7 @@ class DatasetFields(EntityCreate):
     source: ShortText | None = None
     schema_: JsonValue | None = Field(default=None, alias="schema")
     profile: JsonValue | None = None
+    artifact_state: ArtifactState | None = None
 
     def stored(self) -> dict[str, Any]:
         props = self.node_properties()
@@ -53,6 +54,7 @@ class DatasetFields(EntityCreate):
             datasetKey=dataset_key(self.uri, self.digest),
             schemaJson=json.dumps(self.schema_) if self.schema_ is not None else None,
             profileJson=json.dumps(self.profile) if self.profile is not None else None,
+            state=state_for(self.artifact_state).value,
         )
         return props
 
@@ -72,13 +74,26 @@ class DatasetRef(Command):
 
 
 class DatasetUpdate(EntityUpdate):
+    uri: Uri | None = None
+    digest: Digest | None = None
     source_type: ShortText | None = None
     source: ShortText | None = None
     schema_: JsonValue | None = Field(default=None, alias="schema")
     profile: JsonValue | None = None
+    artifact_state: ArtifactState | None = None
+
+    # uri + digest are the dataset's identity: a digest may be filled in once, never changed.
+    IMMUTABLE_ONCE_SET: ClassVar[frozenset[str]] = frozenset({"uri", "digest"})
+    REQUIRED: ClassVar[frozenset[str]] = frozenset({"name", "state", "uri"})
 
     def changes(self, current: dict[str, Any], path: str) -> dict[str, Any]:
         changes = super().changes(current, path)
+        if "uri" in changes or "digest" in changes:
+            changes["datasetKey"] = dataset_key(
+                changes.get("uri", current["uri"]), changes.get("digest", current.get("digest"))
+            )
+        if "artifactState" in changes and "state" not in changes:
+            changes["state"] = state_for(self.artifact_state).value
         for name, stored in (("schema", "schemaJson"), ("profile", "profileJson")):
             if name in changes:
                 value = changes.pop(name)

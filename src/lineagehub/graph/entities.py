@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from enum import Enum
 from typing import Annotated, Any, ClassVar, TypeVar
 
@@ -59,6 +59,8 @@ class EntityCreate(Command):
     custom_properties: list[CustomPropertyIn] = Field(
         default_factory=list, max_length=MAX_CUSTOM_PROPERTIES
     )
+    # New entities are LIVE; an importer (the Kubeflow REST edge) may create one archived.
+    state: State = State.LIVE
 
     _keys = field_validator("custom_properties")(_unique_keys)
 
@@ -126,15 +128,31 @@ def _stored(value: Any) -> Any:
     return value
 
 
+_last_stamp = datetime.min.replace(tzinfo=UTC)
+_MS = timedelta(milliseconds=1)
+
+
 def now() -> datetime:
-    return datetime.now(UTC)
+    """The time to stamp a write with: whole milliseconds, strictly increasing in a process.
+
+    REST clients read create/update times as epoch milliseconds and rely on a later write
+    showing a later time, even when two writes fall in the same millisecond.
+    """
+    global _last_stamp
+    stamp = datetime.now(UTC)
+    stamp = stamp.replace(microsecond=stamp.microsecond - stamp.microsecond % 1000)
+    if stamp <= _last_stamp:
+        stamp = _last_stamp + _MS
+    _last_stamp = stamp
+    return stamp
 
 
 def new_node(label: str, command: EntityCreate, stamp: datetime) -> dict[str, Any]:
     """Properties of a new node of ``label`` from ``command``."""
     props = command.node_properties()
     props.update(encode(command.custom_properties))
-    props.update(id=ids.new_id(label), state=State.LIVE.value, createdAt=stamp, updatedAt=stamp)
+    props.update(id=ids.new_id(label), createdAt=stamp, updatedAt=stamp)
+    props.setdefault("state", State.LIVE.value)
     return {k: v for k, v in props.items() if v is not None}
 
 

@@ -80,6 +80,7 @@ class RunFields(EntityCreate):
     """A run. With an externalId (or a name) it is found again instead of duplicated."""
 
     name: Name | None = None  # type: ignore[assignment]
+    owner: ShortText | None = None
     status: RunStatus = RunStatus.RUNNING
     start_time: datetime | None = None
     end_time: datetime | None = None
@@ -112,6 +113,7 @@ class RunCreate(RunFields):
 class RunUpdate(EntityUpdate):
     status: RunStatus | None = None
     end_time: datetime | None = None
+    owner: ShortText | None = None
 
 
 EXPERIMENTS = ListSpec(

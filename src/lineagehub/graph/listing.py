@@ -42,18 +42,22 @@ class Kind(Enum):
     STRING_LIST = "string_list"
 
 
+# SQL LIKE patterns, matched case-sensitively or not (see like_regex).
+PATTERN_OPERATORS = frozenset({"like", "ilike"})
 OPERATORS: dict[Kind, frozenset[str]] = {
     Kind.ID: frozenset({"eq", "ne", "in", "notIn"}),
     Kind.STRING: frozenset(
         {"eq", "ne", "in", "notIn", "contains", "startsWith", "endsWith", "exists"}
-    ),
+    )
+    | PATTERN_OPERATORS,
     Kind.ENUM: frozenset({"eq", "ne", "in", "notIn"}),
     Kind.TIME: frozenset({"eq", "gt", "gte", "lt", "lte", "exists"}),
     Kind.NUMBER: frozenset({"eq", "ne", "gt", "gte", "lt", "lte", "in", "exists"}),
     Kind.STRING_LIST: frozenset({"contains", "containsAny", "containsAll", "exists"}),
 }
-CUSTOM_OPERATORS = frozenset(
-    {"eq", "ne", "gt", "gte", "lt", "lte", "in", "contains", "startsWith", "exists"}
+CUSTOM_OPERATORS = (
+    frozenset({"eq", "ne", "gt", "gte", "lt", "lte", "in", "contains", "startsWith", "exists"})
+    | PATTERN_OPERATORS
 )
 
 
@@ -167,6 +171,44 @@ def page_of(
 # --- compilation ---------------------------------------------------------------------
 
 
+def _literal_regex(text: str) -> str:
+    """``text`` as a Java regex matching it literally, with ``_`` matching any one character.
+
+    A backslash before a character that is not an ASCII letter or digit makes it literal
+    in Java's regex syntax, so everything but letters and digits is escaped; those stay
+    bare (a backslash before them would start a class, an escape or a back-reference).
+    """
+    out: list[str] = []
+    for ch in text:
+        if ch == "_":
+            out.append(".")
+        elif ch.isascii() and ch.isalnum():
+            out.append(ch)
+        else:
+            out.append("\\" + ch)
+    return "".join(out)
+
+
+def like_regex(pattern: str, *, ignore_case: bool = False) -> str:
+    """The Java regex (for Cypher's full-match ``=~``) of an SQL ``LIKE`` pattern.
+
+    ``%`` matches any run of characters, ``_`` any one character, everything else itself
+    (there is no escape character). ``ignore_case`` folds case over all of Unicode.
+
+    Each inner ``%<segment>`` becomes an atomic ``(?>.*?<segment>)``: the segment's first
+    occurrence is taken and never revisited. That is the same answer (an earlier end
+    leaves more of the text for what follows) but keeps the match linear per segment,
+    where plain ``.*`` runs would backtrack polynomially on patterns like ``%a%a%a%b``.
+    """
+    head, *rest = pattern.split("%")
+    regex = ("(?siu)" if ignore_case else "(?s)") + _literal_regex(head)
+    if rest:
+        *middle, tail = rest
+        regex += "".join(f"(?>.*?{_literal_regex(seg)})" for seg in middle if seg)
+        regex += ".*" + _literal_regex(tail)
+    return regex
+
+
 def _operand(kind: Kind | None, cond: Condition) -> Any:
     value = cond.value
     if cond.op in {"in", "notIn", "containsAny", "containsAll"}:
@@ -179,7 +221,7 @@ def _operand(kind: Kind | None, cond: Condition) -> Any:
         return value
     if kind is Kind.TIME and not isinstance(value, datetime):
         raise ValidationFailed("a time comparison takes a DateTime", field=cond.path)
-    is_text_op = cond.op in {"contains", "startsWith", "endsWith"}
+    is_text_op = cond.op in {"contains", "startsWith", "endsWith"} | PATTERN_OPERATORS
     if is_text_op and kind is not Kind.STRING_LIST and not isinstance(value, str):
         raise ValidationFailed(f"{cond.op} takes a string", field=cond.path)
     return value
@@ -230,6 +272,8 @@ def _compile_condition(cond: Condition, spec: ListSpec, params: Params, var: str
     value = _operand(kind, cond)
     if cond.op == "exists":
         return f"{target} IS NOT NULL" if value else f"{target} IS NULL"
+    if cond.op in PATTERN_OPERATORS:
+        value = like_regex(value, ignore_case=cond.op == "ilike")
     p = params.add(value)
     match cond.op:
         case "eq":
@@ -252,6 +296,8 @@ def _compile_condition(cond: Condition, spec: ListSpec, params: Params, var: str
             return f"{target} STARTS WITH {p}"
         case "endsWith":
             return f"{target} ENDS WITH {p}"
+        case "like" | "ilike":
+            return f"{target} =~ {p}"
         case "gt":
             return f"{target} > {p}"
         case "gte":

@@ -6,10 +6,12 @@ from typing import Annotated
 
 from pydantic import Field, StringConstraints
 
+from lineagehub.graph.commands import Command
 from lineagehub.graph.entities import (
     EntityCreate,
     EntityUpdate,
     ShortText,
+    Text,
     check_unique,
     create_keys,
     new_node,
@@ -26,7 +28,20 @@ Tag = Annotated[str, StringConstraints(min_length=1, max_length=128)]
 Project = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")]
 
 
-class RegisteredModelCreate(EntityCreate):
+class CatalogFields(Command):
+    """What a model catalog shows about a model (the Kubeflow catalog's fields)."""
+
+    readme: Text | None = None
+    maturity: ShortText | None = None
+    language: list[Tag] | None = Field(default=None, max_length=100)
+    tasks: list[Tag] | None = Field(default=None, max_length=100)
+    provider: ShortText | None = None
+    logo: Text | None = None
+    license_link: Text | None = None
+    library_name: ShortText | None = None
+
+
+class RegisteredModelCreate(EntityCreate, CatalogFields):
     project: Project = DEFAULT_PROJECT
     owner: ShortText | None = None
     task: ShortText | None = None
@@ -34,7 +49,7 @@ class RegisteredModelCreate(EntityCreate):
     tags: list[Tag] = Field(default_factory=list, max_length=100)
 
 
-class RegisteredModelUpdate(EntityUpdate):
+class RegisteredModelUpdate(EntityUpdate, CatalogFields):
     owner: ShortText | None = None
     task: ShortText | None = None
     license: ShortText | None = None

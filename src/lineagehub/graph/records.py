@@ -46,6 +46,7 @@ COMMON_FIELDS: dict[str, Kind] = {
     "state": Kind.ENUM,
     "createdAt": Kind.TIME,
     "updatedAt": Kind.TIME,
+    "restId": Kind.NUMBER,
 }
 
 
@@ -70,6 +71,8 @@ class Entity:
     deleted_at: datetime | None = None
     deleted_by: str | None = None
     tombstone: str | None = None
+    # The numeric id the Kubeflow REST edge knows this node by (set when its write commits).
+    rest_id: int | None = None
 
     # Fields not stored as a plain property of the same (camelCase) name.
     DECODERS: ClassVar[dict[str, Callable[[dict[str, Any]], Any]]] = {
@@ -100,6 +103,11 @@ class RegisteredModel(Entity):
         "task": Kind.STRING,
         "license": Kind.STRING,
         "tags": Kind.STRING_LIST,
+        "maturity": Kind.STRING,
+        "provider": Kind.STRING,
+        "libraryName": Kind.STRING,
+        "language": Kind.STRING_LIST,
+        "tasks": Kind.STRING_LIST,
     }
 
     project: str | None
@@ -107,6 +115,15 @@ class RegisteredModel(Entity):
     task: str | None
     license: str | None
     tags: list[str] | None
+    # Catalog fields (the Kubeflow model catalog's): free text, URIs and lists.
+    readme: str | None = None
+    maturity: str | None = None
+    language: list[str] | None = None
+    tasks: list[str] | None = None
+    provider: str | None = None
+    logo: str | None = None
+    license_link: str | None = None
+    library_name: str | None = None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -137,10 +154,18 @@ class Artifact(Entity):
     LABEL = "Artifact"
     NAME_LABEL = "Artifact"
     NAME_SCOPE = "versionId"
-    FIELDS = {**COMMON_FIELDS, "uri": Kind.STRING, "versionId": Kind.ID}
+    FIELDS = {
+        **COMMON_FIELDS,
+        "uri": Kind.STRING,
+        "versionId": Kind.ID,
+        "artifactState": Kind.ENUM,
+    }
 
     uri: str | None
-    version_id: str
+    # None for a standalone artifact (registered through REST before it joins a version).
+    version_id: str | None
+    # The Kubeflow artifact life cycle (UNKNOWN, PENDING, LIVE, ..., REFERENCE).
+    artifact_state: str | None = None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -154,6 +179,12 @@ class ModelArtifact(Artifact):
         "storagePath": Kind.STRING,
         "digest": Kind.STRING,
         "sizeBytes": Kind.NUMBER,
+        "serviceAccountName": Kind.STRING,
+        "modelSourceKind": Kind.STRING,
+        "modelSourceClass": Kind.STRING,
+        "modelSourceGroup": Kind.STRING,
+        "modelSourceId": Kind.STRING,
+        "modelSourceName": Kind.STRING,
     }
 
     model_format_name: str | None
@@ -162,6 +193,13 @@ class ModelArtifact(Artifact):
     storage_path: str | None
     digest: str | None
     size_bytes: int | None
+    service_account_name: str | None = None
+    # Where the model came from (e.g. a Kubeflow pipeline run or a catalog entry).
+    model_source_kind: str | None = None
+    model_source_class: str | None = None
+    model_source_group: str | None = None
+    model_source_id: str | None = None
+    model_source_name: str | None = None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -190,6 +228,7 @@ class Dataset(Entity):
         "digest": Kind.STRING,
         "sourceType": Kind.STRING,
         "source": Kind.STRING,
+        "artifactState": Kind.ENUM,
     }
     DECODERS = {
         **Entity.DECODERS,
@@ -203,6 +242,7 @@ class Dataset(Entity):
     source: str | None
     schema: Any
     profile: Any
+    artifact_state: str | None = None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -239,6 +279,7 @@ class Experiment(Entity):
 
 
 class RunStatus(Enum):
+    SCHEDULED = "SCHEDULED"
     RUNNING = "RUNNING"
     FINISHED = "FINISHED"
     FAILED = "FAILED"
@@ -294,6 +335,7 @@ class ExperimentRun(Entity):
         "status": Kind.ENUM,
         "startTime": Kind.TIME,
         "endTime": Kind.TIME,
+        "owner": Kind.STRING,
     }
     DECODERS = {
         **Entity.DECODERS,
@@ -309,6 +351,7 @@ class ExperimentRun(Entity):
     end_time: datetime | None
     params: list[CustomProperty]
     metrics: list[Metric]
+    owner: str | None = None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -337,6 +380,7 @@ class InferenceService(Entity):
         "url": Kind.STRING,
         "servedVersionId": Kind.ID,
         "project": Kind.STRING,
+        "modelId": Kind.ID,
     }
     DECODERS = {**Entity.DECODERS, "desired_state": _enum("desiredState", DesiredState)}
 
@@ -346,6 +390,8 @@ class InferenceService(Entity):
     url: str | None
     served_version_id: str | None
     project: str | None
+    # The registered model this service is for (Kubeflow's registeredModelId).
+    model_id: str | None = None
 
 
 class DeploymentState(Enum):
@@ -381,6 +427,8 @@ class Deployment(Entity):
     deployment_state: DeploymentState
     state_at: datetime
     actor: str | None
+    # Kubeflow's ServeModel.lastKnownState, kept as given (NEW, RUNNING, COMPLETE, ...).
+    execution_state: str | None = None
 
 
 class MonitoringKind(Enum):

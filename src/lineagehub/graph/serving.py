@@ -14,6 +14,7 @@ from lineagehub.graph.artifacts import Uri
 from lineagehub.graph.entities import (
     EntityCreate,
     EntityUpdate,
+    Name,
     ShortText,
     check_unique,
     create_keys,
@@ -25,6 +26,7 @@ from lineagehub.graph.errors import Conflict, ValidationFailed
 from lineagehub.graph.identity import check_project, in_scope, scope_params
 from lineagehub.graph.listing import ListSpec
 from lineagehub.graph.models import Project
+from lineagehub.graph.properties import encode
 from lineagehub.graph.records import (
     Deployment,
     DeploymentState,
@@ -33,6 +35,7 @@ from lineagehub.graph.records import (
     ModelVersion,
     MonitoringKind,
     MonitoringLink,
+    RegisteredModel,
     ServingEnvironment,
     State,
 )
@@ -49,10 +52,12 @@ class ServiceFields(EntityCreate):
     url: Uri | None = None
     desired_state: DesiredState = DesiredState.DEPLOYED
     model_version_id: str | None = None
+    # The registered model the service is for; defaults to the served version's model.
+    model_id: str | None = None
 
     @classmethod
     def relations(cls) -> set[str]:
-        return {"model_version_id", "desired_state"}
+        return {"model_version_id", "desired_state", "model_id"}
 
 
 class ServiceCreate(ServiceFields):
@@ -67,6 +72,25 @@ class ServiceUpdate(EntityUpdate):
     runtime: ShortText | None = None
     url: Uri | None = None
     desired_state: DesiredState | None = None
+
+
+class DeploymentEvent(EntityCreate):
+    """How a deploy is described when the caller records it (Kubeflow's ServeModel)."""
+
+    name: Name | None = None  # type: ignore[assignment]
+    execution_state: ShortText | None = None
+    deployment_state: DeploymentState | None = None
+
+    @classmethod
+    def relations(cls) -> set[str]:
+        return {"deployment_state"}
+
+    def stored(self) -> dict[str, Any]:
+        props = {k: v for k, v in self.node_properties().items() if v is not None}
+        props.update(encode(self.custom_properties))
+        if self.deployment_state is not None:
+            props["deploymentState"] = self.deployment_state.value
+        return props
 
 
 class MonitoringLinkCreate(EntityCreate):
@@ -131,12 +155,19 @@ async def deploy_in(
     *,
     actor: str | None,
     field: str,
+    event: DeploymentEvent | None = None,
 ) -> Deployment:
     """Point ``service`` (locked) at ``version_id``: close the old SERVES, open a new one,
-    record the Deployment. Redeploying the served version records a new event only."""
+    record the Deployment (described by ``event`` when given: Kubeflow's ServeModel).
+    Redeploying the served version records a new event only."""
     version = await lock(tx, ModelVersion, version_id, field=field)
     if version["state"] == State.ARCHIVED.value:
         raise Conflict(f"ModelVersion {version['name']!r} is archived", field=field)
+    if service.get("modelId") not in (None, version["modelId"]):
+        raise Conflict(
+            f"ModelVersion {version['name']!r} is not a version of the model this service is for",
+            field=field,
+        )
     stamp = now()
     previous = service.get("servedVersionId")
     if previous is not None and previous != version_id:
@@ -145,9 +176,10 @@ async def deploy_in(
     seq_row = await tx.single(
         "MATCH (s:Node:InferenceService {id: $id}) "
         "SET s.servedVersionId = $versionId, s.updatedAt = $at, "
+        "    s.modelId = coalesce(s.modelId, $modelId), "
         "    s.deploySeq = coalesce(s.deploySeq, 0) + 1 "
         "RETURN s.deploySeq AS seq",
-        {"id": service["id"], "versionId": version_id, "at": stamp},
+        {"id": service["id"], "versionId": version_id, "at": stamp, "modelId": version["modelId"]},
     )
     assert seq_row is not None
     props = {
@@ -163,6 +195,9 @@ async def deploy_in(
     }
     if actor:
         props["actor"] = actor
+    if event is not None:
+        props.update(event.stored())
+        await check_unique(tx, create_keys(Deployment, props, field.rsplit(".", 1)[0]))
     tx.touch(
         service["id"],
         {"servedVersionId": previous},
@@ -189,6 +224,9 @@ async def create_service(store: Store, command: ServiceCreate) -> InferenceServi
         )
         props = new_node(InferenceService.LABEL, command, now())
         props.update(environmentId=env["id"], desiredState=command.desired_state.value)
+        if command.model_id is not None:
+            model = await lock(tx, RegisteredModel, command.model_id, field="input.modelId")
+            props["modelId"] = model["id"]
         await check_unique(tx, create_keys(InferenceService, props, "input"))
         tx.touch(props["id"], None, props)
         row = await tx.single(
@@ -213,11 +251,17 @@ async def create_service(store: Store, command: ServiceCreate) -> InferenceServi
 
 
 async def deploy(
-    store: Store, service_id: str, version_id: str, actor: str | None
+    store: Store,
+    service_id: str,
+    version_id: str,
+    actor: str | None,
+    *,
+    event: DeploymentEvent | None = None,
+    field: str = "versionId",
 ) -> tuple[InferenceService, Deployment]:
     async def work(tx: Tx) -> tuple[InferenceService, Deployment]:
         service = await lock(tx, InferenceService, service_id, field="serviceId")
-        deployment = await deploy_in(tx, service, version_id, actor=actor, field="versionId")
+        deployment = await deploy_in(tx, service, version_id, actor=actor, field=field, event=event)
         row = await tx.single(
             "MATCH (n:Node:InferenceService {id: $id}) "
             "SET n.desiredState = 'DEPLOYED' "
@@ -318,3 +362,50 @@ async def get_service(store: Store, environment: str, name: str) -> InferenceSer
         {"env": environment, "name": name, **scope_params()},
     )
     return InferenceService.from_props(rows[0]["n"]) if rows else None
+
+
+async def update_service(
+    store: Store,
+    service_id: str,
+    command: ServiceUpdate,
+    *,
+    version_id: str | None,
+    actor: str | None,
+) -> InferenceService:
+    """Change a service in one transaction: its fields, the version it should serve (a
+    deploy) and its desired state (UNDEPLOYED closes the SERVES edge, history kept)."""
+
+    async def work(tx: Tx) -> InferenceService:
+        current = await lock(tx, InferenceService, service_id, field="id")
+        changes = command.changes(current, "body")
+        stamp = now()
+        if changes:
+            tx.touch(service_id, {k: current.get(k) for k in changes}, changes)
+            await tx.run(
+                "MATCH (n:Node:InferenceService {id: $id}) SET n += $changes, n.updatedAt = $at",
+                {"id": service_id, "changes": changes, "at": stamp},
+            )
+        undeploy = changes.get("desiredState") == DesiredState.UNDEPLOYED.value
+        if version_id is not None and version_id != current.get("servedVersionId"):
+            if undeploy:
+                raise Conflict(
+                    "a service cannot be undeployed and pointed at a new version at once",
+                    field="body.desiredState",
+                )
+            await deploy_in(tx, current, version_id, actor=actor, field="body.modelVersionId")
+        elif undeploy and current.get("servedVersionId"):
+            await links.close(
+                tx, links.Link(service_id, "SERVES", current["servedVersionId"]), stamp
+            )
+            tx.touch(service_id, {"servedVersionId": current["servedVersionId"]}, {})
+            await tx.run(
+                "MATCH (n:Node:InferenceService {id: $id}) REMOVE n.servedVersionId",
+                {"id": service_id},
+            )
+        row = await tx.single(
+            "MATCH (n:Node:InferenceService {id: $id}) RETURN n {.*} AS n", {"id": service_id}
+        )
+        assert row is not None
+        return InferenceService.from_props(row["n"])
+
+    return await store.write(work)

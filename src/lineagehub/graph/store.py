@@ -136,8 +136,9 @@ class Tx:
 def _default_hooks() -> list[Callable[[Tx], Awaitable[None]]]:
     # Every store audits its writes; imported late because audit builds on this module.
     from lineagehub.graph.audit import record_audit_event
+    from lineagehub.graph.restids import assign_rest_ids
 
-    return [record_audit_event]
+    return [assign_rest_ids, record_audit_event]
 
 
 class Store:
@@ -244,10 +245,17 @@ def node_map(var: str) -> str:
     )
 
 
+def _iso(text: str) -> datetime:
+    # A named zone prints as "...+01:00[Europe/Paris]"; the offset alone is the instant.
+    if text.endswith("]"):
+        text = text[: text.index("[")]
+    return datetime.fromisoformat(text)
+
+
 def _instant(value: Any) -> Any:
     if isinstance(value, list):
-        return [datetime.fromisoformat(v) for v in value]
-    return datetime.fromisoformat(value)
+        return [_iso(v) for v in value]
+    return _iso(value)
 
 
 def decode_node(projected: dict[str, Any]) -> tuple[list[str], dict[str, Any]]:
@@ -260,4 +268,4 @@ def decode_node(projected: dict[str, Any]) -> tuple[list[str], dict[str, Any]]:
 
 def instant(value: str | None) -> datetime | None:
     """A temporal value projected with ``toString`` back as a datetime."""
-    return datetime.fromisoformat(value) if value is not None else None
+    return _iso(value) if value is not None else None

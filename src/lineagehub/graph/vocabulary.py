@@ -80,6 +80,7 @@ EDGE_TYPES: dict[str, EdgeType] = {
                 ("ExperimentRun", "ModelVersion"),
                 ("ExperimentRun", "Dataset"),
                 ("ExperimentRun", "ModelArtifact"),
+                ("ExperimentRun", "DocArtifact"),
             ),
             "What a run produced.",
         ),

@@ -55,6 +55,7 @@ class Dataset(RegistryEntity):
     source: str | None
     schema: JSON | None
     profile: JSON | None
+    artifact_state: str | None
 
     @strawberry.field(description="Datasets this one was derived from (direct parents).")
     async def derived_from(self, info: Info) -> list[Dataset]:
@@ -171,6 +172,7 @@ class ExperimentRun(RegistryEntity):
     end_time: datetime | None
     params: list[CustomProperty]
     metrics: list[Metric]
+    owner: str | None
     experiment_id: strawberry.Private[str]
 
     @strawberry.field(description="One param by key, or null.")

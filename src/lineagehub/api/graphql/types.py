@@ -110,6 +110,9 @@ class RegistryEntity(Node):
     tombstone: str | None = strawberry.field(
         description='What a deleted node was, e.g. "deleted ModelVersion v2 of churn".'
     )
+    rest_id: int | None = strawberry.field(
+        description="The numeric id the Kubeflow Model Registry REST API knows this node by."
+    )
 
     @strawberry.field(description="True for a tombstone: deleted, kept for lineage and audit.")
     def deleted(self) -> bool:
@@ -307,6 +310,14 @@ class RegisteredModel(RegistryEntity):
     task: str | None
     license: str | None
     tags: list[str]
+    readme: str | None
+    maturity: str | None
+    language: list[str] | None
+    tasks: list[str] | None
+    provider: str | None
+    logo: str | None
+    license_link: str | None
+    library_name: str | None
 
     @classmethod
     def from_record(cls, record: records.Entity) -> Self:
@@ -509,10 +520,17 @@ class ModelVersion(RegistryEntity):
 @strawberry.interface(description="A file or document that belongs to a model version.")
 class Artifact(RegistryEntity):
     uri: str
-    version_id: strawberry.Private[str]
+    artifact_state: str | None = strawberry.field(
+        description="The Kubeflow artifact life cycle: UNKNOWN, PENDING, LIVE, ..., REFERENCE."
+    )
+    version_id: strawberry.Private[str | None]
 
-    @strawberry.field(description="The version this artifact belongs to.")
-    async def version(self, info: Info) -> ModelVersion:
+    @strawberry.field(
+        description="The version this artifact belongs to (null while it stands alone)."
+    )
+    async def version(self, info: Info) -> ModelVersion | None:
+        if self.version_id is None:
+            return None
         record = await info.context.loaders.by_id(records.ModelVersion).load(self.version_id)
         assert record is not None
         return ModelVersion.from_record(record)
@@ -526,6 +544,12 @@ class ModelArtifact(Artifact):
     storage_path: str | None
     digest: str | None
     size_bytes: Long | None
+    service_account_name: str | None
+    model_source_kind: str | None
+    model_source_class: str | None
+    model_source_group: str | None
+    model_source_id: str | None
+    model_source_name: str | None
 
 
 @strawberry.type(description="A document about a version: model card, evaluation report.")

@@ -1,0 +1,1 @@
+"""The Kubeflow Model Registry REST edge over the lineage graph."""

@@ -1,0 +1,202 @@
+"""Reading REST resources: one Cypher query per list, get or find.
+
+A list runs as one query that also says whether the parent exists (404 otherwise), finds
+the page of nodes with the related REST ids each one shows, and fetches one more than the
+page size to know whether a next page exists.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from lineagehub.api.rest.filter_query import parse_filter_query
+from lineagehub.api.rest.resources import ARTIFACT_TYPES, ORDER_BY, Resource
+from lineagehub.graph.errors import NotFound, ValidationFailed
+from lineagehub.graph.identity import in_scope, scope_params
+from lineagehub.graph.listing import (
+    Condition,
+    Filter,
+    Params,
+    Sort,
+    compile_filter,
+    compile_order,
+    decode_cursor,
+    encode_cursor,
+)
+from lineagehub.graph.store import Store, decode_node, node_map
+
+DEFAULT_PAGE_SIZE = 100
+MAX_PAGE_SIZE = 1000
+
+
+class BadRequest(ValidationFailed):
+    """A request the API's own schema rejects (400), as opposed to a domain rule (422)."""
+
+
+@dataclass(frozen=True)
+class Parent:
+    """A list under a parent: the parent's label and a literal pattern binding p and n."""
+
+    label: str
+    pattern: str
+
+
+VERSIONS_OF_MODEL = Parent("RegisteredModel", "(p)-[:HAS_VERSION]->(n:ModelVersion)")
+ARTIFACTS_OF_VERSION = Parent("ModelVersion", "(p)-[:HAS_ARTIFACT]->(n:Artifact)")
+RUNS_OF_EXPERIMENT = Parent("Experiment", "(n:ExperimentRun)-[:PART_OF]->(p)")
+SERVICES_IN_ENVIRONMENT = Parent("ServingEnvironment", "(n:InferenceService)-[:IN]->(p)")
+SERVES_OF_SERVICE = Parent("InferenceService", "(p)-[:HAS_DEPLOYMENT]->(n:Deployment)")
+ARTIFACTS_OF_RUN = Parent("ExperimentRun", "(p)-[:INPUT_TO|PRODUCED|LOGGED]-(n)")
+
+
+@dataclass(frozen=True)
+class ListQuery:
+    """The list parameters every list endpoint takes."""
+
+    page_size: int = DEFAULT_PAGE_SIZE
+    offset: int = 0
+    order_by: str = "restId"
+    descending: bool = False
+    filter_query: str | None = None
+    artifact_type: str | None = None
+
+
+def list_query(params: dict[str, str], *, artifact_types: bool = False) -> ListQuery:
+    """Parse pageSize, nextPageToken, orderBy, sortOrder, filterQuery (and artifactType)."""
+    size = DEFAULT_PAGE_SIZE
+    if params.get("pageSize"):
+        raw = params["pageSize"]
+        if not raw.isdigit() or not 1 <= int(raw) <= 999_999_999:
+            raise BadRequest("pageSize must be a number from 1", field="pageSize")
+        size = min(int(raw), MAX_PAGE_SIZE)
+    offset = 0
+    if params.get("nextPageToken"):
+        try:
+            offset = decode_cursor(params["nextPageToken"], field="nextPageToken") + 1
+        except ValidationFailed as error:
+            raise BadRequest(str(error), field="nextPageToken") from None
+    order_by = params.get("orderBy") or "ID"
+    if order_by not in ORDER_BY:
+        raise BadRequest(f"orderBy must be one of {', '.join(ORDER_BY)}", field="orderBy")
+    sort_order = params.get("sortOrder") or "ASC"
+    if sort_order not in ("ASC", "DESC"):
+        raise BadRequest("sortOrder must be ASC or DESC", field="sortOrder")
+    artifact_type = params.get("artifactType") or None
+    if artifact_type is not None and (not artifact_types or artifact_type not in ARTIFACT_TYPES):
+        raise BadRequest(
+            f"artifactType must be one of {', '.join(ARTIFACT_TYPES)}", field="artifactType"
+        )
+    return ListQuery(
+        page_size=size,
+        offset=offset,
+        order_by=ORDER_BY[order_by],
+        descending=sort_order == "DESC",
+        filter_query=params.get("filterQuery") or None,
+        artifact_type=artifact_type,
+    )
+
+
+def _item(resource: Resource) -> str:
+    return f"{{node: {node_map('n')}, rel: {resource.related}}}"
+
+
+def _render(resource: Resource, item: dict[str, Any]) -> dict[str, Any]:
+    _, props = decode_node(item["node"])
+    rel = dict(item["rel"])
+    rel.setdefault("labels", item["node"]["labels"])
+    return {k: v for k, v in resource.render(props, rel).items() if v is not None}
+
+
+async def list_page(
+    store: Store,
+    resource: Resource,
+    query: ListQuery,
+    *,
+    parent: Parent | None = None,
+    parent_id: int | None = None,
+    conditions: tuple[Condition, ...] = (),
+) -> dict[str, Any]:
+    """One page of ``resource`` (under ``parent_id`` when ``parent`` is given)."""
+    params = Params()
+    match = f"MATCH {parent.pattern}" if parent else f"MATCH (n:{resource.label})"
+    spec = resource.spec(match)
+    parsed = parse_filter_query(query.filter_query or "", resource.filters)
+    flt = Filter(conditions=conditions, all_of=(parsed,) if parsed else ())
+    where = (
+        f"NOT n:Deleted AND {in_scope('n')} AND {resource.where} "
+        f"AND ({compile_filter(flt, spec, params)})"
+    )
+    if query.artifact_type is not None:
+        where += f" AND {ARTIFACT_TYPES[query.artifact_type]}"
+    order = compile_order((Sort(query.order_by, query.descending),), spec, params)
+    params.values.update(scope_params(), skip=query.offset, limit=query.page_size + 1)
+    items = (
+        f"COLLECT {{ {match} WHERE {where} RETURN {_item(resource)} AS item "
+        f"ORDER BY {order} SKIP $skip LIMIT $limit }}"
+    )
+    if parent is None:
+        cypher = f"RETURN true AS found, {items} AS items"
+    else:
+        params.values["parentId"] = parent_id
+        cypher = (
+            f"OPTIONAL MATCH (p:Node:{parent.label} {{restId: $parentId}}) "
+            f"WHERE NOT p:Deleted AND {in_scope('p')} "
+            f"RETURN p IS NOT NULL AS found, {items} AS items"
+        )
+    rows = await store.read(cypher, params.values, raw=True)
+    row = rows[0]
+    if not row["found"]:
+        assert parent is not None
+        raise NotFound(f"no {parent.label} with id {parent_id}", field="id")
+    found = row["items"]
+    page = [_render(resource, item) for item in found[: query.page_size]]
+    more = len(found) > query.page_size
+    return {
+        "items": page,
+        "nextPageToken": encode_cursor(query.offset + query.page_size - 1) if more else "",
+        "pageSize": query.page_size,
+        "size": len(page),
+    }
+
+
+def _lookup(resource: Resource, key: str) -> str:
+    """A clause binding ``n`` to the node with REST id (key "restId") or our id ("id")."""
+    if resource.label == "Artifact|Dataset|RunLog":
+        if key == "id":
+            return "MATCH (n:Node {id: $key}) WHERE true"
+        return (
+            "CALL () { MATCH (n:Node {restId: $key}) RETURN n "
+            "UNION MATCH (n:RunLog {restId: $key}) RETURN n } "
+            "WITH n WHERE (n:Artifact OR n:Dataset OR n:RunLog)"
+        )
+    prop = "restId" if key == "restId" else "id"
+    return f"MATCH (n:Node:{resource.label} {{{prop}: $key}}) WHERE true"
+
+
+async def get_one(
+    store: Store, resource: Resource, key: Any, *, by: str = "restId", field: str = "id"
+) -> dict[str, Any]:
+    """One resource by its REST id (or, after a write, by our id); 404 when absent."""
+    rows = await store.read(
+        f"{_lookup(resource, by)} AND NOT n:Deleted AND {in_scope('n')} "
+        f"RETURN {_item(resource)} AS item",
+        {"key": key, **scope_params()},
+        raw=True,
+    )
+    if not rows:
+        raise NotFound(f"no {resource.name} with id {key}", field=field)
+    return _render(resource, rows[0]["item"])
+
+
+async def our_id(store: Store, label: str, rest: int, *, field: str) -> dict[str, Any]:
+    """Our id and properties of the ``label`` node with REST id ``rest``; 404 naming ``field``."""
+    rows = await store.read(
+        f"MATCH (n:Node:{label} {{restId: $rest}}) WHERE NOT n:Deleted AND {in_scope('n')} "
+        "RETURN n {.*} AS n",
+        {"rest": rest, **scope_params()},
+    )
+    if not rows:
+        raise NotFound(f"no {label} with id {rest}", field=field)
+    props: dict[str, Any] = rows[0]["n"]
+    return props
