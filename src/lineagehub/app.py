@@ -118,7 +118,11 @@ async def _not_found(request: Request, exc: Exception) -> Response:
 
 
 async def _not_allowed(request: Request, exc: Exception) -> Response:
-    return error_response(405, "METHOD_NOT_ALLOWED", f"{request.method} is not allowed here")
+    response = error_response(405, "METHOD_NOT_ALLOWED", f"{request.method} is not allowed here")
+    allow = (getattr(exc, "headers", None) or {}).get("Allow")
+    if allow:
+        response.headers["Allow"] = allow
+    return response
 
 
 def create_app(settings: Settings | None = None, store: Store | None = None) -> Starlette:

@@ -384,16 +384,8 @@ def test_converter_failures_name_the_property() -> None:
             "expected a property name at position 1, found 'true'; write a property named like a keyword in backticks: `true`",
         ),
         (
-            "`a b` = 1",
-            "'a b' at position 1 is not a valid custom property name: one starts with a letter or '_' and holds at most 128 letters, digits or _ . : / -",
-        ),
-        (
             f"{'k' * 129} = 1",
-            f"{'k' * 37 + '...'!r} at position 1 is not a valid custom property name: one starts with a letter or '_' and holds at most 128 letters, digits or _ . : / -",
-        ),
-        (
-            "`9lives` = 1",
-            "'9lives' at position 1 is not a valid custom property name: one starts with a letter or '_' and holds at most 128 letters, digits or _ . : / -",
+            f"{'k' * 37 + '...'!r} at position 1 is not a valid custom property name: one holds at most 128 characters",
         ),
         ("``= 1", "empty `` name at position 1"),
         ("`abc = 1", "unterminated `name` starting at position 1; close it with `"),

@@ -134,7 +134,8 @@ def test_errors_are_code_and_message_with_the_right_status(rest: Rest) -> None:
     model = _model(rest)
     assert rest.fails(404, "GET", "/")
     assert "RegisteredModel" in rest.fails(404, "GET", f"{V1A3}/registered_models/999999")
-    rest.fails(400, "GET", f"{V1A3}/registered_models/abc")
+    rest.fails(404, "GET", f"{V1A3}/registered_models/abc")
+    rest.fails(400, "GET", f"{V1A3}/registered_models/0")
     assert "bogus" in rest.fails(
         400, "POST", f"{V1A3}/registered_models", {"name": "x", "bogus": 1}
     )
@@ -179,7 +180,9 @@ def test_tokens_and_roles(server: ThreadedServer, settings: Settings, db: neo4j.
 def test_standalone_artifact_joins_a_version(rest: Rest, api: Api) -> None:
     model = _model(rest)
     version = rest.ok(
-        "POST", f"{V1A3}/registered_models/{model['id']}/versions", {"name": "1", "author": "ada"}
+        "POST",
+        f"{V1A3}/registered_models/{model['id']}/versions",
+        {"name": "1", "author": "ada", "registeredModelId": model["id"]},
     )
     loose = rest.ok(
         "POST",
@@ -230,7 +233,12 @@ def test_runs_log_metrics_params_and_datasets_as_lineage(rest: Rest, api: Api) -
     run = rest.ok(
         "POST",
         f"{V1A3}/experiments/{experiment['id']}/experiment_runs",
-        {"name": "r1", "startTimeSinceEpoch": "1700000000000", "status": "RUNNING"},
+        {
+            "name": "r1",
+            "experimentId": experiment["id"],
+            "startTimeSinceEpoch": "1700000000000",
+            "status": "RUNNING",
+        },
     )
     assert run["experimentId"] == experiment["id"]
     assert run["startTimeSinceEpoch"] == "1700000000000"
@@ -297,15 +305,32 @@ def test_runs_log_metrics_params_and_datasets_as_lineage(rest: Rest, api: Api) -
 
 def test_serving_records_are_deployments_in_the_graph(rest: Rest, api: Api) -> None:
     model = _model(rest)
-    v1 = rest.ok("POST", f"{V1A3}/registered_models/{model['id']}/versions", {"name": "1"})
-    v2 = rest.ok("POST", f"{V1A3}/registered_models/{model['id']}/versions", {"name": "2"})
+    v1 = rest.ok(
+        "POST",
+        f"{V1A3}/registered_models/{model['id']}/versions",
+        {"name": "1", "registeredModelId": model["id"]},
+    )
+    v2 = rest.ok(
+        "POST",
+        f"{V1A3}/registered_models/{model['id']}/versions",
+        {"name": "2", "registeredModelId": model["id"]},
+    )
     other = _model(rest, "other")
-    stray = rest.ok("POST", f"{V1A3}/registered_models/{other['id']}/versions", {"name": "1"})
+    stray = rest.ok(
+        "POST",
+        f"{V1A3}/registered_models/{other['id']}/versions",
+        {"name": "1", "registeredModelId": other["id"]},
+    )
     env = rest.ok("POST", f"{V1A3}/serving_environments", {"name": "prod"})
     isvc = rest.ok(
         "POST",
         f"{V1A3}/serving_environments/{env['id']}/inference_services",
-        {"name": "churn-svc", "registeredModelId": model["id"], "runtime": "kserve"},
+        {
+            "name": "churn-svc",
+            "registeredModelId": model["id"],
+            "servingEnvironmentId": env["id"],
+            "runtime": "kserve",
+        },
     )
     assert isvc["servingEnvironmentId"] == env["id"]
     assert isvc["registeredModelId"] == model["id"]
@@ -379,3 +404,106 @@ def test_graphql_registrations_are_readable_through_rest(rest: Rest, api: Api) -
     assert version["registeredModelId"] == model["id"]
     artifacts = rest.ok("GET", f"{V1A3}/model_versions/{version['id']}/artifacts")
     assert [(a["uri"], a["modelFormatName"]) for a in artifacts["items"]] == [("s3://g/1", "onnx")]
+
+
+def test_filter_query_on_fields_custom_properties_and_times(rest: Rest) -> None:
+    def props(accuracy: float, framework: str) -> dict[str, Any]:
+        return {
+            "accuracy": {"metadataType": "MetadataDoubleValue", "double_value": accuracy},
+            "framework": {"metadataType": "MetadataStringValue", "string_value": framework},
+            "mlflow.source.type": {"metadataType": "MetadataStringValue", "string_value": "nb"},
+        }
+
+    a = _model(rest, "fraud-tf", customProperties=props(0.97, "tensorflow"), owner="ada")
+    b = _model(rest, "fraud-torch", customProperties=props(0.91, "pytorch"), owner="bob")
+    c = _model(rest, "churn-tf", customProperties=props(0.99, "tensorflow"), owner="ada")
+    rest.ok("PATCH", f"{V1A3}/registered_models/{c['id']}", {"state": "ARCHIVED"})
+
+    def names(query: str) -> list[str]:
+        page = rest.ok("GET", f"{V1A3}/registered_models", filterQuery=query)
+        return [m["name"] for m in page["items"]]
+
+    assert names("name LIKE 'fraud-%'") == ["fraud-tf", "fraud-torch"]
+    assert names("name ILIKE '%-TF'") == ["fraud-tf", "churn-tf"]
+    assert names("accuracy > 0.95") == ["fraud-tf", "churn-tf"]
+    assert names("framework.string_value = 'pytorch'") == ["fraud-torch"]
+    assert names("`mlflow.source.type` = 'nb' AND owner = 'bob'") == ["fraud-torch"]
+    assert names("state = 'LIVE' AND (framework = 'tensorflow' OR owner = 'bob')") == [
+        "fraud-tf",
+        "fraud-torch",
+    ]
+    assert names(f"id IN ({a['id']}, {c['id']})") == ["fraud-tf", "churn-tf"]
+    assert names(f"createTimeSinceEpoch > {b['createTimeSinceEpoch']}") == ["churn-tf"]
+    message = rest.fails(400, "GET", f"{V1A3}/registered_models", filterQuery="name = AND")
+    assert "filterQuery" in message and "position" in message
+    rest.fails(400, "GET", f"{V1A3}/registered_models", filterQuery="createTimeSinceEpoch LIKE 'x'")
+
+
+def test_rest_writes_are_audited_and_a_failed_write_leaves_nothing(
+    rest: Rest, api: Api, db: neo4j.Driver
+) -> None:
+    model = _model(rest)
+    rest.fails(
+        404,
+        "POST",
+        f"{V1A3}/inference_services",
+        {"name": "svc", "registeredModelId": model["id"], "servingEnvironmentId": "999"},
+    )
+    env = rest.ok("POST", f"{V1A3}/serving_environments", {"name": "prod"})
+    other = _model(rest, "other")
+    stray = rest.ok(
+        "POST", f"{V1A3}/model_versions", {"name": "1", "registeredModelId": other["id"]}
+    )
+    before = db.execute_query("MATCH (n) RETURN count(n) AS n").records[0]["n"]
+    # The version belongs to another model: the service would be created, then refused.
+    rest.fails(
+        409,
+        "POST",
+        f"{V1A3}/inference_services",
+        {
+            "name": "svc",
+            "registeredModelId": model["id"],
+            "servingEnvironmentId": env["id"],
+            "modelVersionId": stray["id"],
+        },
+    )
+    after = db.execute_query("MATCH (n) RETURN count(n) AS n").records[0]["n"]
+    assert after == before
+    events = api(
+        '{ auditEvents(filter: {action: "rest.createRegisteredModel"}) { nodes { action actor } } }'
+    )
+    assert events["auditEvents"]["nodes"] == [
+        {"action": "rest.createRegisteredModel", "actor": "local"},
+        {"action": "rest.createRegisteredModel", "actor": "local"},
+    ]
+
+
+def test_metric_history_across_runs(rest: Rest) -> None:
+    experiment = rest.ok("POST", f"{V1A3}/experiments", {"name": "sweep"})
+    runs = []
+    for lr in ("0.1", "0.01"):
+        run = rest.ok(
+            "POST",
+            f"{V1A3}/experiment_runs",
+            {"experimentId": experiment["id"], "name": f"lr-{lr}", "owner": "ada"},
+        )
+        runs.append(run)
+        for step in range(3):
+            rest.ok(
+                "POST",
+                f"{V1A3}/experiment_runs/{run['id']}/artifacts",
+                {"artifactType": "metric", "name": "loss", "value": 1.0 / (step + 1), "step": step},
+            )
+    history = rest.ok(
+        "GET",
+        f"{V1A3}/experiment_runs/metric_history",
+        filterQuery="name = 'lr-0.1'",
+        stepIds="0,2",
+    )
+    assert [(m["experimentRunId"], m["step"]) for m in history["items"]] == [
+        (runs[0]["id"], 0),
+        (runs[0]["id"], 2),
+    ]
+    everything = rest.ok("GET", f"{V1A3}/experiment_runs/metric_history", pageSize="4")
+    assert everything["size"] == 4 and everything["nextPageToken"]
+    rest.fails(400, "GET", f"{V1A3}/experiment_runs/metric_history", stepIds="a,b")

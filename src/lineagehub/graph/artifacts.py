@@ -26,7 +26,7 @@ from lineagehub.graph.listing import Kind, ListSpec
 from lineagehub.graph.records import Artifact, DocArtifact, ModelArtifact, ModelVersion, State
 from lineagehub.graph.store import Store, Tx
 
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")  # C0 and C1 control characters
 
 
 def _check_uri(value: str) -> str:
@@ -75,7 +75,8 @@ class ModelSourceFields(Command):
 
 class DocArtifactFields(EntityCreate):
     name: Name = "doc"
-    uri: Uri
+    # May be left out while the bytes are still being uploaded (state PENDING); set once.
+    uri: Uri | None = None
     artifact_state: ArtifactState | None = None
 
 

@@ -30,7 +30,7 @@ def _name_from(uri: str, fallback: str) -> str:
     return tail[:256] or fallback
 
 
-def dataset_key(uri: str, digest: str | None) -> str:
+def dataset_key(uri: str | None, digest: str | None) -> str:
     return json.dumps([uri, digest or ""])
 
 
@@ -38,7 +38,8 @@ class DatasetFields(EntityCreate):
     """A dataset; ``name`` defaults to the last segment of its URI."""
 
     name: Name | None = None  # type: ignore[assignment]
-    uri: Uri
+    # Without a uri a dataset has no natural key: each registration is a new dataset.
+    uri: Uri | None = None
     digest: Digest | None = None
     source_type: ShortText | None = None
     source: ShortText | None = None
@@ -50,8 +51,8 @@ class DatasetFields(EntityCreate):
         props = self.node_properties()
         props.pop("schema", None)
         props.update(
-            name=self.name or _name_from(self.uri, "dataset"),
-            datasetKey=dataset_key(self.uri, self.digest),
+            name=self.name or _name_from(self.uri or "", "dataset"),
+            datasetKey=dataset_key(self.uri, self.digest) if self.uri else None,
             schemaJson=json.dumps(self.schema_) if self.schema_ is not None else None,
             profileJson=json.dumps(self.profile) if self.profile is not None else None,
             state=state_for(self.artifact_state).value,
@@ -90,7 +91,8 @@ class DatasetUpdate(EntityUpdate):
         changes = super().changes(current, path)
         if "uri" in changes or "digest" in changes:
             changes["datasetKey"] = dataset_key(
-                changes.get("uri", current["uri"]), changes.get("digest", current.get("digest"))
+                changes.get("uri", current.get("uri")),
+                changes.get("digest", current.get("digest")),
             )
         if "artifactState" in changes and "state" not in changes:
             changes["state"] = state_for(self.artifact_state).value
@@ -151,10 +153,25 @@ async def _ensure(
 
 
 async def ensure_dataset(tx: Tx, fields: DatasetFields) -> tuple[Dataset, bool]:
+    if fields.uri is None:
+        return await _create_unkeyed(tx, fields), True
     props, created = await _ensure(
         tx, Dataset.LABEL, "datasetKey", fields.stored(), encode(fields.custom_properties)
     )
     return Dataset.from_props(props), created
+
+
+async def _create_unkeyed(tx: Tx, fields: DatasetFields) -> Dataset:
+    stamp = now()
+    props = {k: v for k, v in fields.stored().items() if v is not None}
+    props.update(encode(fields.custom_properties))
+    props.update(id=ids.new_id(Dataset.LABEL), createdAt=stamp, updatedAt=stamp)
+    row = await tx.single(
+        "CREATE (n:Node:Dataset) SET n = $props RETURN n {.*} AS n", {"props": props}
+    )
+    assert row is not None
+    tx.touch(props["id"], None, props)
+    return Dataset.from_props(row["n"])
 
 
 async def ensure_code(tx: Tx, fields: CodeRefFields) -> tuple[CodeRef, bool]:

@@ -24,7 +24,7 @@ from lineagehub.graph.store import Store, Tx, decode_node, node_map
 
 E = TypeVar("E", bound=Entity)
 
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")  # C0 and C1 control characters
 
 
 def _check_name(value: str) -> str:
@@ -305,7 +305,7 @@ async def check_unique(tx: Tx, keys: list[UniqueKey]) -> None:
 
 def create_keys(record: type[Entity], props: dict[str, Any], path: str) -> list[UniqueKey]:
     """The unique keys a new node's properties must not collide on."""
-    scoped = {record.NAME_SCOPE: props[record.NAME_SCOPE]} if record.NAME_SCOPE else {}
+    scoped = {record.NAME_SCOPE: props.get(record.NAME_SCOPE)} if record.NAME_SCOPE else {}
     return [
         UniqueKey(f"{path}.name", record.NAME_LABEL, {**scoped, "name": props.get("name")}),
         UniqueKey(f"{path}.externalId", record.LABEL, {"externalId": props.get("externalId")}),

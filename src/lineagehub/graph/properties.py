@@ -28,7 +28,10 @@ HISTORY_VALUES = "metricValues."
 HISTORY_STEPS = "metricSteps."
 HISTORY_TIMES = "metricTimes."
 JSON_SLOT = {SCALAR_PREFIX: JSON_PREFIX, PARAM_PREFIX: PARAM_JSON_PREFIX}
-KEY_PATTERN = re.compile(r"^[A-Za-z_][A-Za-z0-9_.:/-]{0,127}$")
+# Any text of at most 128 characters: keys only ever reach Cypher as parameters
+# (``n[$key]``, ``SET n += $map``), and Kubeflow clients send whatever keys they hold
+# ("model card", "mlflow.source.type", even "").
+KEY_PATTERN = re.compile(r"^.{0,128}$", re.DOTALL)
 INT64 = (-(2**63), 2**63 - 1)
 
 
@@ -49,9 +52,7 @@ class CustomProperty:
 
 def _check_key(key: str) -> str:
     if not KEY_PATTERN.match(key):
-        raise ValueError(
-            "a key starts with a letter or '_' and holds at most 128 letters, digits or _ . : / -"
-        )
+        raise ValueError("a key holds at most 128 characters")
     return key
 
 

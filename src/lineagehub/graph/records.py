@@ -236,7 +236,7 @@ class Dataset(Entity):
         "profile": _json("profileJson"),
     }
 
-    uri: str
+    uri: str | None
     digest: str | None
     source_type: str | None
     source: str | None

@@ -45,7 +45,7 @@ class ParameterType(Enum):
 
 
 class RunLogFields(Command):
-    name: Name
+    name: Name | None = None  # a run's log is found again by its name; a standalone one needn't
     description: Text | None = None
     external_id: ExternalId | None = None
     artifact_state: ArtifactState | None = None
@@ -53,17 +53,20 @@ class RunLogFields(Command):
 
 
 class MetricLog(RunLogFields):
-    value: float
+    value: float | None = None  # a metric recorded before it has a value joins no history
     step: int = Field(default=0, ge=0, le=2**63 - 1)
     timestamp: datetime | None = None
 
 
 class ParameterLog(RunLogFields):
-    value: Annotated[str, StringConstraints(max_length=65536)]
+    value: Annotated[str, StringConstraints(max_length=65536)] | None = None
     parameter_type: ParameterType = ParameterType.STRING
 
-    def typed(self, path: str) -> CustomPropertyIn:
-        """The parameter as a typed value of the run."""
+    def typed(self) -> CustomPropertyIn:
+        """The parameter as a typed value of the run; a value that does not read as its
+        declared type is kept as the string it is (as Kubeflow keeps every value)."""
+        assert self.value is not None
+        assert self.name is not None
         try:
             match self.parameter_type:
                 case ParameterType.NUMBER:
@@ -79,9 +82,7 @@ class ParameterLog(RunLogFields):
                 case ParameterType.OBJECT:
                     return CustomPropertyIn(key=self.name, json_value=json.loads(self.value))
         except ValueError:
-            raise ValidationFailed(
-                f"value {self.value!r} is not a {self.parameter_type.value}", field=f"{path}.value"
-            ) from None
+            pass
         return CustomPropertyIn(key=self.name, string_value=self.value)
 
 
@@ -105,18 +106,24 @@ async def log_in(
     tx: Tx, run_id: str, fields: MetricLog | ParameterLog, *, path: str
 ) -> dict[str, Any]:
     """Log a metric point or a param on a run (locked here), upserting its log node."""
+    if fields.name is None:
+        raise ValidationFailed(
+            "a metric or parameter logged on a run needs a name (its key)", field=f"{path}.name"
+        )
     run = await lock(tx, ExperimentRun, run_id, field="runId")
     stamp = now()
     kind = LogKind.METRIC if isinstance(fields, MetricLog) else LogKind.PARAMETER
+    changes: dict[str, Any] = {}
     if isinstance(fields, MetricLog):
-        point = MetricIn(
-            key=fields.name, value=fields.value, step=fields.step, timestamp=fields.timestamp
-        )
-        changes = _metric_changes(run, [point], stamp)
+        if fields.value is not None:
+            point = MetricIn(
+                key=fields.name, value=fields.value, step=fields.step, timestamp=fields.timestamp
+            )
+            changes = _metric_changes(run, [point], stamp)
         if fields.timestamp is None:
             fields = fields.model_copy(update={"timestamp": stamp})
-    else:
-        changes = _param_changes(run, [fields.typed(path)], path)
+    elif fields.value is not None:
+        changes = _param_changes(run, [fields.typed()], path)
     tx.touch(run_id, {k: run.get(k) for k in changes}, changes)
     await tx.run(
         "MATCH (r:Node:ExperimentRun {id: $id}) SET r += $changes, r.updatedAt = $at",
@@ -160,4 +167,38 @@ async def log_in(
     )
     assert found is not None
     log: dict[str, Any] = found["l"]
+    return log
+
+
+async def create_standalone(tx: Tx, fields: MetricLog | ParameterLog) -> dict[str, Any]:
+    """A metric or param recorded without a run (Kubeflow allows it); it joins no run."""
+    kind = LogKind.METRIC if isinstance(fields, MetricLog) else LogKind.PARAMETER
+    stamp = now()
+    if isinstance(fields, MetricLog) and fields.timestamp is None:
+        fields = fields.model_copy(update={"timestamp": stamp})
+    rest_id = await restids.allocate(tx, 1)
+    props = {k: v for k, v in _log_props(fields, kind).items() if v is not None}
+    props.update(restId=rest_id, createdAt=stamp, updatedAt=stamp)
+    row = await tx.single(
+        f"CREATE (l:RunLog:`{LOG_LABELS[kind]}`) SET l = $props RETURN l {{.*}} AS l",
+        {"props": props},
+    )
+    assert row is not None
+    log: dict[str, Any] = row["l"]
+    return log
+
+
+async def update_standalone(
+    tx: Tx, rest_id: int, fields: MetricLog | ParameterLog
+) -> dict[str, Any]:
+    """Replace the recorded value (and description, state, properties) of a run-less log."""
+    kind = LogKind.METRIC if isinstance(fields, MetricLog) else LogKind.PARAMETER
+    props = _log_props(fields, kind)
+    row = await tx.single(
+        "MATCH (l:RunLog {restId: $restId}) WHERE l.runId IS NULL "
+        "SET l += $props, l.updatedAt = $at RETURN l {.*} AS l",
+        {"restId": rest_id, "props": props, "at": now()},
+    )
+    assert row is not None
+    log: dict[str, Any] = row["l"]
     return log

@@ -49,7 +49,9 @@ async def complete(info: Info, start: str, spec: engine.LineageSpec, label: str)
 
 @strawberry.type(description="Data at a URI; `digest` names its content version.")
 class Dataset(RegistryEntity):
-    uri: str
+    uri: str | None = strawberry.field(
+        description="Where the data is (its natural key, with digest)."
+    )
     digest: str | None
     source_type: str | None
     source: str | None

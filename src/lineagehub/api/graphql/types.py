@@ -519,7 +519,7 @@ class ModelVersion(RegistryEntity):
 
 @strawberry.interface(description="A file or document that belongs to a model version.")
 class Artifact(RegistryEntity):
-    uri: str
+    uri: str | None = strawberry.field(description="Where its bytes are (null until uploaded).")
     artifact_state: str | None = strawberry.field(
         description="The Kubeflow artifact life cycle: UNKNOWN, PENDING, LIVE, ..., REFERENCE."
     )

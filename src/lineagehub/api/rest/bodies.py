@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import functools
 import importlib.resources
+import re
 from typing import Any
 
 import yaml
@@ -15,6 +16,9 @@ SPEC_FILES = {
     "v1alpha3": "model-registry-v1alpha3.yaml",
     "v1": "model-registry-v1.yaml",
 }
+
+# An absolute URI: a scheme, then no whitespace or control characters (RFC 3986's shape).
+_URI = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*:[^\s\x00-\x1f\x7f<>\"{}|\\^`]*")
 
 _JSON_TYPES: dict[str, tuple[type, ...]] = {
     "string": (str,),
@@ -85,7 +89,9 @@ def check_body(body: Any, schema: str) -> dict[str, Any]:
         raise BadRequest(f"{schema} needs {', '.join(missing)}", field=f"body.{missing[0]}")
     for key, value in body.items():
         if value is None:
-            continue
+            raise BadRequest(f"{key} must not be null (leave it out instead)", field=f"body.{key}")
+        if props[key].get("readOnly"):
+            raise BadRequest(f"{key} is set by the server", field=f"body.{key}")
         kind = _type_of(props[key])
         if kind is None:
             continue
@@ -100,4 +106,6 @@ def check_body(body: Any, schema: str) -> dict[str, Any]:
             raise BadRequest(f"{key} must be a JSON {kind}", field=f"body.{key}")
         if isinstance(value, list) and not all(isinstance(v, str) for v in value):
             raise BadRequest(f"{key} must be a list of strings", field=f"body.{key}")
+        if props[key].get("format") == "uri" and not _URI.fullmatch(str(value)):
+            raise BadRequest(f"{key} must be an absolute URI", field=f"body.{key}")
     return body

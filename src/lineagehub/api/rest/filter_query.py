@@ -438,8 +438,7 @@ class _Parser:
         if not KEY_PATTERN.match(prop.name):
             self.fail(
                 f"{_show(prop.name)} at position {prop.token.pos + 1} is not a valid custom "
-                "property name: one starts with a letter or '_' and holds at most 128 "
-                "letters, digits or _ . : / -"
+                "property name: one holds at most 128 characters"
             )
         if op not in CUSTOM_OPERATORS:  # every operator here is, but keep the check honest
             self.fail(f"{spelled} is not allowed on custom properties")

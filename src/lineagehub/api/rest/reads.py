@@ -7,6 +7,7 @@ page size to know whether a next page exists.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -62,10 +63,29 @@ class ListQuery:
     artifact_type: str | None = None
 
 
+# The query parameters of the API and the text each one takes (its OpenAPI pattern).
+_PRINTABLE = re.compile(r"[\x20-\x7E]*")
+QUERY_PATTERNS = {
+    "name": re.compile(r"[\x20-\x7E]+"),
+    "externalId": re.compile(r"[\x20-\x7E]+"),
+    "parentResourceId": re.compile(r"[1-9][0-9]{0,8}"),
+    "filterQuery": _PRINTABLE,
+    "pageSize": re.compile(r"[1-9][0-9]{0,8}"),
+    "stepIds": re.compile(r"[0-9]{1,9}(,[0-9]{1,9})*"),
+}
+
+
+def check_query(params: dict[str, str]) -> None:
+    """400 for a known query parameter whose value is outside its documented pattern."""
+    for name, pattern in QUERY_PATTERNS.items():
+        if name in params and not pattern.fullmatch(params[name]):
+            raise BadRequest(f"{name} has an invalid value {params[name]!r}", field=name)
+
+
 def list_query(params: dict[str, str], *, artifact_types: bool = False) -> ListQuery:
     """Parse pageSize, nextPageToken, orderBy, sortOrder, filterQuery (and artifactType)."""
     size = DEFAULT_PAGE_SIZE
-    if params.get("pageSize"):
+    if "pageSize" in params:
         raw = params["pageSize"]
         if not raw.isdigit() or not 1 <= int(raw) <= 999_999_999:
             raise BadRequest("pageSize must be a number from 1", field="pageSize")
@@ -76,13 +96,13 @@ def list_query(params: dict[str, str], *, artifact_types: bool = False) -> ListQ
             offset = decode_cursor(params["nextPageToken"], field="nextPageToken") + 1
         except ValidationFailed as error:
             raise BadRequest(str(error), field="nextPageToken") from None
-    order_by = params.get("orderBy") or "ID"
+    order_by = params.get("orderBy", "ID")
     if order_by not in ORDER_BY:
         raise BadRequest(f"orderBy must be one of {', '.join(ORDER_BY)}", field="orderBy")
-    sort_order = params.get("sortOrder") or "ASC"
+    sort_order = params.get("sortOrder", "ASC")
     if sort_order not in ("ASC", "DESC"):
         raise BadRequest("sortOrder must be ASC or DESC", field="sortOrder")
-    artifact_type = params.get("artifactType") or None
+    artifact_type = params.get("artifactType")
     if artifact_type is not None and (not artifact_types or artifact_type not in ARTIFACT_TYPES):
         raise BadRequest(
             f"artifactType must be one of {', '.join(ARTIFACT_TYPES)}", field="artifactType"
@@ -121,7 +141,10 @@ async def list_page(
     params = Params()
     match = f"MATCH {parent.pattern}" if parent else f"MATCH (n:{resource.label})"
     spec = resource.spec(match)
-    parsed = parse_filter_query(query.filter_query or "", resource.filters)
+    try:
+        parsed = parse_filter_query(query.filter_query or "", resource.filters)
+    except ValidationFailed as error:
+        raise BadRequest(str(error), field="filterQuery") from None
     flt = Filter(conditions=conditions, all_of=(parsed,) if parsed else ())
     where = (
         f"NOT n:Deleted AND {in_scope('n')} AND {resource.where} "

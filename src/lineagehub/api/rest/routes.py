@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
@@ -72,9 +73,12 @@ def _path_id(request: Request, name: str = "id") -> int:
 async def _body(request: Request) -> Any:
     raw = await request.body()
     try:
-        return json.loads(raw) if raw else None
-    except (ValueError, UnicodeDecodeError):
-        raise BadRequest("the body is not valid JSON", field="body") from None
+        body = json.loads(raw) if raw else None
+        # JSON may escape a lone surrogate, which is no Unicode text: refuse it here.
+        json.dumps(body, ensure_ascii=False).encode()
+    except (ValueError, UnicodeError):
+        raise BadRequest("the body is not valid JSON in UTF-8", field="body") from None
+    return body
 
 
 def _params(request: Request) -> dict[str, str]:
@@ -223,13 +227,10 @@ async def _metric_history(request: Request, store: Store) -> tuple[int, Any]:
         run_ids = [int(r["id"]) for r in runs["items"]]
     name = params.get("name") or None
     steps: set[int] | None = None
-    if params.get("stepIds"):
-        try:
-            steps = {int(s) for s in params["stepIds"].split(",") if s.strip()}
-        except ValueError:
-            raise BadRequest(
-                "stepIds is a comma-separated list of numbers", field="stepIds"
-            ) from None
+    if "stepIds" in params:
+        if not re.fullmatch(r"[0-9]{1,9}(,[0-9]{1,9})*", params["stepIds"]):
+            raise BadRequest("stepIds is a comma-separated list of numbers", field="stepIds")
+        steps = {int(s) for s in params["stepIds"].split(",")}
     rows = await store.read(
         "UNWIND $runs AS rid MATCH (r:Node:ExperimentRun {restId: rid}) WHERE NOT r:Deleted "
         "OPTIONAL MATCH (r)-[:PART_OF]->(e:Experiment) "
@@ -291,19 +292,24 @@ OPERATIONS: tuple[Operation, ...] = (
     Operation("GET", "/registered_models", "getRegisteredModels", lister(res.REGISTERED_MODEL)),
     Operation("POST", "/registered_models", "createRegisteredModel", creator(writes.create_model)),
     Operation("GET", "/registered_model", "findRegisteredModel", finder(res.REGISTERED_MODEL)),
-    Operation("GET", "/registered_models/{id}", "getRegisteredModel", getter(res.REGISTERED_MODEL)),
     Operation(
-        "PATCH", "/registered_models/{id}", "updateRegisteredModel", updater(writes.update_model)
+        "GET", "/registered_models/{id:int}", "getRegisteredModel", getter(res.REGISTERED_MODEL)
+    ),
+    Operation(
+        "PATCH",
+        "/registered_models/{id:int}",
+        "updateRegisteredModel",
+        updater(writes.update_model),
     ),
     Operation(
         "GET",
-        "/registered_models/{id}/versions",
+        "/registered_models/{id:int}/versions",
         "getRegisteredModelVersions",
         lister(res.MODEL_VERSION, reads.VERSIONS_OF_MODEL),
     ),
     Operation(
         "POST",
-        "/registered_models/{id}/versions",
+        "/registered_models/{id:int}/versions",
         "createRegisteredModelVersion",
         child_creator(writes.create_version, "model_rest"),
     ),
@@ -315,19 +321,19 @@ OPERATIONS: tuple[Operation, ...] = (
         "findModelVersion",
         finder(res.MODEL_VERSION, reads.VERSIONS_OF_MODEL),
     ),
-    Operation("GET", "/model_versions/{id}", "getModelVersion", getter(res.MODEL_VERSION)),
+    Operation("GET", "/model_versions/{id:int}", "getModelVersion", getter(res.MODEL_VERSION)),
     Operation(
-        "PATCH", "/model_versions/{id}", "updateModelVersion", updater(writes.update_version)
+        "PATCH", "/model_versions/{id:int}", "updateModelVersion", updater(writes.update_version)
     ),
     Operation(
         "GET",
-        "/model_versions/{id}/artifacts",
+        "/model_versions/{id:int}/artifacts",
         "getModelVersionArtifacts",
         lister(res.ARTIFACT, reads.ARTIFACTS_OF_VERSION, artifact_types=True),
     ),
     Operation(
         "POST",
-        "/model_versions/{id}/artifacts",
+        "/model_versions/{id:int}/artifacts",
         "upsertModelVersionArtifact",
         upserter(writes.upsert_version_artifact),
     ),
@@ -344,18 +350,18 @@ OPERATIONS: tuple[Operation, ...] = (
         "findModelArtifact",
         finder(res.MODEL_ARTIFACT, reads.ARTIFACTS_OF_VERSION),
     ),
-    Operation("GET", "/model_artifacts/{id}", "getModelArtifact", getter(res.MODEL_ARTIFACT)),
+    Operation("GET", "/model_artifacts/{id:int}", "getModelArtifact", getter(res.MODEL_ARTIFACT)),
     Operation(
         "PATCH",
-        "/model_artifacts/{id}",
+        "/model_artifacts/{id:int}",
         "updateModelArtifact",
         updater(writes.update_artifact, only="model-artifact"),
     ),
     Operation("GET", "/artifacts", "getArtifacts", lister(res.ARTIFACT, artifact_types=True)),
     Operation("POST", "/artifacts", "createArtifact", creator(writes.create_artifact)),
     Operation("GET", "/artifact", "findArtifact", finder(res.ARTIFACT, reads.ARTIFACTS_OF_VERSION)),
-    Operation("GET", "/artifacts/{id}", "getArtifact", getter(res.ARTIFACT)),
-    Operation("PATCH", "/artifacts/{id}", "updateArtifact", updater(writes.update_artifact)),
+    Operation("GET", "/artifacts/{id:int}", "getArtifact", getter(res.ARTIFACT)),
+    Operation("PATCH", "/artifacts/{id:int}", "updateArtifact", updater(writes.update_artifact)),
     Operation(
         "GET", "/serving_environments", "getServingEnvironments", lister(res.SERVING_ENVIRONMENT)
     ),
@@ -370,25 +376,25 @@ OPERATIONS: tuple[Operation, ...] = (
     ),
     Operation(
         "GET",
-        "/serving_environments/{id}",
+        "/serving_environments/{id:int}",
         "getServingEnvironment",
         getter(res.SERVING_ENVIRONMENT),
     ),
     Operation(
         "PATCH",
-        "/serving_environments/{id}",
+        "/serving_environments/{id:int}",
         "updateServingEnvironment",
         updater(writes.update_environment),
     ),
     Operation(
         "GET",
-        "/serving_environments/{id}/inference_services",
+        "/serving_environments/{id:int}/inference_services",
         "getEnvironmentInferenceServices",
         lister(res.INFERENCE_SERVICE, reads.SERVICES_IN_ENVIRONMENT),
     ),
     Operation(
         "POST",
-        "/serving_environments/{id}/inference_services",
+        "/serving_environments/{id:int}/inference_services",
         "createEnvironmentInferenceService",
         child_creator(writes.create_service, "environment_rest"),
     ),
@@ -403,27 +409,32 @@ OPERATIONS: tuple[Operation, ...] = (
         finder(res.INFERENCE_SERVICE, reads.SERVICES_IN_ENVIRONMENT),
     ),
     Operation(
-        "GET", "/inference_services/{id}", "getInferenceService", getter(res.INFERENCE_SERVICE)
+        "GET", "/inference_services/{id:int}", "getInferenceService", getter(res.INFERENCE_SERVICE)
     ),
     Operation(
         "PATCH",
-        "/inference_services/{id}",
+        "/inference_services/{id:int}",
         "updateInferenceService",
         updater(writes.update_service),
     ),
-    Operation("GET", "/inference_services/{id}/model", "getInferenceServiceModel", _service_model),
     Operation(
-        "GET", "/inference_services/{id}/version", "getInferenceServiceVersion", _service_version
+        "GET", "/inference_services/{id:int}/model", "getInferenceServiceModel", _service_model
     ),
     Operation(
         "GET",
-        "/inference_services/{id}/serves",
+        "/inference_services/{id:int}/version",
+        "getInferenceServiceVersion",
+        _service_version,
+    ),
+    Operation(
+        "GET",
+        "/inference_services/{id:int}/serves",
         "getInferenceServiceServes",
         lister(res.SERVE_MODEL, reads.SERVES_OF_SERVICE),
     ),
     Operation(
         "POST",
-        "/inference_services/{id}/serves",
+        "/inference_services/{id:int}/serves",
         "createInferenceServiceServe",
         upserter(writes.create_serve),
     ),
@@ -431,20 +442,24 @@ OPERATIONS: tuple[Operation, ...] = (
     Operation("GET", "/experiments", "getExperiments", lister(res.EXPERIMENT), True),
     Operation("POST", "/experiments", "createExperiment", creator(writes.create_experiment), True),
     Operation("GET", "/experiment", "findExperiment", finder(res.EXPERIMENT), True),
-    Operation("GET", "/experiments/{id}", "getExperiment", getter(res.EXPERIMENT), True),
+    Operation("GET", "/experiments/{id:int}", "getExperiment", getter(res.EXPERIMENT), True),
     Operation(
-        "PATCH", "/experiments/{id}", "updateExperiment", updater(writes.update_experiment), True
+        "PATCH",
+        "/experiments/{id:int}",
+        "updateExperiment",
+        updater(writes.update_experiment),
+        True,
     ),
     Operation(
         "GET",
-        "/experiments/{id}/experiment_runs",
+        "/experiments/{id:int}/experiment_runs",
         "getExperimentExperimentRuns",
         lister(res.EXPERIMENT_RUN, reads.RUNS_OF_EXPERIMENT),
         True,
     ),
     Operation(
         "POST",
-        "/experiments/{id}/experiment_runs",
+        "/experiments/{id:int}/experiment_runs",
         "createExperimentExperimentRun",
         child_creator(writes.create_run, "experiment_rest"),
         True,
@@ -465,27 +480,33 @@ OPERATIONS: tuple[Operation, ...] = (
         _metric_history,
         True,
     ),
-    Operation("GET", "/experiment_runs/{id}", "getExperimentRun", getter(res.EXPERIMENT_RUN), True),
     Operation(
-        "PATCH", "/experiment_runs/{id}", "updateExperimentRun", updater(writes.update_run), True
+        "GET", "/experiment_runs/{id:int}", "getExperimentRun", getter(res.EXPERIMENT_RUN), True
+    ),
+    Operation(
+        "PATCH",
+        "/experiment_runs/{id:int}",
+        "updateExperimentRun",
+        updater(writes.update_run),
+        True,
     ),
     Operation(
         "GET",
-        "/experiment_runs/{id}/artifacts",
+        "/experiment_runs/{id:int}/artifacts",
         "getExperimentRunArtifacts",
         lister(res.ARTIFACT, reads.ARTIFACTS_OF_RUN, artifact_types=True),
         True,
     ),
     Operation(
         "POST",
-        "/experiment_runs/{id}/artifacts",
+        "/experiment_runs/{id:int}/artifacts",
         "upsertExperimentRunArtifact",
         upserter(writes.upsert_run_artifact),
         True,
     ),
     Operation(
         "GET",
-        "/experiment_runs/{id}/metric_history",
+        "/experiment_runs/{id:int}/metric_history",
         "getExperimentRunMetricHistory",
         _metric_history,
         True,
@@ -500,6 +521,7 @@ def _endpoint(operation: Operation) -> Callable[[Request], Awaitable[Response]]:
         store: Store = request.app.state.store
         try:
             actor().require(role, operation.operation_id)
+            reads.check_query(dict(request.query_params))
             if operation.method == "GET":
                 status, body = await operation.handler(request, store)
             else:
@@ -536,16 +558,31 @@ def _openapi(version: str) -> Callable[[Request], Awaitable[Response]]:
     return endpoint
 
 
+def _dispatch(
+    by_method: dict[str, Callable[[Request], Awaitable[Response]]],
+) -> Callable[[Request], Awaitable[Response]]:
+    """One endpoint per path, so a 405 lists (in Allow) every method the path has."""
+
+    async def endpoint(request: Request) -> Response:
+        method = "GET" if request.method == "HEAD" else request.method
+        return await by_method[method](request)
+
+    return endpoint
+
+
 def rest_routes() -> list[BaseRoute]:
     """Routes of both API versions, plus each one's OpenAPI document."""
     mounts: list[BaseRoute] = []
     for version in VERSIONS:
-        routes: list[BaseRoute] = [
-            Route("/openapi.json", _openapi(version), methods=["GET"]),
-        ]
+        paths: dict[str, dict[str, Callable[[Request], Awaitable[Response]]]] = {}
         for op in OPERATIONS:
             if op.experiments and version != "v1alpha3":
                 continue
-            routes.append(Route(op.path, _endpoint(op), methods=[op.method]))
+            paths.setdefault(op.path, {})[op.method] = _endpoint(op)
+        routes: list[BaseRoute] = [Route("/openapi.json", _openapi(version), methods=["GET"])]
+        routes += [
+            Route(path, _dispatch(methods), methods=list(methods))
+            for path, methods in paths.items()
+        ]
         mounts.append(Mount(f"{PREFIX}/{version}", routes=routes))
     return mounts

@@ -14,8 +14,10 @@ from lineagehub.graph.errors import ValidationFailed
 from lineagehub.graph.properties import INT64, PropertyType, decode
 
 REST_ID = re.compile(r"^[1-9][0-9]{0,8}$")
-# A JSON value standing for a MetadataProtoValue (lineagehub has no proto type of its own).
+# JSON values standing for a MetadataProtoValue (lineagehub has no proto type of its own)
+# and for a MetadataStructValue whose bytes are not JSON (kept as the base64 given).
 _PROTO_MARK = "@protoValue"
+_RAW_STRUCT_MARK = "@structBase64"
 
 
 def epoch_ms(value: datetime | None) -> str | None:
@@ -29,6 +31,8 @@ def from_epoch_ms(value: Any, *, field: str) -> datetime:
     if isinstance(value, bool) or not isinstance(value, int | str):
         raise ValidationFailed("give epoch milliseconds as a decimal string", field=field)
     text = str(value).strip()
+    if not text:
+        raise ValidationFailed("epoch milliseconds cannot be empty", field=field)
     if not re.fullmatch(r"-?[0-9]{1,16}", text):
         raise ValidationFailed(f"{value!r} is not epoch milliseconds", field=field)
     try:
@@ -65,7 +69,12 @@ def custom_properties_out(props: dict[str, Any]) -> dict[str, dict[str, Any]]:
                 out[prop.key] = {"metadataType": "MetadataDoubleValue", "double_value": prop.value}
             case PropertyType.JSON:
                 value = prop.value
-                if isinstance(value, dict) and set(value) == {_PROTO_MARK}:
+                if isinstance(value, dict) and set(value) == {_RAW_STRUCT_MARK}:
+                    out[prop.key] = {
+                        "metadataType": "MetadataStructValue",
+                        "struct_value": value[_RAW_STRUCT_MARK],
+                    }
+                elif isinstance(value, dict) and set(value) == {_PROTO_MARK}:
                     proto = value[_PROTO_MARK]
                     out[prop.key] = {
                         "metadataType": "MetadataProtoValue",
@@ -89,12 +98,17 @@ _VALUE_FIELDS = {
 
 
 def _base64_json(text: Any, field: str) -> Any:
+    """A struct's JSON value; bytes that are not JSON are kept as the base64 text given."""
     if not isinstance(text, str):
         raise ValidationFailed("struct_value must be base64 text", field=field)
     try:
-        return json.loads(base64.b64decode(text.encode(), validate=True))
-    except (binascii.Error, UnicodeDecodeError, ValueError):
-        raise ValidationFailed("struct_value must be base64-encoded JSON", field=field) from None
+        raw = base64.b64decode(text.encode(), validate=True)
+    except (binascii.Error, ValueError):
+        raise ValidationFailed("struct_value must be base64", field=field) from None
+    try:
+        return json.loads(raw)
+    except (UnicodeDecodeError, ValueError):
+        return {_RAW_STRUCT_MARK: text}
 
 
 def _one_value(key: str, value: Any, field: str) -> dict[str, Any]:
@@ -102,7 +116,7 @@ def _one_value(key: str, value: Any, field: str) -> dict[str, Any]:
     if not isinstance(value, dict):
         raise ValidationFailed("a custom property value is an object", field=field)
     kind = value.get("metadataType")
-    if kind not in _VALUE_FIELDS:
+    if not isinstance(kind, str) or kind not in _VALUE_FIELDS:
         raise ValidationFailed(
             f"metadataType must be one of {', '.join(sorted(_VALUE_FIELDS))}",
             field=f"{field}.metadataType",
@@ -118,10 +132,11 @@ def _one_value(key: str, value: Any, field: str) -> dict[str, Any]:
         raise ValidationFailed(f"{kind} needs {', '.join(sorted(missing))}", field=field)
     match kind:
         case "MetadataIntValue":
-            raw = value["int_value"]
-            text = str(raw) if isinstance(raw, int) and not isinstance(raw, bool) else raw
+            text = value["int_value"]
             if not isinstance(text, str) or not re.fullmatch(r"-?[0-9]{1,19}", text):
-                raise ValidationFailed("int_value must be an integer string", field=field)
+                raise ValidationFailed(
+                    'int_value must be an integer as a string, e.g. "42"', field=field
+                )
             number = int(text)
             if not INT64[0] <= number <= INT64[1]:
                 raise ValidationFailed("int_value is out of the 64-bit range", field=field)

@@ -8,7 +8,7 @@ from typing import Any
 
 from lineagehub.api.rest import resources as res
 from lineagehub.api.rest.bodies import check_body
-from lineagehub.api.rest.reads import get_one, our_id
+from lineagehub.api.rest.reads import BadRequest, get_one, our_id
 from lineagehub.api.rest.wire import (
     custom_properties_in,
     from_epoch_ms,
@@ -119,8 +119,6 @@ def update_model(store: Store, rest: int, body: dict[str, Any]) -> Awaitable[dic
 async def create_version(
     store: Store, body: dict[str, Any], *, model_rest: int | None = None
 ) -> dict[str, Any]:
-    if model_rest is not None and isinstance(body, dict):
-        body = {"registeredModelId": str(model_rest), **body}
     body = check_body(body, "ModelVersionCreate" if model_rest is None else "ModelVersion")
     body = {k: v for k, v in body.items() if k not in _SERVER_SET}
     given = body.get("registeredModelId")
@@ -128,7 +126,7 @@ async def create_version(
     if model_rest is None:
         model_rest = rest_id(given, field=model_field)
     elif given is not None and rest_id(given, field=model_field) != model_rest:
-        raise ValidationFailed("registeredModelId differs from the path's model", field=model_field)
+        raise Conflict("registeredModelId differs from the path's model", field=model_field)
     model = await our_id(store, RegisteredModel.LABEL, model_rest, field=model_field)
     fields = {k: v for k, v in body.items() if k != "registeredModelId"}
     command = _command(
@@ -161,9 +159,18 @@ _ARTIFACT_SCHEMAS = {
 }
 
 
-def _artifact_type(body: Any, default: str | None = None) -> str:
+def _artifact_type(body: Any, default: str | None = None, suffix: str | None = None) -> str:
+    """The artifact type a body names; without one, the first type whose schema (with
+    ``suffix``, e.g. "Create") the body fits, else ``default``."""
+    if isinstance(body, dict) and "artifactType" not in body and suffix is not None:
+        for candidate, schema in _ARTIFACT_SCHEMAS.items():
+            try:
+                check_body(body, schema + suffix)
+            except ValidationFailed:
+                continue
+            return candidate
     kind = body.get("artifactType", default) if isinstance(body, dict) else default
-    if kind not in _ARTIFACT_SCHEMAS:
+    if not isinstance(kind, str) or kind not in _ARTIFACT_SCHEMAS:
         raise ValidationFailed(
             f"artifactType must be one of {', '.join(_ARTIFACT_SCHEMAS)}",
             field="body.artifactType",
@@ -176,11 +183,6 @@ def _artifact_state(body: dict[str, Any]) -> dict[str, Any]:
 
 
 def _dataset_fields(body: dict[str, Any]) -> datasets.DatasetFields:
-    if not body.get("uri"):
-        raise ValidationFailed(
-            "a dataset needs a uri (lineagehub identifies datasets by uri and digest)",
-            field="body.uri",
-        )
     return _command(datasets.DatasetFields, body, extra=_artifact_state(body))
 
 
@@ -188,8 +190,6 @@ def _file_command(kind: str, body: dict[str, Any]) -> artifacts.DocArtifactField
     command = (
         artifacts.ModelArtifactFields if kind == "model-artifact" else artifacts.DocArtifactFields
     )
-    if not body.get("uri"):
-        raise ValidationFailed(f"a {kind} needs a uri", field="body.uri")
     return _command(command, body, extra=_artifact_state(body))
 
 
@@ -203,15 +203,15 @@ async def create_artifact(
     store: Store, body: dict[str, Any], *, only: str | None = None
 ) -> dict[str, Any]:
     """POST /artifacts (any kind) or /model_artifacts (``only`` = model-artifact)."""
-    kind = _artifact_type(body, only)
+    kind = only or _artifact_type(body, "model-artifact", "Create")
+    if isinstance(body, dict) and "artifactType" in body:
+        kind = _artifact_type(body)
     if only is not None and kind != only:
         raise ValidationFailed(f"artifactType must be {only}", field="body.artifactType")
     body = check_body(body, _ARTIFACT_SCHEMAS[kind] + "Create")
     if kind in ("metric", "parameter"):
-        raise ValidationFailed(
-            f"a {kind} belongs to an experiment run: POST it to /experiment_runs/{{id}}/artifacts",
-            field="body.artifactType",
-        )
+        log = await _log(store, None, kind, body)
+        return await get_one(store, res.ARTIFACT, log["restId"])
     if kind == "dataset-artifact":
         fields = _dataset_fields(body)
         dataset, _ = await store.write(lambda tx: datasets.ensure_dataset(tx, fields))
@@ -236,6 +236,25 @@ async def _artifact_node(store: Store, rest: int) -> dict[str, Any]:
     return props
 
 
+def _fits(body: dict[str, Any], kind: str) -> bool:
+    """Whether an update body without an artifactType reads as ``kind``'s, when it reads
+    as another artifact type's (so it is a conflict with what is stored, not bad input)."""
+    if "artifactType" in body:
+        return True
+    try:
+        check_body(body, _ARTIFACT_SCHEMAS[kind] + "Update")
+    except ValidationFailed:
+        for other, schema in _ARTIFACT_SCHEMAS.items():
+            if other == kind:
+                continue
+            try:
+                check_body(body, schema + "Update")
+            except ValidationFailed:
+                continue
+            return False
+    return True
+
+
 def _kind_of(labels: list[str]) -> str:
     for label, kind in (
         ("ModelArtifact", "model-artifact"),
@@ -252,23 +271,31 @@ def _kind_of(labels: list[str]) -> str:
 async def update_artifact(
     store: Store, rest: int, body: dict[str, Any], *, only: str | None = None
 ) -> dict[str, Any]:
+    if not isinstance(body, dict):
+        raise BadRequest("the body must be a JSON object", field="body")
     current = await _artifact_node(store, rest)
     stored_kind = _kind_of(current.pop("_labels"))
     if only is not None and stored_kind != only:
         raise NotFound(f"no {only} with id {rest}", field="id")
     kind = _artifact_type(body, stored_kind)
-    if kind != stored_kind:
-        raise ValidationFailed(
-            f"artifact {rest} is a {stored_kind}; its type cannot change", field="body.artifactType"
+    if kind != stored_kind or not _fits(body, stored_kind):
+        shown = kind if kind != stored_kind else "another type's"
+        raise Conflict(
+            f"artifact {rest} is a {stored_kind}, not a {shown} artifact; its type cannot change",
+            field="body.artifactType",
         )
     body = check_body(body, _ARTIFACT_SCHEMAS[kind] + "Update")
     if kind in ("metric", "parameter"):
         merged = {
             "name": current["name"],
-            **{k: current.get(k) for k in ("description", "externalId", "value")},
+            **{
+                k: current[k]
+                for k in ("description", "externalId", "value", "step", "parameterType")
+                if current.get(k) is not None
+            },
             **{k: v for k, v in body.items() if v is not None},
         }
-        await _log(store, current["runId"], kind, merged)
+        await _log(store, current.get("runId"), kind, merged, rest=rest)
         return await get_one(store, res.ARTIFACT, rest)
     extra = _artifact_state(body)
     if kind == "dataset-artifact":
@@ -289,7 +316,7 @@ async def upsert_version_artifact(
 ) -> dict[str, Any]:
     """POST /model_versions/{id}/artifacts: attach the artifact ``id`` names, or create one."""
     version = await our_id(store, ModelVersion.LABEL, version_rest, field="id")
-    kind = _artifact_type(body, None)
+    kind = _artifact_type(body, "model-artifact", "")
     if kind not in ("model-artifact", "doc-artifact"):
         raise ValidationFailed(
             "a model version holds model and doc artifacts", field="body.artifactType"
@@ -359,14 +386,12 @@ async def create_run(
     store: Store, body: dict[str, Any], *, experiment_rest: int | None = None
 ) -> dict[str, Any]:
     schema = "ExperimentRunCreate" if experiment_rest is None else "ExperimentRun"
-    if experiment_rest is not None and isinstance(body, dict):
-        body = {"experimentId": str(experiment_rest), **body}
     body = check_body(body, schema)
     body = {k: v for k, v in body.items() if k not in _SERVER_SET}
     field = "body.experimentId"
     wanted = rest_id(body["experimentId"], field=field)
     if experiment_rest is not None and wanted != experiment_rest:
-        raise ValidationFailed("experimentId differs from the path's experiment", field=field)
+        raise Conflict("experimentId differs from the path's experiment", field=field)
     experiment = await our_id(store, Experiment.LABEL, wanted, field=field)
     fields = {
         k: v
@@ -408,7 +433,11 @@ async def update_run(store: Store, rest: int, body: dict[str, Any]) -> dict[str,
     return await get_one(store, res.EXPERIMENT_RUN, rest)
 
 
-async def _log(store: Store, run_id: str, kind: str, body: dict[str, Any]) -> dict[str, Any]:
+async def _log(
+    store: Store, run_id: str | None, kind: str, body: dict[str, Any], *, rest: int | None = None
+) -> dict[str, Any]:
+    """Log a metric point or param on a run; without a run, record (or, given ``rest``,
+    update) a standalone one."""
     data = {k: v for k, v in body.items() if k not in _SPECIAL | _READ_ONLY and v is not None}
     if "customProperties" in body:
         data["customProperties"] = custom_properties_in(body["customProperties"])
@@ -424,14 +453,18 @@ async def _log(store: Store, run_id: str, kind: str, body: dict[str, Any]) -> di
         if value is not None and not isinstance(value, str):
             raise ValidationFailed("a parameter's value is a string", field="body.value")
         fields = validate(runlogs.ParameterLog, data, path="body")
-    return await store.write(lambda tx: runlogs.log_in(tx, run_id, fields, path="body"))
+    if run_id is not None:
+        return await store.write(lambda tx: runlogs.log_in(tx, run_id, fields, path="body"))
+    if rest is not None:
+        return await store.write(lambda tx: runlogs.update_standalone(tx, rest, fields))
+    return await store.write(lambda tx: runlogs.create_standalone(tx, fields))
 
 
 async def upsert_run_artifact(store: Store, run_rest: int, body: dict[str, Any]) -> dict[str, Any]:
     """POST /experiment_runs/{id}/artifacts: log a metric or param, record a dataset the run
     read (INPUT_TO), or an artifact it produced (PRODUCED): all of it lineage."""
     run = await our_id(store, ExperimentRun.LABEL, run_rest, field="id")
-    kind = _artifact_type(body, None)
+    kind = _artifact_type(body, "model-artifact", "")
     body = check_body(body, _ARTIFACT_SCHEMAS[kind])
     if kind in ("metric", "parameter"):
         log = await _log(store, run["id"], kind, body)
@@ -497,14 +530,12 @@ async def create_service(
     store: Store, body: dict[str, Any], *, environment_rest: int | None = None
 ) -> dict[str, Any]:
     schema = "InferenceServiceCreate" if environment_rest is None else "InferenceService"
-    if environment_rest is not None and isinstance(body, dict):
-        body = {"servingEnvironmentId": str(environment_rest), **body}
     body = check_body(body, schema)
     body = {k: v for k, v in body.items() if k not in _SERVER_SET}
     env_field = "body.servingEnvironmentId"
     env_rest = rest_id(body["servingEnvironmentId"], field=env_field)
     if environment_rest is not None and env_rest != environment_rest:
-        raise ValidationFailed("servingEnvironmentId differs from the path's", field=env_field)
+        raise Conflict("servingEnvironmentId differs from the path's", field=env_field)
     env = await our_id(store, ServingEnvironment.LABEL, env_rest, field=env_field)
     model_field = "body.registeredModelId"
     model = await our_id(
