@@ -150,17 +150,25 @@ async def load(
     stats = LoadStats()
     started = time.perf_counter()
     counts = reg.node_counts()
+    next_rest_id = 1
     for label in NODE_TYPES:
         stats.nodes[label] = await _write_all(
             driver,
             database,
             node_query(label),
-            rows.node_rows(reg, label),
+            rows.node_rows(reg, label, next_rest_id),
             total=counts[label],
             batch=batch,
             what=label,
             progress=progress,
         )
+        next_rest_id += counts[label]
+    # The REST id counter continues after the loaded nodes (see lineagehub.graph.restids).
+    await driver.execute_query(
+        "MERGE (s:Sequence {name: 'restId'}) SET s.value = $last",
+        {"last": next_rest_id - 1},
+        database_=database,
+    )
     expected = expected_rels(reg)
     for edge_type in EDGE_TYPES:
         stats.rels[edge_type] = await _write_all(
@@ -178,7 +186,9 @@ async def load(
 
 
 async def node_count(driver: neo4j.AsyncDriver, database: str) -> int:
-    records, _, _ = await driver.execute_query("MATCH (n) RETURN count(n) AS n", database_=database)
+    records, _, _ = await driver.execute_query(
+        "MATCH (n:Node) RETURN count(n) AS n", database_=database
+    )
     found: int = records[0]["n"]
     return found
 
@@ -211,7 +221,7 @@ async def verify(
         if records[0]["n"] != want:
             problems.append(f"{edge_type}: {records[0]['n']} relationships, planned {want}")
     records, _, _ = await driver.execute_query(
-        "MATCH (n) WHERE NOT n:Node RETURN count(n) AS n", database_=database
+        "MATCH (n) WHERE NOT n:Node AND NOT n:Sequence RETURN count(n) AS n", database_=database
     )
     if records[0]["n"]:
         problems.append(f"{records[0]['n']} nodes lack the :Node label")

@@ -317,14 +317,16 @@ ROW_MAKERS: dict[str, RowMaker] = {
 }
 
 
-def node_rows(reg: Registry, label: str) -> Iterator[Row]:
-    """The rows of every ``label`` node, in index order (deterministic for the seed)."""
+def node_rows(reg: Registry, label: str, first_rest_id: int = 1) -> Iterator[Row]:
+    """The rows of every ``label`` node, in index order (deterministic for the seed); REST
+    ids (the Kubeflow edge's numbers) run on from ``first_rest_id``."""
     rng = random.Random(f"lineagehub-bench:{reg.seed}:props:{label}")
     make = ROW_MAKERS[label]
     for i, node_id in enumerate(reg.ids[label]):
         row = make(reg, i, rng)
         row["p"]["id"] = node_id
         row["p"]["state"] = "LIVE"
+        row["p"]["restId"] = first_rest_id + i
         yield row
 
 

@@ -88,6 +88,8 @@ def settings(neo4j_server: Neo4jServer) -> Settings:
         neo4j_user=neo4j_server.user,
         neo4j_password=neo4j_server.password,
         max_page_size=200,
+        # Tests change tokens between requests; tests/api/test_auth_cache.py turns it on.
+        auth_cache_seconds=0,
         _env_file=None,  # type: ignore[call-arg]
     )
 

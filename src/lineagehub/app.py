@@ -23,7 +23,7 @@ from lineagehub.api.graphql.context import Context
 from lineagehub.api.graphql.schema import build_schema
 from lineagehub.api.rest.routes import error_response, rest_routes
 from lineagehub.auth import Authentication, check_startup
-from lineagehub.graph import restids
+from lineagehub.graph import identity, restids
 from lineagehub.graph.constraints import ensure_constraints, missing_constraints
 from lineagehub.graph.errors import RegistryError
 from lineagehub.graph.store import RoundTrips, Store, count_round_trips
@@ -143,6 +143,7 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
             )
         else:
             app.state.store = store
+        identity.cache_authentication(settings.auth_cache_seconds)
         app.state.schema_ready = await _prepare_schema(app.state.store)
         try:
             await check_startup(app.state.store, settings)

@@ -34,6 +34,9 @@ class Settings(BaseSettings):
     # loopback, requests without one act as the local admin (logged loudly). "required":
     # always a token. A server bound beyond loopback refuses to start without tokens.
     auth: Literal["auto", "required"] = "auto"
+    # How long a process may reuse what it learnt about a token (0: ask Neo4j every time).
+    # A revocation made elsewhere (the CLI, another worker) takes effect within this time.
+    auth_cache_seconds: float = Field(default=5.0, ge=0, le=300)
     # Ensured to exist as an admin token at start-up (for containers; keep it secret).
     bootstrap_token: str | None = Field(default=None, min_length=24)
     # Governance rules.

@@ -113,3 +113,69 @@ def test_duplicate_version_is_refused(registry: Any) -> None:
 
     with pytest.raises(StoreError):
         registry.register_model("dup", "s3://d/2", version="1", **ONNX)
+
+
+def test_serving_records_through_the_official_generated_api(registry: Any, graph: Api) -> None:
+    """The package's generated API (mr_openapi) for what the high-level client lacks."""
+    from mr_openapi import (
+        InferenceServiceCreate,
+        InferenceServiceState,
+        InferenceServiceUpdate,
+        ServeModelCreate,
+        ServingEnvironmentCreate,
+    )
+
+    registry.register_model("churn", "s3://m/churn/1", version="1", **ONNX)
+    registry.register_model("churn", "s3://m/churn/2", version="2", **ONNX)
+    model = registry.get_registered_model("churn")
+    v1 = registry.get_model_version("churn", "1")
+    v2 = registry.get_model_version("churn", "2")
+
+    async def scenario() -> dict[str, Any]:
+        async with registry._api.get_client() as api:
+            env = await api.create_serving_environment(ServingEnvironmentCreate(name="prod"))
+            isvc = await api.create_inference_service(
+                InferenceServiceCreate(
+                    name="churn-svc",
+                    registered_model_id=model.id,
+                    serving_environment_id=env.id,
+                    model_version_id=v1.id,
+                    runtime="kserve",
+                )
+            )
+            serve = await api.create_inference_service_serve(
+                isvc.id, ServeModelCreate(model_version_id=v2.id, last_known_state="RUNNING")
+            )
+            serves = await api.get_inference_service_serves(isvc.id)
+            served = await api.get_inference_service_version(isvc.id)
+            stopped = await api.update_inference_service(
+                isvc.id, InferenceServiceUpdate(desired_state=InferenceServiceState.UNDEPLOYED)
+            )
+            return {
+                "isvc": isvc,
+                "serve": serve,
+                "serves": serves,
+                "served": served,
+                "stopped": stopped,
+            }
+
+    seen = registry.async_runner(scenario())
+    assert seen["isvc"].model_version_id == v1.id
+    assert seen["serve"].model_version_id == v2.id
+    assert [s.model_version_id for s in seen["serves"].items] == [v1.id, v2.id]
+    assert seen["served"].id == v2.id
+    assert seen["stopped"].desired_state == "UNDEPLOYED"
+
+    # The deploy history is the graph's: both deploys, v2 served until the undeploy.
+    data = graph(
+        """{ inferenceServices { nodes { name desiredState modelVersion { name }
+             deployments { nodes { deploymentState modelVersion { name } } } } } }"""
+    )
+    service = data["inferenceServices"]["nodes"][0]
+    assert service["desiredState"] == "UNDEPLOYED"
+    assert service["modelVersion"] is None
+    deploys = service["deployments"]["nodes"]
+    assert [(d["modelVersion"]["name"], d["deploymentState"]) for d in deploys] == [
+        ("2", "READY"),  # newest first; ServeModel's RUNNING is our READY
+        ("1", "PENDING"),
+    ]

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+import time
 from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -139,7 +140,9 @@ async def create_token(
         assert row is not None
         return TokenInfo.of(row["t"])
 
-    return await store.write(work), secret
+    created = await store.write(work)
+    auth_cache.clear()
+    return created, secret
 
 
 async def list_tokens(store: Store) -> list[TokenInfo]:
@@ -159,7 +162,9 @@ async def revoke_token(store: Store, token_id: str) -> TokenInfo:
             raise NotFound(f"no token with id {token_id!r}", field="id")
         return TokenInfo.of(row["t"])
 
-    return await store.write(work)
+    revoked = await store.write(work)
+    auth_cache.clear()
+    return revoked
 
 
 @dataclass(frozen=True)
@@ -168,11 +173,59 @@ class Verdict:
     reason: str  # why there is no principal
 
 
+class _AuthCache:
+    """Recent answers about tokens, per process, for ``ttl`` seconds (0: no caching).
+
+    What is kept: tokens found valid, and whether any token exists. Unknown tokens are
+    never kept, so a new token works at once. A revocation (or the first token, which ends
+    local mode) made by another process takes effect within ``ttl``; made by this one, at
+    once. A token's expiry is checked on every hit.
+    """
+
+    def __init__(self) -> None:
+        self.ttl = 0.0
+        self.principals: dict[str, tuple[float, Principal, datetime | None]] = {}
+        self.any_tokens: tuple[float, bool] | None = None
+
+    def clear(self) -> None:
+        self.principals.clear()
+        self.any_tokens = None
+
+    def principal(self, digest: str) -> Principal | None:
+        hit = self.principals.get(digest)
+        if hit is None:
+            return None
+        until, principal, expires_at = hit
+        if time.monotonic() >= until or (expires_at is not None and expires_at <= now()):
+            del self.principals[digest]
+            return None
+        return principal
+
+    def keep(self, digest: str, principal: Principal, expires_at: datetime | None) -> None:
+        if self.ttl > 0:
+            if len(self.principals) >= 10_000:
+                self.principals.clear()
+            self.principals[digest] = (time.monotonic() + self.ttl, principal, expires_at)
+
+
+auth_cache = _AuthCache()
+
+
+def cache_authentication(seconds: float) -> None:
+    """Keep token answers for ``seconds`` in this process (LINEAGEHUB_AUTH_CACHE_SECONDS)."""
+    auth_cache.ttl = max(0.0, seconds)
+    auth_cache.clear()
+
+
 async def authenticate(store: Store, secret: str) -> Verdict:
     """The principal a token stands for, or why it stands for none."""
+    digest = _hash(secret)
+    cached = auth_cache.principal(digest)
+    if cached is not None:
+        return Verdict(cached, "")
     rows = await store.read(
         "MATCH (t:ApiToken {hash: $hash}) RETURN properties(t) AS t",
-        {"hash": _hash(secret)},
+        {"hash": digest},
         counted=False,
     )
     if not rows:
@@ -182,22 +235,28 @@ async def authenticate(store: Store, secret: str) -> Verdict:
         return Verdict(None, f"token {token.name!r} was revoked")
     if token.expires_at is not None and token.expires_at <= now():
         return Verdict(None, f"token {token.name!r} expired at {token.expires_at.isoformat()}")
-    return Verdict(
-        Principal(
-            name=token.name,
-            roles=expand(token.roles),
-            projects=frozenset(token.projects) if token.projects is not None else None,
-            token_id=token.id,
-        ),
-        "",
+    principal = Principal(
+        name=token.name,
+        roles=expand(token.roles),
+        projects=frozenset(token.projects) if token.projects is not None else None,
+        token_id=token.id,
     )
+    auth_cache.keep(digest, principal, token.expires_at)
+    return Verdict(principal, "")
 
 
 async def any_tokens(store: Store) -> bool:
+    """Whether any live token exists (while none does, loopback serves in local mode)."""
+    cached = auth_cache.any_tokens
+    if cached is not None and time.monotonic() < cached[0]:
+        return cached[1]
     rows = await store.read(
         "RETURN EXISTS { MATCH (t:ApiToken) WHERE t.revokedAt IS NULL } AS any", counted=False
     )
-    return bool(rows and rows[0]["any"])
+    found = bool(rows and rows[0]["any"])
+    if auth_cache.ttl > 0:
+        auth_cache.any_tokens = (time.monotonic() + auth_cache.ttl, found)
+    return found
 
 
 # --- project scoping ---------------------------------------------------------------------

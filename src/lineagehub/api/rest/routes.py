@@ -9,6 +9,7 @@ schema rejects, 404, 409, 422 for a domain rule, 401/403, 503 when Neo4j is away
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import re
@@ -22,6 +23,7 @@ from starlette.routing import BaseRoute, Mount, Route
 
 from lineagehub.api.rest import reads, writes
 from lineagehub.api.rest import resources as res
+from lineagehub.api.rest.bodies import upstream_spec
 from lineagehub.api.rest.openapi_doc import served_spec
 from lineagehub.api.rest.reads import BadRequest, ListQuery, Parent, get_one, list_page, list_query
 from lineagehub.api.rest.wire import rest_id
@@ -162,10 +164,28 @@ def child_creator(write: Callable[..., Awaitable[dict[str, Any]]], keyword: str)
 
 
 def upserter(write: Callable[[Store, int, Any], Awaitable[dict[str, Any]]]) -> Handler:
+    """POST under a parent: 201 when the body creates something, 200 when it names (by
+    ``id``) something that exists."""
+
     async def handle(request: Request, store: Store) -> tuple[int, Any]:
-        return 200, await write(store, _path_id(request), await _body(request))
+        body = await _body(request)
+        names_one = isinstance(body, dict) and body.get("id") is not None
+        return (200 if names_one else 201), await write(store, _path_id(request), body)
 
     return handle
+
+
+@functools.cache
+def _success_status(version: str, operation_id: str) -> int | None:
+    """The one success status the Kubeflow document of ``version`` gives an operation
+    (None: several). The two documents differ (createInferenceService: 200 in v1alpha3,
+    201 in v1), and clients generated from each expect their own."""
+    for item in upstream_spec(version)["paths"].values():
+        for operation in item.values():
+            if isinstance(operation, dict) and operation.get("operationId") == operation_id:
+                codes = [c for c in operation.get("responses", {}) if str(c).startswith("2")]
+                return int(codes[0]) if len(codes) == 1 else None
+    return None
 
 
 def updater(write: Callable[..., Awaitable[dict[str, Any]]], **kwargs: Any) -> Handler:
@@ -514,7 +534,7 @@ OPERATIONS: tuple[Operation, ...] = (
 )
 
 
-def _endpoint(operation: Operation) -> Callable[[Request], Awaitable[Response]]:
+def _endpoint(operation: Operation, version: str) -> Callable[[Request], Awaitable[Response]]:
     role = "reader" if operation.method == "GET" else "writer"
 
     async def endpoint(request: Request) -> Response:
@@ -527,6 +547,7 @@ def _endpoint(operation: Operation) -> Callable[[Request], Awaitable[Response]]:
             else:
                 with action(f"rest.{operation.operation_id}"):
                     status, body = await operation.handler(request, store)
+            status = _success_status(version, operation.operation_id) or status
         except BadRequest as error:
             return error_response(400, "BAD_REQUEST", _message(error))
         except RegistryError as error:
@@ -578,7 +599,7 @@ def rest_routes() -> list[BaseRoute]:
         for op in OPERATIONS:
             if op.experiments and version != "v1alpha3":
                 continue
-            paths.setdefault(op.path, {})[op.method] = _endpoint(op)
+            paths.setdefault(op.path, {})[op.method] = _endpoint(op, version)
         routes: list[BaseRoute] = [Route("/openapi.json", _openapi(version), methods=["GET"])]
         routes += [
             Route(path, _dispatch(methods), methods=list(methods))
