@@ -279,6 +279,10 @@ def _plain(command: RegisterModel) -> bool:
     )
 
 
+def _unstamped(props: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in props.items() if k not in ("createdAt", "updatedAt")}
+
+
 async def register_batch(tx: Tx, commands: list[RegisterModel]) -> list[Registration]:
     """``commands`` registered inside ``tx``: set-based when all are plain, else one by one."""
     if not all(_plain(c) for c in commands):
@@ -395,12 +399,14 @@ async def register_batch(tx: Tx, commands: list[RegisterModel]) -> list[Registra
                 stored, command.version.node_properties(), _VERSION_FACTS, f"inputs[{i}].version"
             )
     if fresh:
+        # Every new node shares the one stamp: sent once, not twice per node (the driver
+        # turns each Python datetime into a Neo4j one in pure Python, slowly).
         await tx.run(
             "UNWIND $versions AS props "
             "MATCH (m:Node:RegisteredModel {id: props.modelId}) "
-            "CREATE (m)-[:HAS_VERSION {since: props.createdAt}]->(n:Node:ModelVersion) "
-            "SET n = props, m.updatedAt = props.updatedAt",
-            {"versions": fresh},
+            "CREATE (m)-[:HAS_VERSION {since: $stamp}]->(n:Node:ModelVersion) "
+            "SET n = props, n.createdAt = $stamp, n.updatedAt = $stamp, m.updatedAt = $stamp",
+            {"versions": [_unstamped(p) for p in fresh], "stamp": stamp},
         )
 
     # 3. Model artifacts, the same way.
@@ -480,10 +486,10 @@ async def register_batch(tx: Tx, commands: list[RegisterModel]) -> list[Registra
             await tx.run(
                 "UNWIND $artifacts AS props "
                 "MATCH (v:Node:ModelVersion {id: props.versionId}) "
-                "CREATE (v)-[:HAS_ARTIFACT {since: props.createdAt}]->"
+                "CREATE (v)-[:HAS_ARTIFACT {since: $stamp}]->"
                 "(n:Node:Artifact:ModelArtifact) "
-                "SET n = props, v.updatedAt = props.updatedAt",
-                {"artifacts": new_artifacts},
+                "SET n = props, n.createdAt = $stamp, n.updatedAt = $stamp, v.updatedAt = $stamp",
+                {"artifacts": [_unstamped(p) for p in new_artifacts], "stamp": stamp},
             )
 
     results = []

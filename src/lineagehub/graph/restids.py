@@ -1,36 +1,60 @@
 """Numeric REST ids: a small integer beside every node's own id, for the Kubeflow REST edge.
 
 Kubeflow Model Registry clients expect ids that are decimal strings (``^[1-9][0-9]{0,8}$``)
-and that grow with creation order. Every node gets one from a single counter when the
-transaction that creates it commits (a commit hook, so every creation path is covered and
-the numbers follow commit order), and a uniqueness constraint backs the counter. Nodes
-written by something else (a bulk load in Cypher, an older version) get theirs at start-up.
+and that grow with creation order. Every node gets one when the transaction that creates
+it commits (a commit hook, so every creation path is covered), from a block of ids its
+process reserved from the one counter node (``Store.reserve_rest_ids``); a uniqueness
+constraint backs them. Nodes written by something else (a bulk load in Cypher, an older
+version) get theirs at start-up.
 """
 
 from __future__ import annotations
 
 from lineagehub.graph.store import Store, Tx
 
-SEQUENCE = "restId"
 # The Kubeflow id pattern allows at most nine digits.
 MAX_REST_ID = 999_999_999
 
 
-async def allocate(tx: Tx, count: int) -> int:
-    """Reserve ``count`` consecutive ids; returns the first. The counter's write lock is held
-    until commit, so concurrent creators get disjoint, increasing ranges."""
-    row = await tx.single(
-        "MERGE (s:Sequence {name: $name}) "
-        "ON CREATE SET s.value = 0 "
-        "SET s.value = s.value + $count "
-        "RETURN s.value - $count + 1 AS first",
-        {"name": SEQUENCE, "count": count},
-    )
-    assert row is not None
-    first: int = row["first"]
-    if first + count - 1 > MAX_REST_ID:
-        raise RuntimeError("the REST id sequence is exhausted")
-    return first
+# Whether any of the ids [$first, $first + $count) is in use already.
+_TAKEN = (
+    "any(i IN range($first, $first + $count - 1) WHERE "
+    "EXISTS { MATCH (:Node {restId: i}) } OR EXISTS { MATCH (:RunLog {restId: i}) })"
+)
+
+
+async def allocate(tx: Tx, count: int, *, numbering: list[str] | None = None) -> int:
+    """Reserve ``count`` consecutive free ids; returns the first. With ``numbering`` (ids
+    of nodes ``tx`` created), also give those nodes the ids, in the same query.
+
+    A process's block can go stale when something else writes REST ids (a bulk load that
+    numbers its own nodes, a wiped and reloaded database): ids found taken are skipped by
+    dropping the block and reserving a fresh one, which the counter puts above every id
+    in use.
+    """
+    store = tx.store
+    assert store is not None, "REST ids are allocated inside Store.write"
+    for _ in range(3):
+        first = await store.reserve_rest_ids(count)
+        if first + count - 1 > MAX_REST_ID:
+            raise RuntimeError("the REST id sequence is exhausted")
+        params = {"first": first, "count": count, "ids": numbering or []}
+        row = await tx.single(
+            f"WITH {_TAKEN} AS taken "
+            "CALL (taken) { "
+            "  WITH taken WHERE NOT taken "
+            "  UNWIND range(0, size($ids) - 1) AS i "
+            "  MATCH (n:Node {id: $ids[i]}) WHERE n.restId IS NULL "
+            "  SET n.restId = $first + i "
+            "} "
+            "RETURN taken",
+            params,
+        )
+        assert row is not None
+        if not row["taken"]:
+            return first
+        store.drop_rest_ids()
+    raise RuntimeError("could not find free REST ids")
 
 
 async def assign_rest_ids(tx: Tx) -> None:
@@ -45,17 +69,13 @@ async def assign_rest_ids(tx: Tx) -> None:
             created.append(change.target_id)
     if not created:
         return
-    first = await allocate(tx, len(created))
-    await tx.run(
-        "UNWIND range(0, size($ids) - 1) AS i "
-        "MATCH (n:Node {id: $ids[i]}) WHERE n.restId IS NULL "
-        "SET n.restId = $first + i",
-        {"ids": created, "first": first},
-    )
+    await allocate(tx, len(created), numbering=created)
 
 
 async def backfill(store: Store, batch: int = 10_000) -> int:
-    """Give every node without a REST id one, oldest first; returns how many were numbered."""
+    """Give every node without a REST id one, oldest first; returns how many were numbered.
+    Also makes sure the counter exists (above every id in use)."""
+    await store.ensure_rest_counter()
     total = 0
     while True:
 
@@ -68,12 +88,7 @@ async def backfill(store: Store, batch: int = 10_000) -> int:
             if not rows:
                 return 0
             ids = [r["id"] for r in rows]
-            first = await allocate(tx, len(ids))
-            await tx.run(
-                "UNWIND range(0, size($ids) - 1) AS i "
-                "MATCH (n:Node {id: $ids[i]}) SET n.restId = $first + i",
-                {"ids": ids, "first": first},
-            )
+            await allocate(tx, len(ids), numbering=ids)
             return len(ids)
 
         done = await store.write(work)

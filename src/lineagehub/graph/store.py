@@ -8,6 +8,7 @@ request so tests can pin round trips the way Saleor pins SQL queries.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import re
 from collections.abc import Awaitable, Callable, Iterator, Mapping
@@ -95,6 +96,25 @@ def _translate(error: Exception) -> RegistryError:
     raise error
 
 
+REST_ID_BLOCK = 32
+# The counter never hands out an id at or below one in use (a bulk load may number its own
+# nodes); finding the highest costs two index lookups, once per block.
+RESERVE_REST_IDS = (
+    "CALL () { "
+    "  MATCH (n:Node) WHERE n.restId IS NOT NULL "
+    "  RETURN n.restId AS top ORDER BY top DESC LIMIT 1 "
+    "  UNION "
+    "  MATCH (n:RunLog) WHERE n.restId IS NOT NULL "
+    "  RETURN n.restId AS top ORDER BY top DESC LIMIT 1 "
+    "} "
+    "WITH coalesce(max(top), 0) AS top "
+    "MERGE (s:Sequence {name: 'restId'}) "
+    "ON CREATE SET s.value = top "
+    "SET s.value = CASE WHEN top > s.value THEN top ELSE s.value END + $count "
+    "RETURN s.value - $count + 1 AS first"
+)
+
+
 @dataclass(frozen=True)
 class Change:
     """What a write did to one node: properties before and after (None: created/deleted)."""
@@ -111,8 +131,9 @@ class Tx:
     those changes and write in the same transaction.
     """
 
-    def __init__(self, tx: AsyncManagedTransaction) -> None:
+    def __init__(self, tx: AsyncManagedTransaction, store: Store | None = None) -> None:
         self._tx = tx
+        self.store = store
         self.changes: list[Change] = []
 
     def touch(
@@ -138,7 +159,7 @@ def _default_hooks() -> list[Callable[[Tx], Awaitable[None]]]:
     from lineagehub.graph.audit import record_audit_event
     from lineagehub.graph.restids import assign_rest_ids
 
-    return [assign_rest_ids, record_audit_event]
+    return [record_audit_event, assign_rest_ids]
 
 
 class Store:
@@ -153,6 +174,8 @@ class Store:
         self.driver = driver
         self.database = database
         self.before_commit = before_commit if before_commit is not None else _default_hooks()
+        self._rest_ids = (0, 0)  # the block of REST ids this process holds: [next, end)
+        self._rest_lock = asyncio.Lock()
 
     @classmethod
     def connect(cls, uri: str, *, user: str | None, password: str | None, database: str) -> Store:
@@ -203,7 +226,7 @@ class Store:
         """Run ``work`` in one managed write transaction: all of it commits, or none of it."""
 
         async def unit(tx: AsyncManagedTransaction) -> T:
-            wrapped = Tx(tx)
+            wrapped = Tx(tx, self)
             result = await work(wrapped)
             for hook in self.before_commit:
                 await hook(wrapped)
@@ -217,6 +240,45 @@ class Store:
                 return await session.execute_write(unit)
         except (neo4j_errors.Neo4jError, neo4j_errors.DriverError) as error:
             raise _translate(error) from error
+
+    async def reserve_rest_ids(self, count: int) -> int:
+        """``count`` consecutive REST ids (the first returned) from this process's block.
+
+        Blocks come from the one counter node in short transactions of their own, so no
+        write transaction ever waits on the counter: ids grow with creation within a
+        process, and by blocks across worker processes. Not counted as a round trip (one
+        per ``REST_ID_BLOCK`` new nodes).
+        """
+        async with self._rest_lock:
+            first, end = self._rest_ids
+            if end - first < count:
+                size = max(count, REST_ID_BLOCK)
+                first = await self._reserve_block(size)
+                end = first + size
+            self._rest_ids = (first + count, end)
+            return first
+
+    def drop_rest_ids(self) -> None:
+        """Forget the current block (some of its ids were found in use)."""
+        self._rest_ids = (0, 0)
+
+    async def _reserve_block(self, size: int) -> int:
+        """The first of ``size`` ids taken from the counter (created above all in use)."""
+        try:
+            records, _, _ = await self.driver.execute_query(
+                RESERVE_REST_IDS,
+                {"count": size},
+                database_=self.database,
+                routing_=RoutingControl.WRITE,
+            )
+        except (neo4j_errors.Neo4jError, neo4j_errors.DriverError) as error:
+            raise _translate(error) from error
+        first: int = records[0]["first"]
+        return first
+
+    async def ensure_rest_counter(self) -> None:
+        """Create the REST id counter if it is missing (start-up: no racing creators later)."""
+        await self._reserve_block(0)
 
     async def ping(self) -> None:
         await self.read("RETURN 1 AS ok")

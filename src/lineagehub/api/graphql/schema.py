@@ -6,7 +6,12 @@ from typing import Any
 
 import strawberry
 from graphql import GraphQLError
-from strawberry.extensions import MaxAliasesLimiter, MaxTokensLimiter, QueryDepthLimiter
+from strawberry.extensions import (
+    MaxAliasesLimiter,
+    MaxTokensLimiter,
+    QueryDepthLimiter,
+    ValidationCache,
+)
 from strawberry.schema.config import StrawberryConfig
 from strawberry.tools import merge_types
 from strawberry.types.execution import ExecutionContext
@@ -38,6 +43,10 @@ def build_schema(settings: Settings | None = None) -> strawberry.Schema:
         lambda: MaxTokensLimiter(max_token_count=settings.max_tokens),
         ErrorCodes,
         Authorization,
+        # Clients send the same documents with new variables: validate each once (a bounded
+        # LRU cache shared by every request of the process). Strawberry's ParserCache would
+        # also skip parsing, but it drops the codes of parse and token-limit errors.
+        lambda: ValidationCache(maxsize=256),
     ]
     return _Schema(
         query=merge_types("Query", (Query, LineageQuery, GovernanceQuery, AliasQuery)),
