@@ -319,13 +319,20 @@ async def breakdown(
 ) -> Table:
     """Where lineagehub's time goes for one request, stage by stage (p50s, ms)."""
     from lineagehub.api.graphql.context import Context
+    from lineagehub.api.graphql.lineage import HEAVY_PROPS
     from lineagehub.api.graphql.schema import build_schema
 
     settings = Settings(neo4j_uri=uri, neo4j_database=database, _env_file=None)  # type: ignore[call-arg]
     plain = store_for(uri, database)
     store = TimedStore(plain.driver, database)
     schema = build_schema(settings)
-    spec = engine.LineageSpec(engine.Direction(start.direction), max_depth=start.depth, limit=LIMIT)
+    # The spec the API builds for QUERY, whose selection shows no metric or schema field.
+    spec = engine.LineageSpec(
+        engine.Direction(start.direction),
+        max_depth=start.depth,
+        limit=LIMIT,
+        skip_props=HEAVY_PROPS,
+    )
     stages = Stages()
 
     async def one() -> bool:

@@ -413,3 +413,37 @@ def test_monitoring_links(api: Api, scenario: Scenario) -> None:
         {"d": scenario.raw},
     )
     assert wrong["extensions"]["field"] == "input.targetId"
+
+
+def test_lineage_leaves_out_only_what_the_selection_never_shows(
+    api: Api, scenario: Scenario
+) -> None:
+    """Metric histories and dataset schemas are left out of the Neo4j answer when no field
+    of the selection shows them; the fields that are shown come out the same."""
+    common = (
+        "id name state customProperties { key value } ... on ExperimentRun { params { key value } }"
+    )
+    query = """query($id: ID!) { node(id: $id) { ... on RegistryEntity {
+      lineage(direction: UPSTREAM, maxDepth: 4) { nodes { node { %s } } } } } }"""
+    light = api(query % common, {"id": scenario.v2})
+    full = api(
+        query % f"{common} ... on ExperimentRun {{ metrics {{ key value history {{ value }} }} }}"
+        " ... on Dataset { schema profile }",
+        {"id": scenario.v2},
+    )
+    light_nodes = light["node"]["lineage"]["nodes"]
+    full_nodes = full["node"]["lineage"]["nodes"]
+    assert [n["node"]["id"] for n in light_nodes] == [n["node"]["id"] for n in full_nodes]
+    for shown, more in zip(light_nodes, full_nodes, strict=True):
+        assert {k: more["node"][k] for k in shown["node"]} == shown["node"]
+    runs = [n["node"] for n in full_nodes if "metrics" in n["node"]]
+    assert runs and all(run["metrics"] and run["metrics"][0]["history"] for run in runs)
+    # A field named like a heavy one anywhere in the selection keeps the data (fragments too).
+    spread = api(
+        """fragment M on ExperimentRun { metric(key: "val_auc") { value } }
+        query($id: ID!) { node(id: $id) { ... on RegistryEntity {
+          lineage(direction: UPSTREAM, maxDepth: 4) { nodes { node { id ...M } } } } } }""",
+        {"id": scenario.v2},
+    )
+    values = [n["node"].get("metric") for n in spread["node"]["lineage"]["nodes"]]
+    assert {"value": 0.93} in values

@@ -43,6 +43,8 @@ class LineageSpec:
     until: datetime | None = None  # without: edges valid now
     limit: int = 200
     with_paths: bool = False
+    # Property name prefixes the answer may leave out (the caller shows none of them).
+    skip_props: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -210,6 +212,7 @@ def _subgraph_query(
     window: str,
     filter_nodes: bool,
     scoped: bool,
+    skip: bool = False,
 ) -> str:
     """The Cypher for one shape of request. Every piece interpolated here is either an
     integer checked against the cap or a name from the vocabulary: no user text.
@@ -265,8 +268,9 @@ def _subgraph_query(
         f"{cut}"
         "WITH *, [k IN kept | {node: k.n, degree: k.degree, "
         "                      path: CASE WHEN $withPaths THEN k.path END}] AS kept "
-        f"RETURN s.id AS startId, {node_map('s')} AS start, "
-        f"  [k IN kept | {{node: {node_map('k.node')}, degree: k.degree, path: k.path}}] AS nodes, "
+        f"RETURN s.id AS startId, {node_map('s', skip=skip)} AS start, "
+        f"  [k IN kept | {{node: {node_map('k.node', skip=skip)}, degree: k.degree, "
+        "                path: k.path}] AS nodes, "
         "  edges, cut, reachable, more"
     )
 
@@ -295,10 +299,12 @@ async def lineage_of(store: Store, starts: list[str], spec: LineageSpec) -> dict
         _window(spec),
         spec.node_types is not None,
         scope() is not None,
+        bool(spec.skip_props),
     )
     rows = await store.read(
         query,
         {
+            "skipProps": list(spec.skip_props),
             "starts": starts,
             "limit": spec.limit,
             "nodeTypes": list(spec.node_types or ()),

@@ -292,18 +292,24 @@ class Store:
 # with temporal values as strings, and name which keys were temporal.
 
 
-def node_map(var: str) -> str:
-    """A Cypher map of node ``var``: labels, property keys and values, temporal keys."""
+def node_map(var: str, *, skip: bool = False) -> str:
+    """A Cypher map of node ``var``: labels, property keys and values, temporal keys.
+
+    ``skip``: leave out the properties whose names start with one of ``$skipProps`` (big
+    values the caller will not show, e.g. a run's metric histories)."""
     is_instant = f"{var}[prop] IS :: ZONED DATETIME"
     is_instants = f"{var}[prop] IS :: LIST<ZONED DATETIME NOT NULL>"
     temporal = f"({is_instant} OR {is_instants})"
+    keys = f"keys({var})"
+    if skip:
+        keys = f"[prop IN keys({var}) WHERE NOT any(s IN $skipProps WHERE prop STARTS WITH s)]"
     return (
-        f"{{labels: labels({var}), keys: keys({var}), "
-        f"values: [prop IN keys({var}) | CASE "
+        f"{{labels: labels({var}), keys: {keys}, "
+        f"values: [prop IN {keys} | CASE "
         f"WHEN {is_instant} THEN toString({var}[prop]) "
         f"WHEN {is_instants} THEN [t IN {var}[prop] | toString(t)] "
         f"ELSE {var}[prop] END], "
-        f"temporal: [prop IN keys({var}) WHERE {temporal}]}}"
+        f"temporal: [prop IN {keys} WHERE {temporal}]}}"
     )
 
 

@@ -7,11 +7,13 @@ from datetime import datetime
 from typing import Any
 
 import strawberry
+from strawberry.types.nodes import SelectedField
 
 from lineagehub.api.graphql.context import Info
 from lineagehub.api.graphql.enums import EdgeType
 from lineagehub.api.graphql.types import RegistryEntity
 from lineagehub.graph import lineage as engine
+from lineagehub.graph.properties import HISTORY_STEPS, HISTORY_TIMES, HISTORY_VALUES
 from lineagehub.graph.records import Entity
 
 
@@ -121,6 +123,37 @@ class LineagePath:
         )
 
 
+# Big stored values and the fields that show them: left out of a lineage answer whose
+# selection asks for none of those fields (metric histories are most of a run's bytes).
+_HEAVY: tuple[tuple[tuple[str, ...], frozenset[str]], ...] = (
+    ((HISTORY_VALUES, HISTORY_STEPS, HISTORY_TIMES), frozenset({"metrics", "metric"})),
+    (("schemaJson",), frozenset({"schema"})),
+    (("profileJson",), frozenset({"profile"})),
+)
+# Everything a selection showing none of those fields leaves out.
+HEAVY_PROPS = tuple(prefix for prefixes, _ in _HEAVY for prefix in prefixes)
+
+
+def _names(selections: list[Any]) -> set[str]:
+    """Every field name selected anywhere below ``selections`` (fragments included)."""
+    found: set[str] = set()
+    for item in selections:
+        if isinstance(item, SelectedField):
+            found.add(item.name)
+        found |= _names(item.selections)
+    return found
+
+
+def unshown_props(info: Info) -> tuple[str, ...]:
+    """Property prefixes the lineage field being resolved never shows."""
+    selected = _names(info.selected_fields[0].selections) if info.selected_fields else set()
+    skipped: list[str] = []
+    for prefixes, fields in _HEAVY:
+        if not selected & fields:
+            skipped += prefixes
+    return tuple(skipped)
+
+
 def spec_of(
     info: Info,
     *,
@@ -144,6 +177,7 @@ def spec_of(
         until=until,
         limit=settings.default_lineage_limit if limit is None else limit,
         with_paths=with_paths,
+        skip_props=unshown_props(info),
     )
     engine.check_spec(
         spec, max_depth=settings.max_lineage_depth, max_nodes=settings.max_lineage_nodes
