@@ -54,6 +54,9 @@ query Lineage($start: ID!, $direction: LineageDirection!, $maxDepth: Int!, $limi
   }
 }
 """
+# Every field QUERY selects below ``lineage`` (the API reads only what they show).
+QUERY_FIELDS = {"nodes", "degree", "node", "__typename", "id", "name", "edges", "from", "to"}
+QUERY_FIELDS |= {"type", "truncated"}
 # (answer size, direction, maxDepth). Upstream of a service at lineagehub's default depth;
 # downstream of datasets at depth 3, because deeper ones take lineagehub minutes (the
 # depth sweep shows why).
@@ -319,7 +322,7 @@ async def breakdown(
 ) -> Table:
     """Where lineagehub's time goes for one request, stage by stage (p50s, ms)."""
     from lineagehub.api.graphql.context import Context
-    from lineagehub.api.graphql.lineage import HEAVY_PROPS
+    from lineagehub.api.graphql.lineage import HEAVY_PROPS, props_shown_by
     from lineagehub.api.graphql.schema import build_schema
 
     settings = Settings(neo4j_uri=uri, neo4j_database=database, _env_file=None)  # type: ignore[call-arg]
@@ -332,6 +335,7 @@ async def breakdown(
         max_depth=start.depth,
         limit=LIMIT,
         skip_props=HEAVY_PROPS,
+        keep_props=props_shown_by(QUERY_FIELDS),
     )
     stages = Stages()
 

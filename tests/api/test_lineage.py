@@ -447,3 +447,55 @@ def test_lineage_leaves_out_only_what_the_selection_never_shows(
     )
     values = [n["node"].get("metric") for n in spread["node"]["lineage"]["nodes"]]
     assert {"value": 0.93} in values
+
+
+_FIELDS = {
+    "RegistryEntity": [
+        "id", "name", "description", "externalId", "state", "createdAt", "updatedAt",
+        "deletedAt", "deletedBy", "tombstone", "restId", "deleted",
+        "customProperties { key type value }", 'customProperty(key: "team") { value }',
+    ],
+    "ModelVersion": ["author", "approvalStatus", "project"],
+    "RegisteredModel": ["owner", "task", "license", "tags", "readme", "tasks"],
+    "Dataset": ["uri", "digest", "sourceType", "source", "schema", "profile", "artifactState"],
+    "CodeRef": ["repository", "commit", "path", "notebook", "entryPoint"],
+    "ExperimentRun": [
+        "status", "startTime", "endTime", "owner", "project", "params { key value }",
+        "metrics { key value step history { value step } }", 'param(key: "lr") { value }',
+        'metric(key: "val_auc") { value }',
+    ],
+    "InferenceService": ["runtime", "desiredState", "url", "project"],
+    "ModelArtifact": ["uri", "modelFormatName", "digest", "sizeBytes", "artifactState"],
+}  # fmt: skip
+
+
+def test_lineage_projection_matches_the_full_read_on_random_selections(
+    api: Api, scenario: Scenario
+) -> None:
+    """A lineage answer reads only the properties its selection shows; on random
+    selections it says exactly what the full read (forced by a field that reaches beyond
+    plain ones) says about the same fields."""
+    import random
+
+    rng = random.Random(7)
+    query = """query($id: ID!, $direction: LineageDirection!) { node(id: $id) {
+      ... on RegistryEntity { lineage(direction: $direction, maxDepth: 6) {
+        start { %s } nodes { degree node { __typename %s } } } } } }"""
+    for _ in range(12):
+        parts = []
+        for type_name, choices in _FIELDS.items():
+            picked = rng.sample(choices, k=rng.randint(1, min(4, len(choices))))
+            parts.append(" ".join(picked) if type_name == "RegistryEntity" else
+                         f"... on {type_name} {{ {' '.join(picked)} }}")  # fmt: skip
+        selection = " ".join(parts)
+        forced = selection + " ... on ModelVersion { model { id } }"
+        start, direction = rng.choice(
+            [(scenario.api_service, "UPSTREAM"), (scenario.raw, "DOWNSTREAM")]
+        )
+        variables = {"id": start, "direction": direction}
+        light = api(query % (selection, selection), variables)["node"]["lineage"]
+        full = api(query % (selection, forced), variables)["node"]["lineage"]
+        assert light["start"] == full["start"]
+        assert len(light["nodes"]) == len(full["nodes"]) > 0
+        for shown, read in zip(light["nodes"], full["nodes"], strict=True):
+            assert shown["node"] == {k: read["node"][k] for k in shown["node"]}, selection

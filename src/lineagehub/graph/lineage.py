@@ -45,6 +45,8 @@ class LineageSpec:
     with_paths: bool = False
     # Property name prefixes the answer may leave out (the caller shows none of them).
     skip_props: tuple[str, ...] = ()
+    # When set: the only property names (or name prefixes) the caller shows.
+    keep_props: tuple[str, ...] | None = None
 
 
 @dataclass(frozen=True)
@@ -299,12 +301,13 @@ async def lineage_of(store: Store, starts: list[str], spec: LineageSpec) -> dict
         _window(spec),
         spec.node_types is not None,
         scope() is not None,
-        bool(spec.skip_props),
+        bool(spec.skip_props) or spec.keep_props is not None,
     )
     rows = await store.read(
         query,
         {
             "skipProps": list(spec.skip_props),
+            "keepProps": list(spec.keep_props) if spec.keep_props is not None else None,
             "starts": starts,
             "limit": spec.limit,
             "nodeTypes": list(spec.node_types or ()),

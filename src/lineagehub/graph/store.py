@@ -296,13 +296,17 @@ def node_map(var: str, *, skip: bool = False) -> str:
     """A Cypher map of node ``var``: labels, property keys and values, temporal keys.
 
     ``skip``: leave out the properties whose names start with one of ``$skipProps`` (big
-    values the caller will not show, e.g. a run's metric histories)."""
+    values the caller will not show, e.g. a run's metric histories), and, when
+    ``$keepProps`` is not null, those that start with none of its names."""
     is_instant = f"{var}[prop] IS :: ZONED DATETIME"
     is_instants = f"{var}[prop] IS :: LIST<ZONED DATETIME NOT NULL>"
     temporal = f"({is_instant} OR {is_instants})"
     keys = f"keys({var})"
     if skip:
-        keys = f"[prop IN keys({var}) WHERE NOT any(s IN $skipProps WHERE prop STARTS WITH s)]"
+        keys = (
+            f"[prop IN keys({var}) WHERE NOT any(s IN $skipProps WHERE prop STARTS WITH s) "
+            "AND ($keepProps IS NULL OR any(k IN $keepProps WHERE prop STARTS WITH k))]"
+        )
     return (
         f"{{labels: labels({var}), keys: {keys}, "
         f"values: [prop IN {keys} | CASE "

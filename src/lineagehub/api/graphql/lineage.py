@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+from dataclasses import fields
 from datetime import datetime
 from typing import Any
 
@@ -13,8 +14,16 @@ from lineagehub.api.graphql.context import Info
 from lineagehub.api.graphql.enums import EdgeType
 from lineagehub.api.graphql.types import RegistryEntity
 from lineagehub.graph import lineage as engine
-from lineagehub.graph.properties import HISTORY_STEPS, HISTORY_TIMES, HISTORY_VALUES
-from lineagehub.graph.records import Entity
+from lineagehub.graph.properties import (
+    HISTORY_STEPS,
+    HISTORY_TIMES,
+    HISTORY_VALUES,
+    JSON_PREFIX,
+    PARAM_JSON_PREFIX,
+    PARAM_PREFIX,
+    SCALAR_PREFIX,
+)
+from lineagehub.graph.records import RECORD_TYPES, Entity
 
 
 def wrap(record: Entity) -> RegistryEntity:
@@ -134,6 +143,66 @@ _HEAVY: tuple[tuple[tuple[str, ...], frozenset[str]], ...] = (
 HEAVY_PROPS = tuple(prefix for prefixes, _ in _HEAVY for prefix in prefixes)
 
 
+def _entity_props() -> dict[str, tuple[str, ...]]:
+    """GraphQL scalar field of a lineage node -> the stored properties (or prefixes) it
+    reads: a record field's camelCase name is its stored property, except these."""
+    from pydantic.alias_generators import to_camel
+
+    props: dict[str, tuple[str, ...]] = {}
+    for record in RECORD_TYPES.values():
+        for f in fields(record):
+            name = to_camel(f.name)
+            props[name] = (name,)
+    props.update(
+        name=("name", "deletedName"),
+        externalId=("externalId", "deletedExternalId"),
+        deleted=("deletedAt",),
+        customProperties=(SCALAR_PREFIX, JSON_PREFIX),
+        customProperty=(SCALAR_PREFIX, JSON_PREFIX),
+        params=(PARAM_PREFIX, PARAM_JSON_PREFIX),
+        param=(PARAM_PREFIX, PARAM_JSON_PREFIX),
+        metrics=(HISTORY_VALUES, HISTORY_STEPS, HISTORY_TIMES),
+        metric=(HISTORY_VALUES, HISTORY_STEPS, HISTORY_TIMES),
+        schema=("schemaJson",),
+        profile=("profileJson",),
+    )
+    return props
+
+
+_ENTITY_PROPS = _entity_props()
+# Fields of the lineage answer's own types, and of the values nodes show (custom
+# properties, metric points): they read no node property.
+_STRUCTURAL = frozenset(
+    {
+        "__typename", "start", "nodes", "node", "degree", "edges", "from", "to", "type",
+        "since", "until", "truncated", "omittedNodes", "reachableNodes", "moreBeyondDepth",
+        "cut", "key", "value", "stringValue", "intValue", "floatValue", "boolValue",
+        "jsonValue", "step", "timestamp", "history",
+    }
+)  # fmt: skip
+# Read by every record, whatever is selected.
+_CORE = ("id", "name", "deletedName", "state", "createdAt", "updatedAt")
+
+
+def shown_props(info: Info) -> tuple[str, ...] | None:
+    """The stored properties (names or prefixes) the lineage field being resolved shows,
+    or None when its selection reaches beyond plain fields (then every property is read)."""
+    if not info.selected_fields:
+        return None
+    return props_shown_by(_names(info.selected_fields[0].selections))
+
+
+def props_shown_by(names: set[str]) -> tuple[str, ...] | None:
+    """The stored properties a lineage selection of fields ``names`` shows (None: all)."""
+    keep = set(_CORE)
+    for name in names:
+        if name in _ENTITY_PROPS:
+            keep.update(_ENTITY_PROPS[name])
+        elif name not in _STRUCTURAL:
+            return None
+    return tuple(sorted(keep))
+
+
 def _names(selections: list[Any]) -> set[str]:
     """Every field name selected anywhere below ``selections`` (fragments included)."""
     found: set[str] = set()
@@ -148,8 +217,8 @@ def unshown_props(info: Info) -> tuple[str, ...]:
     """Property prefixes the lineage field being resolved never shows."""
     selected = _names(info.selected_fields[0].selections) if info.selected_fields else set()
     skipped: list[str] = []
-    for prefixes, fields in _HEAVY:
-        if not selected & fields:
+    for prefixes, shown_by in _HEAVY:
+        if not selected & shown_by:
             skipped += prefixes
     return tuple(skipped)
 
@@ -178,6 +247,7 @@ def spec_of(
         limit=settings.default_lineage_limit if limit is None else limit,
         with_paths=with_paths,
         skip_props=unshown_props(info),
+        keep_props=shown_props(info),
     )
     engine.check_spec(
         spec, max_depth=settings.max_lineage_depth, max_nodes=settings.max_lineage_nodes
