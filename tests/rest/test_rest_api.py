@@ -507,3 +507,31 @@ def test_metric_history_across_runs(rest: Rest) -> None:
     everything = rest.ok("GET", f"{V1A3}/experiment_runs/metric_history", pageSize="4")
     assert everything["size"] == 4 and everything["nextPageToken"]
     rest.fails(400, "GET", f"{V1A3}/experiment_runs/metric_history", stepIds="a,b")
+
+
+def test_runs_logged_through_graphql_show_their_params_and_metrics_through_rest(
+    rest: Rest, api: Api
+) -> None:
+    api(
+        """mutation {
+          registerModel(input: {
+            model: {name: "tabular"}
+            version: {name: "1"}
+            trainingRun: {
+              experiment: "tabular-exp"
+              name: "r1"
+              params: [{key: "lr", floatValue: 0.01}, {key: "opt", stringValue: "adam"}]
+              metrics: [{key: "auc", value: 0.8, step: 0}, {key: "auc", value: 0.9, step: 1}]
+            }
+          }) { version { id } }
+        }"""
+    )
+    run = rest.ok("GET", f"{V1A3}/experiment_run", name="r1")
+    logs = rest.ok("GET", f"{V1A3}/experiment_runs/{run['id']}/artifacts")["items"]
+    shown = {(a["artifactType"], a["name"]): a for a in logs}
+    assert shown[("parameter", "lr")]["value"] == "0.01"
+    assert shown[("parameter", "lr")]["parameterType"] == "number"
+    assert shown[("parameter", "opt")]["value"] == "adam"
+    assert (shown[("metric", "auc")]["value"], shown[("metric", "auc")]["step"]) == (0.9, 1)
+    history = rest.ok("GET", f"{V1A3}/experiment_runs/{run['id']}/metric_history", name="auc")
+    assert [(m["value"], m["step"]) for m in history["items"]] == [(0.8, 0), (0.9, 1)]

@@ -23,7 +23,7 @@ from lineagehub.graph.commands import Command
 from lineagehub.graph.entities import ExternalId, Name, Text, lock, now
 from lineagehub.graph.errors import Conflict, ValidationFailed
 from lineagehub.graph.experiments import MetricIn, _metric_changes, _param_changes
-from lineagehub.graph.properties import CustomPropertyIn, encode
+from lineagehub.graph.properties import CustomProperty, CustomPropertyIn, PropertyType, encode
 from lineagehub.graph.records import ExperimentRun
 from lineagehub.graph.store import Tx
 
@@ -202,3 +202,73 @@ async def update_standalone(
     assert row is not None
     log: dict[str, Any] = row["l"]
     return log
+
+
+def _as_text(prop: CustomProperty) -> tuple[str, str]:
+    """A typed param as Kubeflow shows one: its value as text, and the parameterType."""
+    match prop.type:
+        case PropertyType.BOOL:
+            return ("true" if prop.value else "false"), ParameterType.BOOLEAN.value
+        case PropertyType.INT | PropertyType.FLOAT:
+            return json.dumps(prop.value), ParameterType.NUMBER.value
+        case PropertyType.JSON:
+            return json.dumps(prop.value), ParameterType.OBJECT.value
+    return str(prop.value), ParameterType.STRING.value
+
+
+async def mirror(
+    tx: Tx,
+    run_id: str,
+    params: list[CustomPropertyIn],
+    metrics: list[MetricIn],
+    at: datetime,
+) -> None:
+    """Keep a run's log nodes in step with params and metric points logged through the
+    run itself (GraphQL's logToRun, registerModel's training run), so REST clients see
+    them as the run's parameter and metric artifacts."""
+    logs: list[dict[str, Any]] = []
+    for param in params:
+        value, kind = _as_text(param.typed())
+        logs.append(
+            {"kind": LogKind.PARAMETER.value, "name": param.key, "props": {
+                "value": value, "parameterType": kind, "artifactState": "LIVE"}}
+        )  # fmt: skip
+    latest: dict[str, MetricIn] = {}
+    for point in metrics:
+        best = latest.get(point.key)
+        if best is None or (point.step, point.timestamp or at) >= (best.step, best.timestamp or at):
+            latest[point.key] = point
+    for key, point in latest.items():
+        logs.append(
+            {"kind": LogKind.METRIC.value, "name": key, "props": {
+                "value": point.value, "step": point.step, "timestamp": point.timestamp or at,
+                "artifactState": "LIVE"}}
+        )  # fmt: skip
+    if not logs:
+        return
+    rows = await tx.run(
+        "UNWIND $logs AS log "
+        "OPTIONAL MATCH (:Node:ExperimentRun {id: $runId})-[:LOGGED]->"
+        "(l:RunLog {kind: log.kind, name: log.name}) "
+        "RETURN l.restId AS restId",
+        {"runId": run_id, "logs": [{"kind": g["kind"], "name": g["name"]} for g in logs]},
+    )
+    missing = [g for g, row in zip(logs, rows, strict=True) if row["restId"] is None]
+    if missing:
+        first = await restids.allocate(tx, len(missing))
+        for i, g in enumerate(missing):
+            g["restId"] = first + i
+    for log_kind, label in LOG_LABELS.items():
+        mine = [g for g in logs if g["kind"] == log_kind.value]
+        if not mine:
+            continue
+        # The label is one of two literals, chosen by kind.
+        await tx.run(
+            "UNWIND $logs AS log "
+            "MATCH (r:Node:ExperimentRun {id: $runId}) "
+            f"MERGE (r)-[:LOGGED]->(l:RunLog:`{label}` "
+            "{runId: $runId, kind: log.kind, name: log.name}) "
+            "ON CREATE SET l.createdAt = $at, l.restId = log.restId "
+            "SET l += log.props, l.updatedAt = $at",
+            {"runId": run_id, "logs": mine, "at": at},
+        )
