@@ -535,3 +535,32 @@ def test_runs_logged_through_graphql_show_their_params_and_metrics_through_rest(
     assert (shown[("metric", "auc")]["value"], shown[("metric", "auc")]["step"]) == (0.9, 1)
     history = rest.ok("GET", f"{V1A3}/experiment_runs/{run['id']}/metric_history", name="auc")
     assert [(m["value"], m["step"]) for m in history["items"]] == [(0.8, 0), (0.9, 1)]
+
+
+def test_catalog_fields_are_one_set_in_both_edges(rest: Rest, api: Api) -> None:
+    created = api(
+        """mutation { createRegisteredModel(input: {
+             name: "granite", readme: "# Granite", maturity: "Tech preview",
+             language: ["en"], tasks: ["text-generation"], provider: "IBM",
+             licenseLink: "https://example.org/license", libraryName: "transformers"
+           }) { id readme tasks licenseLink } }"""
+    )["createRegisteredModel"]
+    assert created["tasks"] == ["text-generation"]
+    model = rest.ok("GET", f"{V1A3}/registered_model", name="granite")
+    assert (model["readme"], model["maturity"], model["language"]) == (
+        "# Granite",
+        "Tech preview",
+        ["en"],
+    )
+    assert (model["provider"], model["licenseLink"], model["libraryName"]) == (
+        "IBM",
+        "https://example.org/license",
+        "transformers",
+    )
+    rest.ok("PATCH", f"{V1A3}/registered_models/{model['id']}", {"maturity": "GA"})
+    changed = api(
+        """mutation($id: ID!) { updateRegisteredModel(id: $id, input: {readme: null}) {
+             readme maturity } }""",
+        {"id": created["id"]},
+    )["updateRegisteredModel"]
+    assert changed == {"readme": None, "maturity": "GA"}

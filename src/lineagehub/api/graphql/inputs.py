@@ -57,8 +57,20 @@ class _EntityChanges(_EntityFields):
 # --- RegisteredModel -------------------------------------------------------------------
 
 
+@strawberry.input(description="What a model catalog shows about a model.")
+class _CatalogFields:
+    readme: str | None = strawberry.field(default=UNSET, description="Markdown.")
+    maturity: str | None = UNSET
+    language: list[str] | None = UNSET
+    tasks: list[str] | None = UNSET
+    provider: str | None = UNSET
+    logo: str | None = UNSET
+    license_link: str | None = UNSET
+    library_name: str | None = UNSET
+
+
 @strawberry.input(description="A new registered model.")
-class RegisteredModelInput(_EntityFields):
+class RegisteredModelInput(_EntityFields, _CatalogFields):
     name: str
     project: str | None = strawberry.field(
         default=UNSET, description='Its project (default "default"); fixed once created.'
@@ -70,7 +82,7 @@ class RegisteredModelInput(_EntityFields):
 
 
 @strawberry.input(description="Changes to a registered model; omitted fields stay, null clears.")
-class RegisteredModelChanges(_EntityChanges):
+class RegisteredModelChanges(_EntityChanges, _CatalogFields):
     owner: str | None = UNSET
     task: str | None = UNSET
     license: str | None = UNSET
