@@ -375,7 +375,7 @@ def test_serving_records_are_deployments_in_the_graph(rest: Rest, api: Api) -> N
         "PATCH", f"{V1A3}/inference_services/{isvc['id']}", {"desiredState": "UNDEPLOYED"}
     )
     assert stopped["desiredState"] == "UNDEPLOYED"
-    assert "modelVersionId" not in stopped
+    assert stopped["modelVersionId"] == v2["id"]  # still the version it is set to serve
 
 
 def _our_id(api: Api, rest_id: str) -> str:

@@ -176,6 +176,9 @@ async def deploy_in(
     seq_row = await tx.single(
         "MATCH (s:Node:InferenceService {id: $id}) "
         "SET s.servedVersionId = $versionId, s.updatedAt = $at, "
+        # The version the service is set to serve: kept when it is undeployed (Kubeflow's
+        # modelVersionId), while servedVersionId (and the SERVES edge) says what it serves.
+        "    s.configuredVersionId = $versionId, "
         "    s.modelId = coalesce(s.modelId, $modelId), "
         "    s.deploySeq = coalesce(s.deploySeq, 0) + 1 "
         "RETURN s.deploySeq AS seq",

@@ -324,7 +324,9 @@ INFERENCE_SERVICE = Resource(
         + ", registeredModelId: "
         + _related_id("(r:Node:RegisteredModel {id: n.modelId})")
         + ", modelVersionId: "
-        + _related_id("(r:Node:ModelVersion {id: n.servedVersionId})")
+        + _related_id(
+            "(r:Node:ModelVersion {id: coalesce(n.servedVersionId, n.configuredVersionId)})"
+        )
         + "}"
     ),
     filters={
