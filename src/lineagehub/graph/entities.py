@@ -231,24 +231,35 @@ async def update(
     check: Any = None,
 ) -> E:
     """Apply a partial update in one transaction; ``check(tx, current)`` may veto it."""
+    return await store.write(
+        lambda tx: update_in(tx, record, node_id, command, path=path, check=check)
+    )
 
-    async def work(tx: Tx) -> E:
-        current = await lock(tx, record, node_id, field="id")
-        if check is not None:
-            await check(tx, current)
-        changes = command.changes(current, path)
-        await check_unique(tx, unique_keys(record, current, changes, path))
-        tx.touch(node_id, {k: current.get(k) for k in changes}, changes)
-        row = await tx.single(
-            f"MATCH (n:Node:`{record.LABEL}` {{id: $id}}) "
-            "SET n += $changes, n.updatedAt = $now "
-            "RETURN labels(n) AS labels, n {.*} AS n",
-            {"id": node_id, "changes": changes, "now": now()},
-        )
-        assert row is not None
-        return _as(record, row)
 
-    return await store.write(work)
+async def update_in(
+    tx: Tx,
+    record: type[E],
+    node_id: str,
+    command: EntityUpdate,
+    *,
+    path: str = "input",
+    check: Any = None,
+) -> E:
+    """:func:`update` inside ``tx`` (for an operation that also writes something else)."""
+    current = await lock(tx, record, node_id, field="id")
+    if check is not None:
+        await check(tx, current)
+    changes = command.changes(current, path)
+    await check_unique(tx, unique_keys(record, current, changes, path))
+    tx.touch(node_id, {k: current.get(k) for k in changes}, changes)
+    row = await tx.single(
+        f"MATCH (n:Node:`{record.LABEL}` {{id: $id}}) "
+        "SET n += $changes, n.updatedAt = $now "
+        "RETURN labels(n) AS labels, n {.*} AS n",
+        {"id": node_id, "changes": changes, "now": now()},
+    )
+    assert row is not None
+    return _as(record, row)
 
 
 def unique_keys(

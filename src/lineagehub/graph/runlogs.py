@@ -129,8 +129,7 @@ async def log_in(
         "MATCH (r:Node:ExperimentRun {id: $id}) SET r += $changes, r.updatedAt = $at",
         {"id": run_id, "changes": changes, "at": stamp},
     )
-    props = {k: v for k, v in _log_props(fields, kind).items()}
-    label = LOG_LABELS[kind]
+    props = _log_props(fields, kind)
     if fields.external_id is not None:
         row = await tx.single(
             "MATCH (l:RunLog {externalId: $externalId}) "
@@ -148,26 +147,48 @@ async def log_in(
                 f"externalId {fields.external_id!r} is taken by another log",
                 field=f"{path}.externalId",
             )
-    key = {"runId": run_id, "kind": kind.value, "name": fields.name}
-    # The run's lock (taken above) serialises loggers of the same run, so the log node
-    # found here is still the one to update when the MERGE runs.
-    existing = await tx.single(
-        "MATCH (:Node:ExperimentRun {id: $runId})-[:LOGGED]->"
-        "(l:RunLog {kind: $kind, name: $name}) RETURN l.restId AS restId",
-        key,
+    [log] = await _upsert(
+        tx, run_id, [{"kind": kind.value, "name": fields.name, "props": props}], stamp
     )
-    rest_id = existing["restId"] if existing else await restids.allocate(tx, 1)
-    found = await tx.single(
-        f"MATCH (r:Node:ExperimentRun {{id: $runId}}) "
-        f"MERGE (r)-[:LOGGED]->(l:RunLog:`{label}` {{runId: $runId, kind: $kind, name: $name}}) "
-        "ON CREATE SET l.createdAt = $at, l.restId = $restId "
-        "SET l += $props, l.updatedAt = $at "
-        "RETURN l {.*} AS l",
-        {**key, "props": props, "at": stamp, "restId": rest_id},
-    )
-    assert found is not None
-    log: dict[str, Any] = found["l"]
     return log
+
+
+async def _upsert(
+    tx: Tx, run_id: str, logs: list[dict[str, Any]], at: datetime
+) -> list[dict[str, Any]]:
+    """Create or update a run's log nodes (``{kind, name, props}`` each), numbering new
+    ones; the stored logs come back, metrics first. The caller holds the run's lock, which
+    serialises loggers of the run, so the logs found here are the ones the MERGE updates."""
+    rows = await tx.run(
+        "UNWIND $logs AS log "
+        "OPTIONAL MATCH (:Node:ExperimentRun {id: $runId})-[:LOGGED]->"
+        "(l:RunLog {kind: log.kind, name: log.name}) "
+        "RETURN l.restId AS restId",
+        {"runId": run_id, "logs": [{"kind": g["kind"], "name": g["name"]} for g in logs]},
+    )
+    missing = [g for g, row in zip(logs, rows, strict=True) if row["restId"] is None]
+    if missing:
+        first = await restids.allocate(tx, len(missing))
+        for i, g in enumerate(missing):
+            g["restId"] = first + i
+    stored: list[dict[str, Any]] = []
+    for log_kind, label in LOG_LABELS.items():
+        mine = [g for g in logs if g["kind"] == log_kind.value]
+        if not mine:
+            continue
+        # The label is one of two literals, chosen by kind.
+        found = await tx.run(
+            "UNWIND $logs AS log "
+            "MATCH (r:Node:ExperimentRun {id: $runId}) "
+            f"MERGE (r)-[:LOGGED]->(l:RunLog:`{label}` "
+            "{runId: $runId, kind: log.kind, name: log.name}) "
+            "ON CREATE SET l.createdAt = $at, l.restId = log.restId "
+            "SET l += log.props, l.updatedAt = $at "
+            "RETURN l {.*} AS l",
+            {"runId": run_id, "logs": mine, "at": at},
+        )
+        stored += [row["l"] for row in found]
+    return stored
 
 
 async def create_standalone(tx: Tx, fields: MetricLog | ParameterLog) -> dict[str, Any]:
@@ -244,31 +265,5 @@ async def mirror(
                 "value": point.value, "step": point.step, "timestamp": point.timestamp or at,
                 "artifactState": "LIVE"}}
         )  # fmt: skip
-    if not logs:
-        return
-    rows = await tx.run(
-        "UNWIND $logs AS log "
-        "OPTIONAL MATCH (:Node:ExperimentRun {id: $runId})-[:LOGGED]->"
-        "(l:RunLog {kind: log.kind, name: log.name}) "
-        "RETURN l.restId AS restId",
-        {"runId": run_id, "logs": [{"kind": g["kind"], "name": g["name"]} for g in logs]},
-    )
-    missing = [g for g, row in zip(logs, rows, strict=True) if row["restId"] is None]
-    if missing:
-        first = await restids.allocate(tx, len(missing))
-        for i, g in enumerate(missing):
-            g["restId"] = first + i
-    for log_kind, label in LOG_LABELS.items():
-        mine = [g for g in logs if g["kind"] == log_kind.value]
-        if not mine:
-            continue
-        # The label is one of two literals, chosen by kind.
-        await tx.run(
-            "UNWIND $logs AS log "
-            "MATCH (r:Node:ExperimentRun {id: $runId}) "
-            f"MERGE (r)-[:LOGGED]->(l:RunLog:`{label}` "
-            "{runId: $runId, kind: log.kind, name: log.name}) "
-            "ON CREATE SET l.createdAt = $at, l.restId = log.restId "
-            "SET l += log.props, l.updatedAt = $at",
-            {"runId": run_id, "logs": mine, "at": at},
-        )
+    if logs:
+        await _upsert(tx, run_id, logs, at)

@@ -184,16 +184,9 @@ _STRUCTURAL = frozenset(
 _CORE = ("id", "name", "deletedName", "state", "createdAt", "updatedAt")
 
 
-def shown_props(info: Info) -> tuple[str, ...] | None:
-    """The stored properties (names or prefixes) the lineage field being resolved shows,
-    or None when its selection reaches beyond plain fields (then every property is read)."""
-    if not info.selected_fields:
-        return None
-    return props_shown_by(_names(info.selected_fields[0].selections))
-
-
 def props_shown_by(names: set[str]) -> tuple[str, ...] | None:
-    """The stored properties a lineage selection of fields ``names`` shows (None: all)."""
+    """The stored properties (names or prefixes) a lineage selection of fields ``names``
+    shows, or None when it reaches beyond plain fields (then every property is read)."""
     keep = set(_CORE)
     for name in names:
         if name in _ENTITY_PROPS:
@@ -213,9 +206,8 @@ def _names(selections: list[Any]) -> set[str]:
     return found
 
 
-def unshown_props(info: Info) -> tuple[str, ...]:
-    """Property prefixes the lineage field being resolved never shows."""
-    selected = _names(info.selected_fields[0].selections) if info.selected_fields else set()
+def props_unshown_by(selected: set[str]) -> tuple[str, ...]:
+    """Big property prefixes a lineage selection of fields ``selected`` never shows."""
     skipped: list[str] = []
     for prefixes, shown_by in _HEAVY:
         if not selected & shown_by:
@@ -237,6 +229,8 @@ def spec_of(
 ) -> engine.LineageSpec:
     """A checked lineage request from GraphQL arguments (defaults and caps from settings)."""
     settings = info.context.settings
+    # The fields selected below the lineage field decide which properties Neo4j returns.
+    selected = _names(info.selected_fields[0].selections) if info.selected_fields else None
     spec = engine.LineageSpec(
         direction=direction,
         max_depth=settings.default_lineage_depth if max_depth is None else max_depth,
@@ -246,8 +240,8 @@ def spec_of(
         until=until,
         limit=settings.default_lineage_limit if limit is None else limit,
         with_paths=with_paths,
-        skip_props=unshown_props(info),
-        keep_props=shown_props(info),
+        skip_props=props_unshown_by(selected or set()),
+        keep_props=props_shown_by(selected) if selected is not None else None,
     )
     engine.check_spec(
         spec, max_depth=settings.max_lineage_depth, max_nodes=settings.max_lineage_nodes

@@ -174,12 +174,16 @@ async def list_page(
         raise NotFound(f"no {parent.label} with id {parent_id}", field="id")
     found = row["items"]
     page = [_render(resource, item) for item in found[: query.page_size]]
-    more = len(found) > query.page_size
+    return page_answer(page, query, more=len(found) > query.page_size)
+
+
+def page_answer(items: list[dict[str, Any]], query: ListQuery, *, more: bool) -> dict[str, Any]:
+    """A Kubeflow list answer: the page, the token of the next one ("" on the last)."""
     return {
-        "items": page,
+        "items": items,
         "nextPageToken": encode_cursor(query.offset + query.page_size - 1) if more else "",
         "pageSize": query.page_size,
-        "size": len(page),
+        "size": len(items),
     }
 
 
@@ -210,6 +214,22 @@ async def get_one(
     if not rows:
         raise NotFound(f"no {resource.name} with id {key}", field=field)
     return _render(resource, rows[0]["item"])
+
+
+async def our_ids(store: Store, *refs: tuple[str, int, str]) -> list[str]:
+    """Our ids of the nodes ``(label, REST id, field)`` name, in one round trip; 404
+    naming the field of the first one missing."""
+    rows = await store.read(
+        "UNWIND $refs AS ref "
+        "OPTIONAL MATCH (n:Node {restId: ref.rest}) "
+        f"WHERE ref.label IN labels(n) AND NOT n:Deleted AND {in_scope('n')} "
+        "RETURN n.id AS id",
+        {"refs": [{"label": label, "rest": rest} for label, rest, _ in refs], **scope_params()},
+    )
+    for (label, rest, field), row in zip(refs, rows, strict=True):
+        if row["id"] is None:
+            raise NotFound(f"no {label} with id {rest}", field=field)
+    return [row["id"] for row in rows]
 
 
 async def our_id(store: Store, label: str, rest: int, *, field: str) -> dict[str, Any]:

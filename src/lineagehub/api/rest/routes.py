@@ -26,11 +26,12 @@ from lineagehub.api.rest import resources as res
 from lineagehub.api.rest.bodies import upstream_spec
 from lineagehub.api.rest.openapi_doc import served_spec
 from lineagehub.api.rest.reads import BadRequest, ListQuery, Parent, get_one, list_page, list_query
-from lineagehub.api.rest.wire import rest_id
+from lineagehub.api.rest.wire import epoch_ms, rest_id
 from lineagehub.graph.audit import action
 from lineagehub.graph.errors import NotFound, RegistryError, ValidationFailed
 from lineagehub.graph.identity import actor
 from lineagehub.graph.listing import Condition
+from lineagehub.graph.records import decode_metrics
 from lineagehub.graph.store import Store
 from lineagehub.logs import request_id
 
@@ -65,11 +66,16 @@ class Operation:
     experiments: bool = False  # only under v1alpha3
 
 
-def _path_id(request: Request, name: str = "id") -> int:
+def _param_id(value: Any, name: str) -> int:
+    """A REST id given in the path or the query: a malformed one is a bad request (400)."""
     try:
-        return rest_id(request.path_params[name], field=name)
+        return rest_id(value, field=name)
     except ValidationFailed as error:
         raise BadRequest(str(error), field=name) from None
+
+
+def _path_id(request: Request, name: str = "id") -> int:
+    return _param_id(request.path_params[name], name)
 
 
 async def _body(request: Request) -> Any:
@@ -128,10 +134,7 @@ def finder(resource: res.Resource, parent: Parent | None = None) -> Handler:
         conditions = _find_conditions(params)
         parent_rest = params.get("parentResourceId")
         if parent is not None and parent_rest:
-            try:
-                parent_id = rest_id(parent_rest, field="parentResourceId")
-            except ValidationFailed as error:
-                raise BadRequest(str(error), field="parentResourceId") from None
+            parent_id = _param_id(parent_rest, "parentResourceId")
             page = await list_page(
                 store,
                 resource,
@@ -257,8 +260,6 @@ async def _metric_history(request: Request, store: Store) -> tuple[int, Any]:
         "RETURN r {.*} AS run, e.restId AS experiment",
         {"runs": run_ids},
     )
-    from lineagehub.graph.records import decode_metrics
-
     points: list[dict[str, Any]] = []
     for row in rows:
         run = row["run"]
@@ -274,7 +275,7 @@ async def _metric_history(request: Request, store: Store) -> tuple[int, Any]:
                         "name": metric.key,
                         "value": point.value,
                         "step": point.step,
-                        "timestamp": str(int(point.timestamp.timestamp() * 1000)),
+                        "timestamp": epoch_ms(point.timestamp),
                         "experimentRunId": str(run["restId"]),
                         "experimentId": None
                         if row["experiment"] is None
@@ -295,15 +296,8 @@ async def _metric_history(request: Request, store: Store) -> tuple[int, Any]:
         reverse=query.descending,
     )
     window = points[query.offset : query.offset + query.page_size]
-    more = len(points) > query.offset + query.page_size
-    from lineagehub.graph.listing import encode_cursor
-
-    return 200, {
-        "items": [{k: v for k, v in p.items() if v is not None} for p in window],
-        "nextPageToken": encode_cursor(query.offset + query.page_size - 1) if more else "",
-        "pageSize": query.page_size,
-        "size": len(window),
-    }
+    items = [{k: v for k, v in p.items() if v is not None} for p in window]
+    return 200, reads.page_answer(items, query, more=len(points) > query.offset + query.page_size)
 
 
 # --- the operation table -----------------------------------------------------------------------

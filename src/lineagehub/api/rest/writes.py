@@ -8,7 +8,7 @@ from typing import Any
 
 from lineagehub.api.rest import resources as res
 from lineagehub.api.rest.bodies import check_body
-from lineagehub.api.rest.reads import BadRequest, get_one, our_id
+from lineagehub.api.rest.reads import BadRequest, get_one, our_id, our_ids
 from lineagehub.api.rest.wire import (
     custom_properties_in,
     from_epoch_ms,
@@ -73,6 +73,27 @@ def _state(body: dict[str, Any]) -> dict[str, Any]:
     return {"state": body["state"]} if body.get("state") is not None else {}
 
 
+def _without_id(body: dict[str, Any]) -> dict[str, Any]:
+    """A create body without ``id``: schemas that allow one get it from the server, as in
+    Kubeflow (the read-only times are refused by ``check_body``)."""
+    return {k: v for k, v in body.items() if k != "id"}
+
+
+def _named(body: dict[str, Any], key: str, record: type[Entity]) -> tuple[str, int, str]:
+    """The node the body's ``key`` names by REST id, as a reference for ``our_ids``."""
+    return record.LABEL, rest_id(body[key], field=f"body.{key}"), f"body.{key}"
+
+
+def _parent(
+    body: dict[str, Any], key: str, record: type[Entity], path_rest: int | None
+) -> tuple[str, int, str]:
+    """The parent the body's ``key`` names; 409 when the path names another one."""
+    ref = _named(body, key, record)
+    if path_rest is not None and ref[1] != path_rest:
+        raise Conflict(f"{key} differs from the path's {record.LABEL}", field=ref[2])
+    return ref
+
+
 async def _current(store: Store, record: type[Entity], rest: int) -> dict[str, Any]:
     return await our_id(store, record.LABEL, rest, field="id")
 
@@ -119,18 +140,15 @@ def update_model(store: Store, rest: int, body: dict[str, Any]) -> Awaitable[dic
 async def create_version(
     store: Store, body: dict[str, Any], *, model_rest: int | None = None
 ) -> dict[str, Any]:
-    body = check_body(body, "ModelVersionCreate" if model_rest is None else "ModelVersion")
-    body = {k: v for k, v in body.items() if k not in _SERVER_SET}
-    given = body.get("registeredModelId")
-    model_field = "body.registeredModelId"
-    if model_rest is None:
-        model_rest = rest_id(given, field=model_field)
-    elif given is not None and rest_id(given, field=model_field) != model_rest:
-        raise Conflict("registeredModelId differs from the path's model", field=model_field)
-    model = await our_id(store, RegisteredModel.LABEL, model_rest, field=model_field)
+    body = _without_id(
+        check_body(body, "ModelVersionCreate" if model_rest is None else "ModelVersion")
+    )
+    [model_id] = await our_ids(
+        store, _parent(body, "registeredModelId", RegisteredModel, model_rest)
+    )
     fields = {k: v for k, v in body.items() if k != "registeredModelId"}
     command = _command(
-        versions.ModelVersionCreate, fields, extra={"modelId": model["id"], **_state(body)}
+        versions.ModelVersionCreate, fields, extra={"modelId": model_id, **_state(body)}
     )
     version = await versions.create(store, command)
     return await get_one(store, res.MODEL_VERSION, version.id, by="id")
@@ -268,9 +286,10 @@ def _kind_of(labels: list[str]) -> str:
     raise NotFound("not an artifact", field="id")
 
 
-async def update_artifact(
-    store: Store, rest: int, body: dict[str, Any], *, only: str | None = None
-) -> dict[str, Any]:
+async def _checked_update(
+    store: Store, rest: int, body: Any, *, only: str | None = None
+) -> tuple[str, dict[str, Any], dict[str, Any]]:
+    """(kind, stored properties, checked body) of an update of artifact ``rest``."""
     if not isinstance(body, dict):
         raise BadRequest("the body must be a JSON object", field="body")
     current = await _artifact_node(store, rest)
@@ -284,7 +303,25 @@ async def update_artifact(
             f"artifact {rest} is a {stored_kind}, not a {shown} artifact; its type cannot change",
             field="body.artifactType",
         )
-    body = check_body(body, _ARTIFACT_SCHEMAS[kind] + "Update")
+    return kind, current, check_body(body, _ARTIFACT_SCHEMAS[kind] + "Update")
+
+
+def _artifact_changes(
+    kind: str, current: dict[str, Any], body: dict[str, Any]
+) -> tuple[type[Entity], entities.EntityUpdate]:
+    """The record type and update command of a checked model, doc or dataset update."""
+    extra = _artifact_state(body)
+    if kind == "dataset-artifact":
+        return Dataset, _update(datasets.DatasetUpdate, body, current, **extra)
+    if kind == "model-artifact":
+        return ModelArtifact, _update(artifacts.ModelArtifactUpdate, body, current, **extra)
+    return DocArtifact, _update(artifacts.DocArtifactUpdate, body, current, **extra)
+
+
+async def update_artifact(
+    store: Store, rest: int, body: dict[str, Any], *, only: str | None = None
+) -> dict[str, Any]:
+    kind, current, body = await _checked_update(store, rest, body, only=only)
     if kind in ("metric", "parameter"):
         merged = {
             "name": current["name"],
@@ -297,16 +334,7 @@ async def update_artifact(
         }
         await _log(store, current.get("runId"), kind, merged, rest=rest)
         return await get_one(store, res.ARTIFACT, rest)
-    extra = _artifact_state(body)
-    if kind == "dataset-artifact":
-        command: entities.EntityUpdate = _update(datasets.DatasetUpdate, body, current, **extra)
-        record: type[Entity] = Dataset
-    elif kind == "model-artifact":
-        command = _update(artifacts.ModelArtifactUpdate, body, current, **extra)
-        record = ModelArtifact
-    else:
-        command = _update(artifacts.DocArtifactUpdate, body, current, **extra)
-        record = DocArtifact
+    record, command = _artifact_changes(kind, current, body)
     await entities.update(store, record, current["id"], command, path="body")
     return await get_one(store, res.ARTIFACT, rest)
 
@@ -323,17 +351,22 @@ async def upsert_version_artifact(
         )
     body = check_body(body, _ARTIFACT_SCHEMAS[kind])
     if body.get("id") is not None:
-        existing = await _artifact_node(store, rest_id(body["id"], field="body.id"))
+        rest = rest_id(body["id"], field="body.id")
+        fields = {k: v for k, v in body.items() if k not in _READ_ONLY}
+        changed, current, fields = await _checked_update(store, rest, fields)
+        change = (
+            _artifact_changes(changed, current, fields) if set(fields) - {"artifactType"} else None
+        )
 
         async def attach(tx: Tx) -> None:
+            """Attach, and apply the body's other fields, in one transaction."""
             locked = await lock(tx, ModelVersion, version["id"], field="id")
-            await artifacts.attach_in(tx, existing["id"], locked, path="body")
+            await artifacts.attach_in(tx, current["id"], locked, path="body")
+            if change is not None:
+                await entities.update_in(tx, change[0], current["id"], change[1], path="body")
 
         await store.write(attach)
-        if set(body) - {"id", "artifactType"}:
-            fields = {k: v for k, v in body.items() if k not in _READ_ONLY}
-            return await update_artifact(store, existing["restId"], fields)
-        return await get_one(store, res.ARTIFACT, existing["restId"])
+        return await get_one(store, res.ARTIFACT, rest)
     fields = {k: v for k, v in body.items() if k not in _READ_ONLY}
     command = _file_command(kind, fields)
 
@@ -345,8 +378,6 @@ async def upsert_version_artifact(
     return await _created_artifact(store, artifact.id)
 
 
-# Set by the server: ignored in create bodies that allow them (as Kubeflow does).
-_SERVER_SET = frozenset({"id", "createTimeSinceEpoch", "lastUpdateTimeSinceEpoch"})
 _READ_ONLY = frozenset(
     {"id", "createTimeSinceEpoch", "lastUpdateTimeSinceEpoch", "experimentId", "experimentRunId"}
 )
@@ -386,13 +417,11 @@ async def create_run(
     store: Store, body: dict[str, Any], *, experiment_rest: int | None = None
 ) -> dict[str, Any]:
     schema = "ExperimentRunCreate" if experiment_rest is None else "ExperimentRun"
-    body = check_body(body, schema)
-    body = {k: v for k, v in body.items() if k not in _SERVER_SET}
+    body = _without_id(check_body(body, schema))
     field = "body.experimentId"
-    wanted = rest_id(body["experimentId"], field=field)
-    if experiment_rest is not None and wanted != experiment_rest:
-        raise Conflict("experimentId differs from the path's experiment", field=field)
-    experiment = await our_id(store, Experiment.LABEL, wanted, field=field)
+    [experiment_id] = await our_ids(
+        store, _parent(body, "experimentId", Experiment, experiment_rest)
+    )
     fields = {
         k: v
         for k, v in body.items()
@@ -401,15 +430,15 @@ async def create_run(
     command = _command(
         experiments.RunCreate,
         fields,
-        extra={"experimentId": experiment["id"], **_run_times(body), **_state(body)},
+        extra={"experimentId": experiment_id, **_run_times(body), **_state(body)},
     )
 
     async def work(tx: Tx) -> ExperimentRun:
-        locked = await lock(tx, Experiment, experiment["id"], field=field)
+        locked = await lock(tx, Experiment, experiment_id, field=field)
         if command.name is not None:
             row = await tx.single(
                 "MATCH (r:ExperimentRun {experimentId: $e, name: $n}) RETURN r.id AS id",
-                {"e": experiment["id"], "n": command.name},
+                {"e": experiment_id, "n": command.name},
             )
             if row is not None:
                 raise Conflict(
@@ -530,30 +559,17 @@ async def create_service(
     store: Store, body: dict[str, Any], *, environment_rest: int | None = None
 ) -> dict[str, Any]:
     schema = "InferenceServiceCreate" if environment_rest is None else "InferenceService"
-    body = check_body(body, schema)
-    body = {k: v for k, v in body.items() if k not in _SERVER_SET}
-    env_field = "body.servingEnvironmentId"
-    env_rest = rest_id(body["servingEnvironmentId"], field=env_field)
-    if environment_rest is not None and env_rest != environment_rest:
-        raise Conflict("servingEnvironmentId differs from the path's", field=env_field)
-    env = await our_id(store, ServingEnvironment.LABEL, env_rest, field=env_field)
-    model_field = "body.registeredModelId"
-    model = await our_id(
-        store,
-        RegisteredModel.LABEL,
-        rest_id(body["registeredModelId"], field=model_field),
-        field=model_field,
-    )
-    extra: dict[str, Any] = {"environmentId": env["id"], "modelId": model["id"]}
+    body = _without_id(check_body(body, schema))
+    refs = [
+        _parent(body, "servingEnvironmentId", ServingEnvironment, environment_rest),
+        _named(body, "registeredModelId", RegisteredModel),
+    ]
     if body.get("modelVersionId") is not None:
-        version_field = "body.modelVersionId"
-        version = await our_id(
-            store,
-            ModelVersion.LABEL,
-            rest_id(body["modelVersionId"], field=version_field),
-            field=version_field,
-        )
-        extra["modelVersionId"] = version["id"]
+        refs.append(_named(body, "modelVersionId", ModelVersion))
+    found = await our_ids(store, *refs)
+    extra: dict[str, Any] = {"environmentId": found[0], "modelId": found[1]}
+    if len(found) > 2:
+        extra["modelVersionId"] = found[2]
     fields = {
         k: v
         for k, v in body.items()
@@ -569,11 +585,7 @@ async def update_service(store: Store, rest: int, body: dict[str, Any]) -> dict[
     current = await _current(store, InferenceService, rest)
     version_id: str | None = None
     if body.get("modelVersionId") is not None:
-        field = "body.modelVersionId"
-        version = await our_id(
-            store, ModelVersion.LABEL, rest_id(body["modelVersionId"], field=field), field=field
-        )
-        version_id = version["id"]
+        [version_id] = await our_ids(store, _named(body, "modelVersionId", ModelVersion))
     fields = {k: v for k, v in body.items() if k != "modelVersionId"}
     command = _update(serving.ServiceUpdate, fields, current)
     await serving.update_service(
@@ -583,12 +595,11 @@ async def update_service(store: Store, rest: int, body: dict[str, Any]) -> dict[
 
 
 async def create_serve(store: Store, service_rest: int, body: dict[str, Any]) -> dict[str, Any]:
-    body = check_body(body, "ServeModel")
-    body = {k: v for k, v in body.items() if k not in _SERVER_SET}
-    service = await our_id(store, InferenceService.LABEL, service_rest, field="id")
-    field = "body.modelVersionId"
-    version = await our_id(
-        store, ModelVersion.LABEL, rest_id(body["modelVersionId"], field=field), field=field
+    body = _without_id(check_body(body, "ServeModel"))
+    service_id, version_id = await our_ids(
+        store,
+        (InferenceService.LABEL, service_rest, "id"),
+        _named(body, "modelVersionId", ModelVersion),
     )
     state = body.get("lastKnownState")
     fields = {k: v for k, v in body.items() if k not in ("modelVersionId", "lastKnownState")}
@@ -597,6 +608,6 @@ async def create_serve(store: Store, service_rest: int, body: dict[str, Any]) ->
         extra = {"executionState": state, "deploymentState": res.DEPLOYMENT_STATE[state]}
     event = _command(serving.DeploymentEvent, fields, extra=extra)
     _, deployment = await serving.deploy(
-        store, service["id"], version["id"], actor().name, event=event, field=field
+        store, service_id, version_id, actor().name, event=event, field="body.modelVersionId"
     )
     return await get_one(store, res.SERVE_MODEL, deployment.id, by="id")
