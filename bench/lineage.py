@@ -322,7 +322,7 @@ async def breakdown(
 ) -> Table:
     """Where lineagehub's time goes for one request, stage by stage (p50s, ms)."""
     from lineagehub.api.graphql.context import Context
-    from lineagehub.api.graphql.lineage import HEAVY_PROPS, props_shown_by
+    from lineagehub.api.graphql.lineage import reads_for
     from lineagehub.api.graphql.schema import build_schema
 
     settings = Settings(neo4j_uri=uri, neo4j_database=database, _env_file=None)  # type: ignore[call-arg]
@@ -334,8 +334,7 @@ async def breakdown(
         engine.Direction(start.direction),
         max_depth=start.depth,
         limit=LIMIT,
-        skip_props=HEAVY_PROPS,
-        keep_props=props_shown_by(QUERY_FIELDS),
+        **reads_for(QUERY_FIELDS),
     )
     stages = Stages()
 

@@ -153,7 +153,11 @@ def clean_graph(request: pytest.FixtureRequest) -> None:
     """Every test that touches the graph starts from an empty one (constraints stay)."""
     if "db" not in request.fixturenames and "api" not in request.fixturenames:
         return
-    driver: neo4j.Driver = request.getfixturevalue("db")
+    clean(request.getfixturevalue("db"))
+
+
+def clean(driver: neo4j.Driver) -> None:
+    """Empty the graph (constraints stay)."""
     with driver.session() as session:
         session.run(
             "MATCH (n) CALL (n) { DETACH DELETE n } IN TRANSACTIONS OF 10000 ROWS"

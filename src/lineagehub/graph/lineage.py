@@ -17,13 +17,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 from enum import Enum
-from functools import cache
+from functools import cache, lru_cache, partial
 from typing import Any
 
 from lineagehub.graph.errors import LimitExceeded, NotFound, ValidationFailed
 from lineagehub.graph.identity import in_scope, scope, scope_params
-from lineagehub.graph.records import Entity, record_from
-from lineagehub.graph.store import Store, decode_node, instant, node_map
+from lineagehub.graph.records import TEMPORAL_PROPS, Entity, record_from
+from lineagehub.graph.store import Store, decode_node, instant, iso, node_map, node_values
 from lineagehub.graph.vocabulary import EDGE_TYPES, LINEAGE_EDGE_TYPES, NODE_TYPES, Flow
 
 
@@ -47,6 +47,12 @@ class LineageSpec:
     skip_props: tuple[str, ...] = ()
     # When set: the only property names (or name prefixes) the caller shows.
     keep_props: tuple[str, ...] | None = None
+    # Parts of the answer the caller may not show, left out of the query when False:
+    # the edges among the nodes, their since/until, and whether lineage goes on past
+    # maxDepth (one more level to expand).
+    edges: bool = True
+    edge_times: bool = True
+    more: bool = True
 
 
 @dataclass(frozen=True)
@@ -172,11 +178,14 @@ def _expansions(direction: Direction, edge_types: tuple[str, ...], where: str) -
     return patterns or ["MATCH (b) WHERE false RETURN b"]
 
 
-def _walk(direction: Direction, edge_types: tuple[str, ...], depth: int, where: str) -> str:
+def _walk(
+    direction: Direction, edge_types: tuple[str, ...], depth: int, where: str, more: bool, i: int
+) -> str:
     """A Cypher subquery that walks from ``s`` breadth-first, one level per step, and returns
-    ``reached`` ({n, degree, path} for each node, at its smallest degree) and ``more``
-    (whether the last level has further lineage). Cost follows the answer: each level
-    expands only the previous level's new nodes, along directed, typed edges."""
+    ``reached<i>`` ({n, degree, path} for each node, at its smallest degree) and
+    ``more<i>`` (whether the last level has further lineage; false unless ``more``).
+    Cost follows the answer: each level expands only the previous level's new nodes,
+    along directed, typed edges."""
     step = " UNION ".join(_expansions(direction, edge_types, where))
     level = (
         "CALL (frontier, seen) { "
@@ -194,6 +203,8 @@ def _walk(direction: Direction, edge_types: tuple[str, ...], depth: int, where: 
             "WITH s, seen + [x IN next | x.n] AS seen, next AS frontier, "
             f"reached + [x IN next | {{n: x.n, degree: {degree}, path: x.path}}] AS reached "
         )
+    if not more:
+        return query + f"RETURN reached AS reached{i}, false AS more{i} }} "
     query += (
         "CALL (frontier, seen) { "
         "  UNWIND frontier AS f WITH f.n AS a "
@@ -201,12 +212,12 @@ def _walk(direction: Direction, edge_types: tuple[str, ...], depth: int, where: 
         "  WITH b WHERE NOT b IN seen "
         "  RETURN count(b) > 0 AS more "
         "} "
-        "RETURN reached, more }"
+        f"RETURN reached AS reached{i}, more AS more{i} }} "
     )
     return query
 
 
-@cache
+@lru_cache(maxsize=512)
 def _subgraph_query(
     directions: tuple[Direction, ...],
     edge_types: tuple[str, ...],
@@ -215,12 +226,18 @@ def _subgraph_query(
     filter_nodes: bool,
     scoped: bool,
     skip: bool = False,
+    parts: tuple[bool, bool, bool] = (True, True, True),
+    columns: tuple[str, ...] | None = None,
 ) -> str:
     """The Cypher for one shape of request. Every piece interpolated here is either an
-    integer checked against the cap or a name from the vocabulary: no user text.
+    integer checked against the cap, a name from the vocabulary, or a stored property
+    name of a record type (``columns``): no user text.
 
     ``scoped``: the caller is limited to projects; the walk never enters a node of another
-    project, and every edge from the answer to such a node is reported as cut."""
+    project, and every edge from the answer to such a node is reported as cut.
+    ``parts``: (edges, their since/until, more beyond depth), each left out when False.
+    ``columns``: nodes come back as ``node_values`` of these properties (else ``node_map``)."""
+    edges_wanted, times_wanted, more_wanted = parts
     rel = "|".join(edge_types)
     visible = "(b.project IS NULL OR b.project IN $scope)"
     where = window
@@ -230,9 +247,24 @@ def _subgraph_query(
         where += f" AND {visible}"
     walks = ""
     for i, direction in enumerate(directions):
-        walks += _walk(direction, edge_types, depth, where).replace(
-            "RETURN reached, more }", f"RETURN reached AS reached{i}, more AS more{i} }} "
-        )
+        walks += _walk(direction, edge_types, depth, where, more_wanted, i)
+    times = ", since: toString(r.since), until: toString(r.until)" if times_wanted else ""
+    edges = (
+        "CALL (members) { "
+        "  UNWIND members AS a "
+        f"  MATCH (a)-[r:{rel}]->(b) "
+        f"  WHERE b IN members AND {window} "
+        f"  RETURN collect({{from: a.id, to: b.id, type: type(r){times}}}) AS edges "
+        "} "
+        if edges_wanted
+        else "WITH *, [] AS edges "
+    )
+
+    def project(var: str) -> str:
+        if columns is None:
+            return node_map(var, skip=skip)
+        return node_values(var, columns, TEMPORAL_PROPS)
+
     everything = " + ".join(f"reached{i}" for i in range(len(directions)))
     more = " OR ".join(f"more{i}" for i in range(len(directions)))
     cut = (
@@ -260,18 +292,12 @@ def _subgraph_query(
         "} "
         "WITH s, more, reached[0..$limit] AS kept, size(reached) AS reachable "
         "WITH s, more, kept, reachable, [s] + [k IN kept | k.n] AS members "
-        "CALL (members) { "
-        "  UNWIND members AS a "
-        f"  MATCH (a)-[r:{rel}]->(b) "
-        f"  WHERE b IN members AND {window} "
-        "  RETURN collect({from: a.id, to: b.id, type: type(r), "
-        "                  since: toString(r.since), until: toString(r.until)}) AS edges "
-        "} "
+        f"{edges}"
         f"{cut}"
         "WITH *, [k IN kept | {node: k.n, degree: k.degree, "
         "                      path: CASE WHEN $withPaths THEN k.path END}] AS kept "
-        f"RETURN s.id AS startId, {node_map('s', skip=skip)} AS start, "
-        f"  [k IN kept | {{node: {node_map('k.node', skip=skip)}, degree: k.degree, "
+        f"RETURN s.id AS startId, {project('s')} AS start, "
+        f"  [k IN kept | {{node: {project('k.node')}, degree: k.degree, "
         "                path: k.path}] AS nodes, "
         "  edges, cut, reachable, more"
     )
@@ -279,12 +305,34 @@ def _subgraph_query(
 
 def _edge(row: dict[str, Any]) -> LineageEdge:
     return LineageEdge(
-        row["from"], row["to"], row["type"], instant(row["since"]), instant(row["until"])
+        row["from"],
+        row["to"],
+        row["type"],
+        instant(row.get("since")),
+        instant(row.get("until")),
     )
 
 
 def _record(projected: dict[str, Any]) -> Entity:
     return record_from(*decode_node(projected))
+
+
+def record_of_values(columns: tuple[str, ...], row: list[Any]) -> Entity:
+    """The record for a ``node_values`` projection of ``columns``."""
+    labels, values = row[0], row[1:]
+    props = {
+        name: iso(value) if name in TEMPORAL_PROPS and value is not None else value
+        for name, value in zip(columns, values, strict=True)
+    }
+    return record_from(labels, props)
+
+
+def _columns(keep: tuple[str, ...] | None) -> tuple[str, ...] | None:
+    """The stored properties to read as fixed columns, when the caller shows only named
+    properties (no prefixed families such as custom properties): else None."""
+    if keep is None or any("." in name for name in keep):
+        return None
+    return tuple(sorted(set(keep)))
 
 
 async def lineage_of(store: Store, starts: list[str], spec: LineageSpec) -> dict[str, Lineage]:
@@ -294,6 +342,7 @@ async def lineage_of(store: Store, starts: list[str], spec: LineageSpec) -> dict
         if spec.direction is Direction.BOTH
         else (spec.direction,)
     )
+    columns = _columns(spec.keep_props)
     query = _subgraph_query(
         directions,
         _types(spec),
@@ -302,7 +351,10 @@ async def lineage_of(store: Store, starts: list[str], spec: LineageSpec) -> dict
         spec.node_types is not None,
         scope() is not None,
         bool(spec.skip_props) or spec.keep_props is not None,
+        (spec.edges, spec.edge_times, spec.more),
+        columns,
     )
+    record = _record if columns is None else partial(record_of_values, columns)
     rows = await store.read(
         query,
         {
@@ -320,8 +372,8 @@ async def lineage_of(store: Store, starts: list[str], spec: LineageSpec) -> dict
     )
     return {
         row["startId"]: Lineage(
-            start=_record(row["start"]),
-            nodes=[LineageNode(_record(n["node"]), n["degree"], n["path"]) for n in row["nodes"]],
+            start=record(row["start"]),
+            nodes=[LineageNode(record(n["node"]), n["degree"], n["path"]) for n in row["nodes"]],
             edges=[_edge(e) for e in row["edges"]],
             reachable=row["reachable"],
             more_beyond_depth=row["more"],

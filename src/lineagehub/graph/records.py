@@ -469,6 +469,14 @@ RECORD_TYPES: dict[str, type[Entity]] = {
 }
 assert set(RECORD_TYPES) == set(NODE_TYPES), "records and vocabulary disagree"
 
+# Stored properties holding instants (datetime fields of any record type).
+TEMPORAL_PROPS = frozenset(
+    to_camel(f.name)
+    for cls in RECORD_TYPES.values()
+    for f in fields(cls)
+    if "datetime" in str(f.type)
+)
+
 
 def record_from(labels: list[str], props: dict[str, Any]) -> Entity:
     """The record for a node given its labels (the most specific known label wins)."""

@@ -36,7 +36,8 @@ def format_error(error: GraphQLError) -> GraphQLError:
     rid = request_id.get()
     if isinstance(original, RegistryError):
         message, extensions = original.message, original.extensions()
-    elif original is None:
+    elif original is None or isinstance(original, GraphQLError):
+        # graphql-core's own: the document, or a variable its type refuses.
         message = error.message
         extensions = {**(error.extensions or {}), "code": _code_for_document_error(error)}
     else:

@@ -215,6 +215,21 @@ def props_unshown_by(selected: set[str]) -> tuple[str, ...]:
     return tuple(skipped)
 
 
+def reads_for(selected: set[str] | None) -> dict[str, Any]:
+    """What a lineage query must read for a selection naming fields ``selected`` below the
+    lineage field (None: unknown, read everything), as ``LineageSpec`` arguments.
+    Properties no field shows, and parts no field names (edges, their times, whether
+    lineage goes on past maxDepth), are left out; a name anywhere below keeps its part
+    (a superset, never less)."""
+    return {
+        "skip_props": props_unshown_by(selected or set()),
+        "keep_props": props_shown_by(selected) if selected is not None else None,
+        "edges": selected is None or "edges" in selected,
+        "edge_times": selected is None or bool({"since", "until"} & selected),
+        "more": selected is None or "moreBeyondDepth" in selected,
+    }
+
+
 def spec_of(
     info: Info,
     *,
@@ -232,6 +247,7 @@ def spec_of(
     # The fields selected below the lineage field decide which properties Neo4j returns.
     selected = _names(info.selected_fields[0].selections) if info.selected_fields else None
     spec = engine.LineageSpec(
+        **reads_for(selected),
         direction=direction,
         max_depth=settings.default_lineage_depth if max_depth is None else max_depth,
         node_types=tuple(t.value for t in node_types) if node_types else None,
@@ -240,8 +256,6 @@ def spec_of(
         until=until,
         limit=settings.default_lineage_limit if limit is None else limit,
         with_paths=with_paths,
-        skip_props=props_unshown_by(selected or set()),
-        keep_props=props_shown_by(selected) if selected is not None else None,
     )
     engine.check_spec(
         spec, max_depth=settings.max_lineage_depth, max_nodes=settings.max_lineage_nodes

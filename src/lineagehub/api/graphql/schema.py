@@ -6,18 +6,15 @@ from typing import Any
 
 import strawberry
 from graphql import GraphQLError
-from strawberry.extensions import (
-    MaxAliasesLimiter,
-    MaxTokensLimiter,
-    QueryDepthLimiter,
-    ValidationCache,
-)
+from strawberry.extensions import MaxAliasesLimiter, MaxTokensLimiter, QueryDepthLimiter
 from strawberry.schema.config import StrawberryConfig
 from strawberry.tools import merge_types
 from strawberry.types.execution import ExecutionContext
 
 from lineagehub.api.graphql.authorization import Authorization
+from lineagehub.api.graphql.documents import DocumentCache, Documents
 from lineagehub.api.graphql.errors import ErrorCodes
+from lineagehub.api.graphql.execution import Executor
 from lineagehub.api.graphql.governance import AliasQuery, GovernanceMutation, GovernanceQuery
 from lineagehub.api.graphql.lineage_fields import LineageMutation, LineageQuery
 from lineagehub.api.graphql.mutation import Mutation
@@ -37,16 +34,15 @@ class _Schema(strawberry.Schema):
 
 def build_schema(settings: Settings | None = None) -> strawberry.Schema:
     settings = settings or Settings()
+    documents = Documents(size=256)
     extensions: list[Any] = [
         lambda: QueryDepthLimiter(max_depth=settings.max_query_depth),
         lambda: MaxAliasesLimiter(max_alias_count=settings.max_aliases),
         lambda: MaxTokensLimiter(max_token_count=settings.max_tokens),
         ErrorCodes,
         Authorization,
-        # Clients send the same documents with new variables: validate each once (a bounded
-        # LRU cache shared by every request of the process). Strawberry's ParserCache would
-        # also skip parsing, but it drops the codes of parse and token-limit errors.
-        lambda: ValidationCache(maxsize=256),
+        # Clients send the same documents with new variables: parse and validate each once.
+        lambda: DocumentCache(documents),
     ]
     return _Schema(
         query=merge_types("Query", (Query, LineageQuery, GovernanceQuery, AliasQuery)),
@@ -54,6 +50,7 @@ def build_schema(settings: Settings | None = None) -> strawberry.Schema:
         types=list(GRAPHQL_TYPES.values()),
         extensions=extensions,
         config=StrawberryConfig(scalar_map=SCALARS),
+        execution_context_class=Executor if settings.fast_path else None,
     )
 
 

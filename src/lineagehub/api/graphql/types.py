@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import enum
+import functools
 from datetime import datetime
 from typing import TYPE_CHECKING, Annotated, Any, Generic, Self, TypeVar
 
@@ -165,13 +166,19 @@ class RegistryEntity(Node):
 
     @classmethod
     def from_record(cls, record: records.Entity) -> Self:
-        values: dict[str, Any] = {}
-        for f in dataclasses.fields(cls):
-            if f.name == "custom_properties":
-                values[f.name] = [CustomProperty.of(p) for p in record.custom_properties]
-            elif hasattr(record, f.name):
-                values[f.name] = getattr(record, f.name)
+        copied = _copied(cls, type(record))  # type: ignore[arg-type]
+        values = {name: getattr(record, name) for name in copied}
+        values["custom_properties"] = [CustomProperty.of(p) for p in record.custom_properties]
         return cls(**values)
+
+
+@functools.cache
+def _copied(cls: type, record_type: type) -> tuple[str, ...]:
+    """The fields of GraphQL type ``cls`` a record of ``record_type`` gives as they are."""
+    names = {f.name for f in dataclasses.fields(record_type)} | set(dir(record_type))
+    return tuple(
+        f.name for f in dataclasses.fields(cls) if f.name in names and f.name != "custom_properties"
+    )
 
 
 # --- connections -----------------------------------------------------------------------
