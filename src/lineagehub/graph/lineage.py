@@ -55,11 +55,27 @@ class LineageSpec:
     more: bool = True
 
 
-@dataclass(frozen=True)
 class LineageNode:
-    record: Entity
-    degree: int  # hops from the start
-    path: list[str] | None  # ids from the start to this node, along one shortest path
+    """A node of an answer: its labels and properties as read, how far it is from the
+    start, and (``withPaths``) the ids along one shortest path to it. Its record is built
+    on first use: a caller showing plain fields can read the properties directly."""
+
+    __slots__ = ("_record", "degree", "labels", "path", "props")
+
+    def __init__(
+        self, labels: list[str], props: dict[str, Any], degree: int, path: list[str] | None
+    ) -> None:
+        self.labels = labels
+        self.props = props
+        self.degree = degree  # hops from the start
+        self.path = path
+        self._record: Entity | None = None
+
+    @property
+    def record(self) -> Entity:
+        if self._record is None:
+            self._record = record_from(self.labels, self.props)
+        return self._record
 
 
 @dataclass(frozen=True)
@@ -81,12 +97,16 @@ class CutEdge:
 
 @dataclass(frozen=True)
 class Lineage:
-    start: Entity
+    origin: LineageNode  # the start node (degree 0)
     nodes: list[LineageNode]
     edges: list[LineageEdge]
     reachable: int  # nodes reachable within the depth (before the limit)
     more_beyond_depth: bool  # some node at maxDepth has further lineage
     cut: list[CutEdge]  # edges into other projects, reported rather than followed
+
+    @property
+    def start(self) -> Entity:
+        return self.origin.record
 
     @property
     def truncated(self) -> bool:
@@ -179,14 +199,22 @@ def _expansions(direction: Direction, edge_types: tuple[str, ...], where: str) -
 
 
 def _walk(
-    direction: Direction, edge_types: tuple[str, ...], depth: int, where: str, more: bool, i: int
+    direction: Direction,
+    edge_types: tuple[str, ...],
+    depth: int,
+    where: str,
+    more: bool,
+    i: int,
+    paths: bool = True,
 ) -> str:
     """A Cypher subquery that walks from ``s`` breadth-first, one level per step, and returns
     ``reached<i>`` ({n, degree, path} for each node, at its smallest degree) and
     ``more<i>`` (whether the last level has further lineage; false unless ``more``).
     Cost follows the answer: each level expands only the previous level's new nodes,
-    along directed, typed edges."""
+    along directed, typed edges. Without ``paths``, no path is carried along (null)."""
     step = " UNION ".join(_expansions(direction, edge_types, where))
+    if not paths:
+        return _walk_without_paths(step, depth, more, i)
     level = (
         "CALL (frontier, seen) { "
         "  UNWIND frontier AS f "
@@ -217,6 +245,35 @@ def _walk(
     return query
 
 
+def _walk_without_paths(step: str, depth: int, more: bool, i: int) -> str:
+    """``_walk`` carrying nodes only: the same levels, less to build at each."""
+    level = (
+        "CALL (frontier, seen) { "
+        "  UNWIND frontier AS a "
+        f"  CALL (a) {{ {step} }} "
+        "  WITH DISTINCT b WHERE NOT b IN seen "
+        "  RETURN collect(b) AS next "
+        "} "
+    )
+    query = "CALL (s) { WITH s, [s] AS seen, [s] AS frontier, [] AS reached "
+    for degree in range(1, depth + 1):
+        query += level + (
+            "WITH s, seen + next AS seen, next AS frontier, "
+            f"reached + [x IN next | {{n: x, degree: {degree}, path: null}}] AS reached "
+        )
+    if not more:
+        return query + f"RETURN reached AS reached{i}, false AS more{i} }} "
+    return query + (
+        "CALL (frontier, seen) { "
+        "  UNWIND frontier AS a "
+        f"  CALL (a) {{ {step} }} "
+        "  WITH b WHERE NOT b IN seen "
+        "  RETURN count(b) > 0 AS more "
+        "} "
+        f"RETURN reached AS reached{i}, more AS more{i} }} "
+    )
+
+
 @lru_cache(maxsize=512)
 def _subgraph_query(
     directions: tuple[Direction, ...],
@@ -228,6 +285,7 @@ def _subgraph_query(
     skip: bool = False,
     parts: tuple[bool, bool, bool] = (True, True, True),
     columns: tuple[str, ...] | None = None,
+    paths: bool = True,
 ) -> str:
     """The Cypher for one shape of request. Every piece interpolated here is either an
     integer checked against the cap, a name from the vocabulary, or a stored property
@@ -236,7 +294,8 @@ def _subgraph_query(
     ``scoped``: the caller is limited to projects; the walk never enters a node of another
     project, and every edge from the answer to such a node is reported as cut.
     ``parts``: (edges, their since/until, more beyond depth), each left out when False.
-    ``columns``: nodes come back as ``node_values`` of these properties (else ``node_map``)."""
+    ``columns``: nodes come back as ``node_values`` of these properties (else ``node_map``).
+    ``paths``: carry each node's path from the start along the walk."""
     edges_wanted, times_wanted, more_wanted = parts
     rel = "|".join(edge_types)
     visible = "(b.project IS NULL OR b.project IN $scope)"
@@ -247,7 +306,7 @@ def _subgraph_query(
         where += f" AND {visible}"
     walks = ""
     for i, direction in enumerate(directions):
-        walks += _walk(direction, edge_types, depth, where, more_wanted, i)
+        walks += _walk(direction, edge_types, depth, where, more_wanted, i, paths)
     times = ", since: toString(r.since), until: toString(r.until)" if times_wanted else ""
     edges = (
         "CALL (members) { "
@@ -265,6 +324,12 @@ def _subgraph_query(
             return node_map(var, skip=skip)
         return node_values(var, columns, TEMPORAL_PROPS)
 
+    # Both directions may reach a node twice: keep it at its smaller degree.
+    dedupe = (
+        "WITH x ORDER BY x.degree WITH x.n AS n, head(collect(x)) AS x "
+        if len(directions) > 1
+        else "WITH x.n AS n, x "
+    )
     everything = " + ".join(f"reached{i}" for i in range(len(directions)))
     more = " OR ".join(f"more{i}" for i in range(len(directions)))
     cut = (
@@ -285,8 +350,7 @@ def _subgraph_query(
         f"WITH s, {everything} AS everything, {more} AS more "
         "CALL (everything) { "
         "  UNWIND everything AS x "
-        "  WITH x ORDER BY x.degree "
-        "  WITH x.n AS n, head(collect(x)) AS x "
+        f"{dedupe}"
         "  ORDER BY x.degree, n.id "
         "  RETURN collect(x) AS reached "
         "} "
@@ -313,18 +377,14 @@ def _edge(row: dict[str, Any]) -> LineageEdge:
     )
 
 
-def _record(projected: dict[str, Any]) -> Entity:
-    return record_from(*decode_node(projected))
-
-
-def record_of_values(columns: tuple[str, ...], row: list[Any]) -> Entity:
-    """The record for a ``node_values`` projection of ``columns``."""
+def values_decoded(columns: tuple[str, ...], row: list[Any]) -> tuple[list[str], dict[str, Any]]:
+    """(labels, properties) of a ``node_values`` projection of ``columns``."""
     labels, values = row[0], row[1:]
     props = {
         name: iso(value) if name in TEMPORAL_PROPS and value is not None else value
         for name, value in zip(columns, values, strict=True)
     }
-    return record_from(labels, props)
+    return labels, props
 
 
 def _columns(keep: tuple[str, ...] | None) -> tuple[str, ...] | None:
@@ -353,8 +413,9 @@ async def lineage_of(store: Store, starts: list[str], spec: LineageSpec) -> dict
         bool(spec.skip_props) or spec.keep_props is not None,
         (spec.edges, spec.edge_times, spec.more),
         columns,
+        spec.with_paths,
     )
-    record = _record if columns is None else partial(record_of_values, columns)
+    decode = decode_node if columns is None else partial(values_decoded, columns)
     rows = await store.read(
         query,
         {
@@ -372,8 +433,8 @@ async def lineage_of(store: Store, starts: list[str], spec: LineageSpec) -> dict
     )
     return {
         row["startId"]: Lineage(
-            start=record(row["start"]),
-            nodes=[LineageNode(record(n["node"]), n["degree"], n["path"]) for n in row["nodes"]],
+            origin=LineageNode(*decode(row["start"]), 0, None),
+            nodes=[LineageNode(*decode(n["node"]), n["degree"], n["path"]) for n in row["nodes"]],
             edges=[_edge(e) for e in row["edges"]],
             reachable=row["reachable"],
             more_beyond_depth=row["more"],
@@ -430,7 +491,7 @@ async def path(
     row = rows[0]
     return LineagePath(
         direction=row["direction"],
-        nodes=[_record(n) for n in row["nodes"]],
+        nodes=[record_from(*decode_node(n)) for n in row["nodes"]],
         edges=[_edge(e) for e in row["edges"]],
     )
 

@@ -25,7 +25,7 @@ from lineagehub.graph.vocabulary import NODE_TYPES
 
 
 @cache
-def _reading_plan(
+def reading_plan(
     cls: type[Entity],
 ) -> tuple[tuple[str, str, Callable[[dict[str, Any]], Any] | None], ...]:
     """(field, stored property, decoder) for each field of a record class, worked out once."""
@@ -87,7 +87,7 @@ class Entity:
     def from_props(cls, props: dict[str, Any]) -> Self:
         values: dict[str, Any] = {
             name: decoder(props) if decoder else props.get(stored)
-            for name, stored, decoder in _reading_plan(cls)  # type: ignore[arg-type]
+            for name, stored, decoder in reading_plan(cls)  # type: ignore[arg-type]
         }
         return cls(**values)
 

@@ -61,15 +61,25 @@ Plan = Callable[[Any], dict[str, Any]]
 Complete = Callable[[Any], Any]
 
 
-class _GiveUp(Exception):
+class GiveUp(Exception):
     """The plan cannot reproduce graphql-core's answer for this value."""
 
 
-def _give_up() -> Any:
-    raise _GiveUp
+class Prepared:
+    """A resolver's answer that knows how to complete itself faster than its objects
+    would (e.g. a lineage answer straight from the properties read). ``render`` gives
+    exactly what graphql-core would give for ``fallback()``, or raises ``GiveUp``; the
+    executor then completes ``fallback()`` as usual. Only ``Executor`` knows this type:
+    resolvers return one only when the fast path is on."""
+
+    def render(self, executor: Executor, return_type: Any, fields: FieldDetailsList) -> Any:
+        raise GiveUp
+
+    def fallback(self) -> Any:
+        raise NotImplementedError
 
 
-def _plain_attribute(parent: GraphQLObjectType, name: str, field_nodes: Any) -> str | None:
+def plain_attribute(parent: GraphQLObjectType, name: str, field_nodes: Any) -> str | None:
     """The attribute a field of ``parent`` reads when it is plain, else None."""
     field_def = parent.fields.get(name)
     if field_def is None or field_def.args or field_nodes[0].node.arguments:
@@ -91,6 +101,24 @@ class Executor(StrawberryGraphQLCoreExecutionContext):
         # (type name, id of the field details list) -> (the list, kept alive; plan or None)
         self._plans: dict[tuple[str, int], tuple[FieldDetailsList, Plan | None]] = {}
 
+    def complete_value(
+        self,
+        return_type: GraphQLOutputType,
+        field_details_list: FieldDetailsList,
+        info: GraphQLResolveInfo[Any],
+        path: Path,
+        result: Any,
+        position_context: Any,
+    ) -> Any:
+        if isinstance(result, Prepared):
+            try:
+                return result.render(self, return_type, field_details_list)
+            except Exception:
+                result = result.fallback()
+        return super().complete_value(
+            return_type, field_details_list, info, path, result, position_context
+        )
+
     def complete_object_value(
         self,
         return_type: GraphQLObjectType,
@@ -100,7 +128,7 @@ class Executor(StrawberryGraphQLCoreExecutionContext):
         result: Any,
         position_context: Any,
     ) -> Any:
-        plan = self._plan(return_type, field_details_list)
+        plan = self.plan(return_type, field_details_list)
         if plan is not None:
             try:
                 return plan(result)
@@ -112,21 +140,47 @@ class Executor(StrawberryGraphQLCoreExecutionContext):
 
     # --- compiling plans -----------------------------------------------------------------
 
-    def _plan(
-        self, object_type: GraphQLObjectType, field_details_list: FieldDetailsList
-    ) -> Plan | None:
-        key = (object_type.name, id(field_details_list))
+    def compiled(self, key: tuple[str, int], fields: FieldDetailsList, compile: Any) -> Any:
+        """``compile()``, once per ``key`` (a name and the id of ``fields``) per request."""
         cached = self._plans.get(key)
         if cached is None:
-            cached = (field_details_list, self._compile(object_type, field_details_list))
+            cached = (fields, compile())
             self._plans[key] = cached
         return cached[1]
+
+    def grouped(
+        self, object_type: GraphQLObjectType, field_details_list: FieldDetailsList
+    ) -> dict[str, FieldDetailsList] | None:
+        """The fields selected on ``object_type`` by response key, as graphql-core groups
+        them; None when any is deferred (the fast path leaves those to graphql-core)."""
+        grouped, new_defers, forbidden = self.collect_subfields(object_type, field_details_list)
+        if new_defers or forbidden:
+            return None
+        for fields in grouped.values():
+            if any(f.defer_usage is not None for f in fields):
+                return None
+        return grouped
+
+    def completer(self, field_type: GraphQLOutputType, fields: FieldDetailsList) -> Any:
+        """How to complete a plain value of ``field_type`` (None: it isn't plain)."""
+        return self._completer(field_type, fields)
+
+    def plan(
+        self, object_type: GraphQLObjectType, field_details_list: FieldDetailsList
+    ) -> Plan | None:
+        """How to complete a plain object of ``object_type`` (None: it isn't plain)."""
+        plan: Plan | None = self.compiled(
+            (object_type.name, id(field_details_list)),
+            field_details_list,
+            lambda: self._compile(object_type, field_details_list),
+        )
+        return plan
 
     def _compile(
         self, object_type: GraphQLObjectType, field_details_list: FieldDetailsList
     ) -> Plan | None:
-        grouped, new_defers, forbidden = self.collect_subfields(object_type, field_details_list)
-        if new_defers or forbidden:
+        grouped = self.grouped(object_type, field_details_list)
+        if grouped is None:
             return None
         definition = (object_type.extensions or {}).get(_DEFINITION)
         if definition is None:
@@ -134,13 +188,11 @@ class Executor(StrawberryGraphQLCoreExecutionContext):
         origin = definition.origin
         slots: list[tuple[str, str | None, Complete | str]] = []
         for key, fields in grouped.items():
-            if any(f.defer_usage is not None for f in fields):
-                return None
             name = fields[0].node.name.value
             if name == "__typename":
                 slots.append((key, None, object_type.name))
                 continue
-            attribute = _plain_attribute(object_type, name, fields)
+            attribute = plain_attribute(object_type, name, fields)
             if attribute is None:
                 return None
             complete = self._completer(object_type.fields[name].type, fields)
@@ -151,7 +203,7 @@ class Executor(StrawberryGraphQLCoreExecutionContext):
         def plan(source: Any) -> dict[str, Any]:
             # The exact class graphql-core's is_type_of / resolve_type would accept.
             if type(source) is not origin or get_strawberry_type_cast(source) is not None:
-                raise _GiveUp
+                raise GiveUp
             answer: dict[str, Any] = {}
             for key, attribute, complete in slots:
                 if attribute is None:
@@ -166,7 +218,7 @@ class Executor(StrawberryGraphQLCoreExecutionContext):
         self, field_type: GraphQLOutputType, fields: FieldDetailsList
     ) -> Complete | None:
         """A function completing a value of ``field_type`` as graphql-core would (raising
-        ``_GiveUp`` where graphql-core would report an error), or None if it can't."""
+        ``GiveUp`` where graphql-core would report an error), or None if it can't."""
         if is_non_null_type(field_type):
             assert isinstance(field_type, GraphQLNonNull)
             inner = self._nullable_completer(field_type.of_type, fields)
@@ -175,7 +227,7 @@ class Executor(StrawberryGraphQLCoreExecutionContext):
 
             def complete_non_null(value: Any) -> Any:
                 if value is None:
-                    raise _GiveUp
+                    raise GiveUp
                 return inner(value)
 
             return complete_non_null
@@ -199,7 +251,7 @@ class Executor(StrawberryGraphQLCoreExecutionContext):
 
             def complete_list(value: Any) -> list[Any]:
                 if not isinstance(value, list | tuple):
-                    raise _GiveUp
+                    raise GiveUp
                 return [item(v) for v in value]
 
             return complete_list
@@ -213,13 +265,13 @@ class Executor(StrawberryGraphQLCoreExecutionContext):
                     return value
                 coerced = coerce(value)
                 if coerced is None or coerced is Undefined:
-                    raise _GiveUp
+                    raise GiveUp
                 return coerced
 
             return complete_leaf
         if is_object_type(field_type):
             assert isinstance(field_type, GraphQLObjectType)
-            plan: Plan | None = self._plan(field_type, fields)
+            plan: Plan | None = self.plan(field_type, fields)
             return plan
         if is_abstract_type(field_type):
             return self._abstract_completer(field_type, fields)
@@ -232,7 +284,7 @@ class Executor(StrawberryGraphQLCoreExecutionContext):
         value's Strawberry type (what Strawberry's ``resolve_type`` answers)."""
         plans: dict[type, Plan] = {}
         for possible in self.schema.get_possible_types(abstract):
-            plan = self._plan(possible, fields)
+            plan = self.plan(possible, fields)
             definition = (possible.extensions or {}).get(_DEFINITION)
             if plan is None or definition is None or definition.is_graphql_generic:
                 return None
@@ -241,7 +293,7 @@ class Executor(StrawberryGraphQLCoreExecutionContext):
         def complete_abstract(value: Any) -> Any:
             plan = plans.get(type(value))
             if plan is None or get_strawberry_type_cast(value) is not None:
-                raise _GiveUp
+                raise GiveUp
             return plan(value)
 
         return complete_abstract

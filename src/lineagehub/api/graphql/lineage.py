@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import enum
-from dataclasses import fields
+from collections.abc import Callable
+from dataclasses import fields, replace
 from datetime import datetime
 from typing import Any
 
 import strawberry
+from graphql import is_list_type, is_non_null_type, is_object_type
 from strawberry.types.nodes import SelectedField
 
 from lineagehub.api.graphql.context import Info
 from lineagehub.api.graphql.enums import EdgeType
+from lineagehub.api.graphql.execution import Executor, GiveUp, Prepared
 from lineagehub.api.graphql.types import RegistryEntity
 from lineagehub.graph import lineage as engine
 from lineagehub.graph.properties import (
@@ -72,6 +75,10 @@ class CutEdge:
     type: EdgeType
 
 
+def _cut(cut: engine.CutEdge) -> CutEdge:
+    return CutEdge(from_=strawberry.ID(cut.from_id), type=EdgeType[cut.type])
+
+
 @strawberry.type(description="A lineage subgraph around a start node.")
 class Lineage:
     start: RegistryEntity
@@ -104,7 +111,7 @@ class Lineage:
             omitted_nodes=found.omitted,
             reachable_nodes=found.reachable,
             more_beyond_depth=found.more_beyond_depth,
-            cut=[CutEdge(from_=strawberry.ID(c.from_id), type=EdgeType[c.type]) for c in found.cut],
+            cut=[_cut(c) for c in found.cut],
         )
 
 
@@ -180,8 +187,9 @@ _STRUCTURAL = frozenset(
         "jsonValue", "step", "timestamp", "history",
     }
 )  # fmt: skip
-# Read by every record, whatever is selected.
-_CORE = ("id", "name", "deletedName", "state", "createdAt", "updatedAt")
+# Read for every node whatever is selected: what a record needs to be built at all. A
+# node's other properties are read when a selected field shows them, and only then.
+_CORE = ("id", "name", "state")
 
 
 def props_shown_by(names: set[str]) -> tuple[str, ...] | None:
@@ -269,12 +277,146 @@ async def load_lineage(info: Info, start: str, spec: engine.LineageSpec) -> Line
         from lineagehub.graph.errors import NotFound
 
         raise NotFound(f"no node with id {start!r}", field="start")
+    if info.context.settings.fast_path:
+        return LineageAnswer(found)  # type: ignore[return-value]  # the executor knows it
     return Lineage.of(found)
 
 
-async def shortcut(info: Info, start: str, spec: engine.LineageSpec, label: str) -> list[Any]:
+class LineageAnswer(Prepared):
+    """A lineage answer the fast executor completes from the rows read: ``Lineage.of``'s
+    mapping, with nodes completed from their properties (``rows.entity_completer``)."""
+
+    __slots__ = ("found",)
+
+    def __init__(self, found: engine.Lineage) -> None:
+        self.found = found
+
+    def fallback(self) -> Lineage:
+        return Lineage.of(self.found)
+
+    def render(self, executor: Executor, return_type: Any, fields: Any) -> Any:
+        plan = executor.compiled(
+            ("lineage:Lineage", id(fields)),
+            fields,
+            lambda: _parts_plan(executor, _object_type(return_type), fields, _LINEAGE_PARTS),
+        )
+        if plan is None:
+            raise GiveUp
+        return plan(self.found)
+
+
+Get = Callable[[Any], Any]
+# How to compile the completion of one field: (executor, field type, field group) -> a
+# function completing the field's value, or None when it can't be done without objects.
+How = Callable[[Executor, Any, Any], Get | None]
+
+
+def _object_type(field_type: Any) -> Any:
+    """The object type inside a non-null, or a non-null list of non-nulls, else None."""
+    while is_non_null_type(field_type) or is_list_type(field_type):
+        field_type = field_type.of_type
+    return field_type if is_object_type(field_type) else None
+
+
+def _leaf(executor: Executor, field_type: Any, group: Any) -> Get | None:
+    complete: Get | None = executor.completer(field_type, group)
+    return complete
+
+
+def _entity(executor: Executor, field_type: Any, group: Any) -> Get | None:
+    from lineagehub.api.graphql.rows import entity_completer
+
+    return entity_completer(executor, field_type, group)
+
+
+def _items(item: How) -> How:
+    """A non-null list of non-null objects, each completed as ``item`` compiles it."""
+
+    def how(executor: Executor, field_type: Any, group: Any) -> Get | None:
+        complete = item(executor, _object_type(field_type), group)
+        if complete is None:
+            return None
+        return lambda values: [complete(value) for value in values]
+
+    return how
+
+
+def _objects(executor: Executor, object_type: Any, group: Any) -> Get | None:
+    plan: Get | None = executor.plan(object_type, group)
+    return plan
+
+
+def _nodes(executor: Executor, object_type: Any, group: Any) -> Get | None:
+    return _parts_plan(executor, object_type, group, _NODE_PARTS)
+
+
+# The fields of Lineage and LineageNode as ``Lineage.of`` fills them: how each compiles,
+# and what it shows of the engine's answer.
+_LINEAGE_PARTS: dict[str, tuple[How, Get]] = {
+    "truncated": (_leaf, lambda f: f.truncated),
+    "omittedNodes": (_leaf, lambda f: f.omitted),
+    "reachableNodes": (_leaf, lambda f: f.reachable),
+    "moreBeyondDepth": (_leaf, lambda f: f.more_beyond_depth),
+    "start": (_entity, lambda f: f.origin),
+    "nodes": (_items(_nodes), lambda f: f.nodes),
+    "edges": (_items(_objects), lambda f: [LineageEdge.of(e) for e in f.edges]),
+    "cut": (_items(_objects), lambda f: [_cut(c) for c in f.cut]),
+}
+_NODE_PARTS: dict[str, tuple[How, Get]] = {
+    "degree": (_leaf, lambda n: n.degree),
+    "path": (_leaf, lambda n: [strawberry.ID(i) for i in n.path] if n.path is not None else None),
+    "node": (_entity, lambda n: n),
+}
+
+
+def _parts_plan(
+    executor: Executor, object_type: Any, fields: Any, parts: dict[str, tuple[How, Get]]
+) -> Get | None:
+    """How to complete ``object_type`` from the engine's answer, field by field."""
+    grouped = executor.grouped(object_type, fields) if object_type is not None else None
+    if grouped is None:
+        return None
+    slots: list[tuple[str, Get | None, Any]] = []
+    for key, group in grouped.items():
+        name = group[0].node.name.value
+        if name == "__typename":
+            slots.append((key, None, object_type.name))
+            continue
+        if name not in parts:
+            return None
+        how, get = parts[name]
+        complete = how(executor, object_type.fields[name].type, group)
+        if complete is None:
+            return None
+        slots.append((key, get, complete))
+
+    def plan(value: Any) -> dict[str, Any]:
+        answer: dict[str, Any] = {}
+        for key, get, complete in slots:
+            answer[key] = complete if get is None else complete(get(value))
+        return answer
+
+    return plan
+
+
+def shortcut_spec(
+    info: Info, spec: engine.LineageSpec, needs: tuple[str, ...] = ()
+) -> engine.LineageSpec:
+    """A shortcut's fixed request, reading what its field shows: the nodes only (no edges,
+    no probe beyond depth), with the properties its selection shows plus ``needs`` (those
+    the resolver itself reads)."""
+    selected = _names(info.selected_fields[0].selections) if info.selected_fields else None
+    reads = reads_for(selected)
+    if reads["keep_props"] is not None:
+        reads["keep_props"] = tuple(sorted({*reads["keep_props"], *needs}))
+    return replace(spec, **{**reads, "edges": False, "more": False})
+
+
+async def shortcut(
+    info: Info, start: str, spec: engine.LineageSpec, label: str, needs: tuple[str, ...] = ()
+) -> list[Any]:
     """The ``label`` nodes of a fixed lineage request, nearest first (batched)."""
-    found = await info.context.loaders.lineage.load((start, spec))
+    found = await info.context.loaders.lineage.load((start, shortcut_spec(info, spec, needs)))
     if found is None:
         return []
     return [wrap(n.record) for n in found.nodes if label == n.record.LABEL]

@@ -9,7 +9,7 @@ import strawberry
 
 from lineagehub.api.graphql.context import Info
 from lineagehub.api.graphql.filters import filter_input, order_input, sort_field_enum
-from lineagehub.api.graphql.lineage import hop, shortcut, wrap
+from lineagehub.api.graphql.lineage import hop, shortcut, shortcut_spec, wrap
 from lineagehub.api.graphql.scalars import JSON, Long
 from lineagehub.api.graphql.types import (
     Connection,
@@ -36,15 +36,18 @@ def _cap(info: Info) -> tuple[int, int]:
     return settings.max_lineage_depth, settings.max_lineage_nodes
 
 
-async def complete(info: Info, start: str, spec: engine.LineageSpec, label: str) -> list[Any]:
-    """A shortcut's full answer, or LIMIT_EXCEEDED: never a silently partial list."""
-    found = await info.context.loaders.lineage.load((start, spec))
+async def complete(
+    info: Info, start: str, spec: engine.LineageSpec, label: str, needs: tuple[str, ...] = ()
+) -> list[Any]:
+    """A shortcut's full answer, or LIMIT_EXCEEDED: never a silently partial list.
+    ``needs``: stored properties the caller reads beyond what its selection shows."""
+    found = await info.context.loaders.lineage.load((start, shortcut_spec(info, spec, needs)))
     if found is not None and found.truncated:
         raise LimitExceeded(
             f"more than {spec.limit} nodes are involved; page through them with lineage()",
             details={"maximum": spec.limit},
         )
-    return await shortcut(info, start, spec, label)
+    return await shortcut(info, start, spec, label, needs)
 
 
 @strawberry.type(description="Data at a URI; `digest` names its content version.")
@@ -86,7 +89,7 @@ class Dataset(RegistryEntity):
     ) -> list[_Service]:
         depth, limit = _cap(info)
         spec = engine.impact(services=True, depth=depth, limit=limit)
-        services = await complete(info, self.id, spec, "InferenceService")
+        services = await complete(info, self.id, spec, "InferenceService", ("desiredState",))
         if include_undeployed:
             return services
         return [s for s in services if s.desired_state is records.DesiredState.DEPLOYED]
@@ -207,25 +210,23 @@ class ExperimentRun(RegistryEntity):
     async def produced_datasets(self, info: Info) -> list[Dataset]:
         return await hop(info, self.id, engine.RUN_DATASET_OUTPUTS)
 
-    @classmethod
-    def from_record(cls, record: records.Entity) -> ExperimentRun:
-        assert isinstance(record, records.ExperimentRun)
-        run = super().from_record(record)
-        run.params = [CustomProperty.of(p) for p in record.params]
-        run.metrics = [
-            Metric(
-                key=m.key,
-                value=m.latest.value,
-                step=Long(m.latest.step),
-                timestamp=m.latest.timestamp,
-                history=[
-                    MetricPoint(value=p.value, step=Long(p.step), timestamp=p.timestamp)
-                    for p in m.history
-                ],
-            )
-            for m in record.metrics
-        ]
-        return run
+    ADAPT = {
+        **RegistryEntity.ADAPT,
+        "params": lambda params: [CustomProperty.of(p) for p in params],
+        "metrics": lambda metrics: [_metric(m) for m in metrics],
+    }
+
+
+def _metric(m: records.Metric) -> Metric:
+    return Metric(
+        key=m.key,
+        value=m.latest.value,
+        step=Long(m.latest.step),
+        timestamp=m.latest.timestamp,
+        history=[
+            MetricPoint(value=p.value, step=Long(p.step), timestamp=p.timestamp) for p in m.history
+        ],
+    )
 
 
 __all__ = ["CodeRef", "Dataset", "Experiment", "ExperimentRun", "wrap"]

@@ -5,8 +5,9 @@ from __future__ import annotations
 import dataclasses
 import enum
 import functools
+from collections.abc import Callable
 from datetime import datetime
-from typing import TYPE_CHECKING, Annotated, Any, Generic, Self, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Generic, Self, TypeVar
 
 import strawberry
 from strawberry.types.nodes import FragmentSpread, InlineFragment, SelectedField
@@ -164,21 +165,27 @@ class RegistryEntity(Node):
         )
         return await load_lineage(info, self.id, spec)
 
+    # How a record's value becomes this object's, for the fields not taken as they are
+    # (the fast path reads ADAPT too: keep every conversion here, not in an override).
+    ADAPT: ClassVar[dict[str, Callable[[Any], Any]]] = {
+        "custom_properties": lambda props: [CustomProperty.of(p) for p in props],
+    }
+
     @classmethod
     def from_record(cls, record: records.Entity) -> Self:
-        copied = _copied(cls, type(record))  # type: ignore[arg-type]
-        values = {name: getattr(record, name) for name in copied}
-        values["custom_properties"] = [CustomProperty.of(p) for p in record.custom_properties]
+        adapt = cls.ADAPT
+        values = {}
+        for name in copied_fields(cls, type(record)):  # type: ignore[arg-type]
+            value = getattr(record, name)
+            values[name] = adapt[name](value) if name in adapt else value
         return cls(**values)
 
 
 @functools.cache
-def _copied(cls: type, record_type: type) -> tuple[str, ...]:
-    """The fields of GraphQL type ``cls`` a record of ``record_type`` gives as they are."""
+def copied_fields(cls: type, record_type: type) -> tuple[str, ...]:
+    """The fields of GraphQL type ``cls`` a record of ``record_type`` gives (``ADAPT``ed)."""
     names = {f.name for f in dataclasses.fields(record_type)} | set(dir(record_type))
-    return tuple(
-        f.name for f in dataclasses.fields(cls) if f.name in names and f.name != "custom_properties"
-    )
+    return tuple(f.name for f in dataclasses.fields(cls) if f.name in names)
 
 
 # --- connections -----------------------------------------------------------------------
@@ -326,12 +333,7 @@ class RegisteredModel(RegistryEntity):
     license_link: str | None
     library_name: str | None
 
-    @classmethod
-    def from_record(cls, record: records.Entity) -> Self:
-        assert isinstance(record, records.RegisteredModel)
-        model = super().from_record(record)
-        model.tags = record.tags or []
-        return model
+    ADAPT = {**RegistryEntity.ADAPT, "tags": lambda tags: tags or []}
 
     @strawberry.field(description="Aliases of this model (champion, production, ...).")
     async def aliases(self, info: Info) -> list[_Alias]:
@@ -414,11 +416,7 @@ class ModelVersion(RegistryEntity):
     project: str | None
     model_id: strawberry.Private[str]
 
-    @classmethod
-    def from_record(cls, record: records.Entity) -> Self:
-        version = super().from_record(record)
-        version.approval_status = ApprovalStatus(version.approval_status)
-        return version
+    ADAPT = {**RegistryEntity.ADAPT, "approval_status": ApprovalStatus}
 
     @strawberry.field(description="The latest approval decision, or null.")
     async def approval(self, info: Info) -> _ApprovalDecision | None:
