@@ -231,18 +231,7 @@ def _walk(
             "WITH s, seen + [x IN next | x.n] AS seen, next AS frontier, "
             f"reached + [x IN next | {{n: x.n, degree: {degree}, path: x.path}}] AS reached "
         )
-    if not more:
-        return query + f"RETURN reached AS reached{i}, false AS more{i} }} "
-    query += (
-        "CALL (frontier, seen) { "
-        "  UNWIND frontier AS f WITH f.n AS a "
-        f"  CALL (a) {{ {step} }} "
-        "  WITH b WHERE NOT b IN seen "
-        "  RETURN count(b) > 0 AS more "
-        "} "
-        f"RETURN reached AS reached{i}, more AS more{i} }} "
-    )
-    return query
+    return query + _ending(step, more, i, "UNWIND frontier AS f WITH f.n AS a")
 
 
 def _walk_without_paths(step: str, depth: int, more: bool, i: int) -> str:
@@ -261,11 +250,17 @@ def _walk_without_paths(step: str, depth: int, more: bool, i: int) -> str:
             "WITH s, seen + next AS seen, next AS frontier, "
             f"reached + [x IN next | {{n: x, degree: {degree}, path: null}}] AS reached "
         )
+    return query + _ending(step, more, i, "UNWIND frontier AS a")
+
+
+def _ending(step: str, more: bool, i: int, unwind: str) -> str:
+    """A walk's end: ``reached<i>``, and ``more<i>``: does the last level (``unwind``
+    makes its nodes ``a``) have further lineage (computed only when ``more``)."""
     if not more:
-        return query + f"RETURN reached AS reached{i}, false AS more{i} }} "
-    return query + (
+        return f"RETURN reached AS reached{i}, false AS more{i} }} "
+    return (
         "CALL (frontier, seen) { "
-        "  UNWIND frontier AS a "
+        f"  {unwind} "
         f"  CALL (a) {{ {step} }} "
         "  WITH b WHERE NOT b IN seen "
         "  RETURN count(b) > 0 AS more "

@@ -32,6 +32,7 @@ Field middleware is skipped on the fast path: the schema's only ``resolve`` hook
 from __future__ import annotations
 
 from collections.abc import Callable
+from operator import attrgetter
 from typing import Any
 
 from graphql import (
@@ -59,6 +60,17 @@ _DEFINITION = "strawberry-definition"
 
 Plan = Callable[[Any], dict[str, Any]]
 Complete = Callable[[Any], Any]
+# A field of a plan: response key, how to get its value from the source (None for a
+# constant), and how to complete the value (or the constant).
+Slot = tuple[str, Complete | None, Any]
+
+
+def fill(slots: list[Slot], source: Any) -> dict[str, Any]:
+    """The completed object: each slot's value got from ``source``, then completed."""
+    answer: dict[str, Any] = {}
+    for key, get, complete in slots:
+        answer[key] = complete if get is None else complete(get(source))
+    return answer
 
 
 class GiveUp(Exception):
@@ -176,41 +188,54 @@ class Executor(StrawberryGraphQLCoreExecutionContext):
         )
         return plan
 
-    def _compile(
-        self, object_type: GraphQLObjectType, field_details_list: FieldDetailsList
-    ) -> Plan | None:
+    def slots(
+        self,
+        object_type: GraphQLObjectType,
+        field_details_list: FieldDetailsList,
+        field: Callable[[str, FieldDetailsList], tuple[Complete, Complete] | None],
+    ) -> list[Slot] | None:
+        """(response key, getter, completer) for each field selected on ``object_type``,
+        ``field(name, group)`` giving the last two (None: the selection isn't plain).
+        ``__typename`` is a constant (getter None)."""
         grouped = self.grouped(object_type, field_details_list)
         if grouped is None:
             return None
+        slots: list[Slot] = []
+        for key, group in grouped.items():
+            name = group[0].node.name.value
+            if name == "__typename":
+                slots.append((key, None, object_type.name))
+                continue
+            found = field(name, group)
+            if found is None:
+                return None
+            slots.append((key, *found))
+        return slots
+
+    def _compile(
+        self, object_type: GraphQLObjectType, field_details_list: FieldDetailsList
+    ) -> Plan | None:
         definition = (object_type.extensions or {}).get(_DEFINITION)
         if definition is None:
             return None
         origin = definition.origin
-        slots: list[tuple[str, str | None, Complete | str]] = []
-        for key, fields in grouped.items():
-            name = fields[0].node.name.value
-            if name == "__typename":
-                slots.append((key, None, object_type.name))
-                continue
-            attribute = plain_attribute(object_type, name, fields)
-            if attribute is None:
+
+        def field(name: str, group: FieldDetailsList) -> tuple[Complete, Complete] | None:
+            attribute = plain_attribute(object_type, name, group)
+            complete = self._completer(object_type.fields[name].type, group) if attribute else None
+            if attribute is None or complete is None:
                 return None
-            complete = self._completer(object_type.fields[name].type, fields)
-            if complete is None:
-                return None
-            slots.append((key, attribute, complete))
+            return attrgetter(attribute), complete
+
+        slots = self.slots(object_type, field_details_list, field)
+        if slots is None:
+            return None
 
         def plan(source: Any) -> dict[str, Any]:
             # The exact class graphql-core's is_type_of / resolve_type would accept.
             if type(source) is not origin or get_strawberry_type_cast(source) is not None:
                 raise GiveUp
-            answer: dict[str, Any] = {}
-            for key, attribute, complete in slots:
-                if attribute is None:
-                    answer[key] = complete
-                else:
-                    answer[key] = complete(getattr(source, attribute))  # type: ignore[operator]
-            return answer
+            return fill(slots, source)
 
         return plan
 

@@ -14,7 +14,7 @@ from strawberry.types.nodes import SelectedField
 
 from lineagehub.api.graphql.context import Info
 from lineagehub.api.graphql.enums import EdgeType
-from lineagehub.api.graphql.execution import Executor, GiveUp, Prepared
+from lineagehub.api.graphql.execution import Executor, GiveUp, Prepared, fill
 from lineagehub.api.graphql.types import RegistryEntity
 from lineagehub.graph import lineage as engine
 from lineagehub.graph.properties import (
@@ -373,30 +373,20 @@ def _parts_plan(
     executor: Executor, object_type: Any, fields: Any, parts: dict[str, tuple[How, Get]]
 ) -> Get | None:
     """How to complete ``object_type`` from the engine's answer, field by field."""
-    grouped = executor.grouped(object_type, fields) if object_type is not None else None
-    if grouped is None:
+    if object_type is None:
         return None
-    slots: list[tuple[str, Get | None, Any]] = []
-    for key, group in grouped.items():
-        name = group[0].node.name.value
-        if name == "__typename":
-            slots.append((key, None, object_type.name))
-            continue
+
+    def field(name: str, group: Any) -> tuple[Get, Get] | None:
         if name not in parts:
             return None
         how, get = parts[name]
         complete = how(executor, object_type.fields[name].type, group)
-        if complete is None:
-            return None
-        slots.append((key, get, complete))
+        return None if complete is None else (get, complete)
 
-    def plan(value: Any) -> dict[str, Any]:
-        answer: dict[str, Any] = {}
-        for key, get, complete in slots:
-            answer[key] = complete if get is None else complete(get(value))
-        return answer
-
-    return plan
+    slots = executor.slots(object_type, fields, field)
+    if slots is None:
+        return None
+    return lambda value: fill(slots, value)
 
 
 def shortcut_spec(

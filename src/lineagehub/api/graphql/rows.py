@@ -29,7 +29,7 @@ from graphql import (
     is_object_type,
 )
 
-from lineagehub.api.graphql.execution import Executor, GiveUp, plain_attribute
+from lineagehub.api.graphql.execution import Executor, GiveUp, fill, plain_attribute
 from lineagehub.api.graphql.lineage import wrap
 from lineagehub.api.graphql.nodes import GRAPHQL_TYPES
 from lineagehub.api.graphql.types import RegistryEntity, copied_fields
@@ -82,18 +82,11 @@ def _row_plan(
         return None
     if getattr(gql.from_record, "__func__", None) is not _BASE_FROM_RECORD:
         return None  # the object is more than a copy of its record
-    grouped = executor.grouped(object_type, fields)
-    if grouped is None:
-        return None
     plan_of_record = reading_plan(record_type)  # type: ignore[arg-type]
     reading = {name: (stored, decoder) for name, stored, decoder in plan_of_record}
     copied = set(copied_fields(gql, record_type))  # type: ignore[arg-type]
-    slots: list[tuple[str, Read | None, Any]] = []
-    for key, group in grouped.items():
-        name = group[0].node.name.value
-        if name == "__typename":
-            slots.append((key, None, object_type.name))
-            continue
+
+    def field(name: str, group: Any) -> tuple[Read, Complete] | None:
         attribute = plain_attribute(object_type, name, group)
         complete = executor.completer(object_type.fields[name].type, group) if attribute else None
         if attribute is None or complete is None:
@@ -104,16 +97,12 @@ def _row_plan(
         read = decoder if decoder is not None else _stored(stored)
         if attribute in gql.ADAPT:
             read = _adapted(gql.ADAPT[attribute], read)
-        slots.append((key, read, complete))
+        return read, complete
 
-    def plan(row: Row) -> dict[str, Any]:
-        props = row.props
-        answer: dict[str, Any] = {}
-        for key, read, complete in slots:
-            answer[key] = complete if read is None else complete(read(props))
-        return answer
-
-    return plan
+    slots = executor.slots(object_type, fields, field)
+    if slots is None:
+        return None
+    return lambda row: fill(slots, row.props)
 
 
 def entity_completer(executor: Executor, field_type: Any, fields: Any) -> Complete | None:
