@@ -350,6 +350,10 @@ def _nodes(executor: Executor, object_type: Any, group: Any) -> Get | None:
     return _parts_plan(executor, object_type, group, _NODE_PARTS)
 
 
+def _edges(executor: Executor, object_type: Any, group: Any) -> Get | None:
+    return _parts_plan(executor, object_type, group, _EDGE_PARTS)
+
+
 # The fields of Lineage and LineageNode as ``Lineage.of`` fills them: how each compiles,
 # and what it shows of the engine's answer.
 _LINEAGE_PARTS: dict[str, tuple[How, Get]] = {
@@ -359,8 +363,16 @@ _LINEAGE_PARTS: dict[str, tuple[How, Get]] = {
     "moreBeyondDepth": (_leaf, lambda f: f.more_beyond_depth),
     "start": (_entity, lambda f: f.origin),
     "nodes": (_items(_nodes), lambda f: f.nodes),
-    "edges": (_items(_objects), lambda f: [LineageEdge.of(e) for e in f.edges]),
+    "edges": (_items(_edges), lambda f: f.edges),
     "cut": (_items(_objects), lambda f: [_cut(c) for c in f.cut]),
+}
+# LineageEdge's fields as ``LineageEdge.of`` fills them.
+_EDGE_PARTS: dict[str, tuple[How, Get]] = {
+    "from": (_leaf, lambda e: strawberry.ID(e.from_id)),
+    "to": (_leaf, lambda e: strawberry.ID(e.to_id)),
+    "type": (_leaf, lambda e: EdgeType[e.type]),
+    "since": (_leaf, lambda e: e.since),
+    "until": (_leaf, lambda e: e.until),
 }
 _NODE_PARTS: dict[str, tuple[How, Get]] = {
     "degree": (_leaf, lambda n: n.degree),
