@@ -144,13 +144,21 @@ class Tx:
     ) -> None:
         self.changes.append(Change(target_id, before, after))
 
-    async def run(self, query: str, params: Mapping[str, Any] | None = None) -> list[Row]:
+    async def run(
+        self, query: str, params: Mapping[str, Any] | None = None, *, raw: bool = False
+    ) -> list[Row]:
+        """The rows of ``query``; ``raw`` as for ``Store.read`` (maps, lists, scalars only)."""
         _counted()
         result = await self._tx.run(query, dict(params or {}))
-        return [plain(record.data()) for record in [r async for r in result]]
+        records = [r async for r in result]
+        if raw:
+            return [dict(zip(record.keys(), record.values(), strict=True)) for record in records]
+        return [plain(record.data()) for record in records]
 
-    async def single(self, query: str, params: Mapping[str, Any] | None = None) -> Row | None:
-        rows = await self.run(query, params)
+    async def single(
+        self, query: str, params: Mapping[str, Any] | None = None, *, raw: bool = False
+    ) -> Row | None:
+        rows = await self.run(query, params, raw=raw)
         return rows[0] if rows else None
 
 
