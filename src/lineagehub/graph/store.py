@@ -97,6 +97,7 @@ def _translate(error: Exception) -> RegistryError:
 
 
 REST_ID_BLOCK = 32
+BULK_REST_ID_BLOCKS = 4
 # The counter never hands out an id at or below one in use (a bulk load may number its own
 # nodes); finding the highest costs two index lookups, once per block.
 RESERVE_REST_IDS = (
@@ -260,7 +261,9 @@ class Store:
         async with self._rest_lock:
             first, end = self._rest_ids
             if end - first < count:
-                size = max(count, REST_ID_BLOCK)
+                # A bulk write reserves for the next few of its size too: a counter
+                # transaction of its own costs about as much as numbering the nodes.
+                size = max(count * BULK_REST_ID_BLOCKS, REST_ID_BLOCK)
                 first = await self._reserve_block(size)
                 end = first + size
             self._rest_ids = (first + count, end)
