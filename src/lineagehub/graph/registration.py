@@ -9,6 +9,7 @@ descriptive fields of existing nodes are left as they are (use the update mutati
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 from pydantic import model_validator
@@ -83,6 +84,42 @@ class Registration:
     artifact_created: bool
     training_run: ExperimentRun | None = None
     training_run_created: bool = False
+
+
+class _StoredRegistration(Registration):
+    """A registration of the set-based bulk path: its version and artifact records are made
+    from the stored properties when first read (a bulk answer seldom shows every part)."""
+
+    _version: dict[str, Any]
+    _artifact: dict[str, Any] | None
+
+    def __init__(
+        self,
+        model: RegisteredModel,
+        version: dict[str, Any],
+        artifact: dict[str, Any] | None,
+        *,
+        model_created: bool,
+        version_created: bool,
+        artifact_created: bool,
+    ) -> None:
+        for name, value in (
+            ("model", model),
+            ("_version", version),
+            ("_artifact", artifact),
+            ("model_created", model_created),
+            ("version_created", version_created),
+            ("artifact_created", artifact_created),
+        ):
+            object.__setattr__(self, name, value)
+
+    @cached_property
+    def version(self) -> ModelVersion:
+        return ModelVersion.from_props(self._version)
+
+    @cached_property
+    def artifact(self) -> ModelArtifact | None:
+        return ModelArtifact.from_props(self._artifact) if self._artifact else None
 
 
 async def resolve_version(tx: Tx, ref: VersionRef, *, field: str) -> str:
@@ -534,16 +571,16 @@ async def register_batch(tx: Tx, commands: list[RegisterModel]) -> list[Registra
             )
 
     model_records = {name: RegisteredModel.from_props(m) for name, (m, _) in models.items()}
-    results = []
+    results: list[Registration] = []
     for i, c in enumerate(commands):
         model_created = models[c.model.name][1]
         version, version_created = versions_by_key[version_key[i]]
         artifact = artifacts_by_key.get(artifact_key[i]) if i in artifact_key else None
         results.append(
-            Registration(
-                model=model_records[c.model.name],
-                version=ModelVersion.from_props(version),
-                artifact=ModelArtifact.from_props(artifact[0]) if artifact else None,
+            _StoredRegistration(
+                model_records[c.model.name],
+                version,
+                artifact[0] if artifact else None,
                 model_created=model_created and first_use[c.model.name] == i,
                 version_created=version_created and first_version[version_key[i]] == i,
                 artifact_created=bool(artifact and artifact[1])
