@@ -213,10 +213,10 @@ async def register_in(tx: Tx, command: RegisterModel, path: str) -> Registration
     model, model_created = await _model(tx, command.model, path)
     version_props: dict[str, Any] | None = None
     if command.version.name is not None:
+        # By the key the version's uniqueness constraint indexes, not through every version
+        # of the model.
         row = await tx.single(
-            "OPTIONAL MATCH (:Node:RegisteredModel {id: $modelId})-[:HAS_VERSION]->"
-            "(v:ModelVersion {name: $name}) "
-            "RETURN v {.*} AS v",
+            "OPTIONAL MATCH (v:ModelVersion {modelId: $modelId, name: $name}) RETURN v {.*} AS v",
             {"modelId": model["id"], "name": command.version.name},
         )
         version_props = row["v"] if row else None
