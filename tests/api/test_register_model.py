@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
 import neo4j
 
@@ -241,3 +242,108 @@ def test_a_bad_item_fails_the_whole_batch(api: Api, db: neo4j.Driver) -> None:
     assert invalid["extensions"]["field"] == "inputs[0].version.name"
     too_many = api.fails(BULK, {"inputs": [registration()["input"]] * 1001})
     assert too_many["extensions"]["code"] == "LIMIT_EXCEEDED"
+
+
+def bulk_items(tag: str, n: int, **artifact: object) -> list[Any]:
+    """``n`` registrations of new versions spread over four models."""
+    return [
+        registration(model=f"m-{i % 4}", version=f"{tag}-{i}", uri=f"s3://b/{tag}/{i}", **artifact)[
+            "input"
+        ]
+        for i in range(n)
+    ]
+
+
+def test_bulk_round_trips_do_not_grow_with_the_batch(api: Api) -> None:
+    small, large = bulk_items("small", 2), bulk_items("large", 80)
+    first = [api.post(BULK, {"inputs": items}) for items in (small, large)]
+    assert not any(r.errors for r in first)
+    assert first[0].round_trips == first[1].round_trips
+    # Registering the same items again looks up the existing artifacts too.
+    again = [api.post(BULK, {"inputs": items}) for items in (small, large)]
+    assert not any(r.errors for r in again)
+    assert again[0].round_trips == again[1].round_trips
+
+
+def test_bulk_registration_answers_every_part(api: Api, db: neo4j.Driver) -> None:
+    query = """
+    mutation Bulk($inputs: [RegisterModelInput!]!) {
+      registerModels(inputs: $inputs) {
+        modelCreated versionCreated artifactCreated trainingRunCreated
+        model { id name owner } version { id name author restId } artifact { id uri sizeBytes }
+        trainingRun { id }
+      }
+    }"""
+    items = bulk_items("v", 3, sizeBytes=5_000_000_000)
+    items.append(registration(model="m-0", version="v-0", uri="s3://b/v/0")["input"])  # a repeat
+    done = api(query, {"inputs": items})["registerModels"]
+    assert [(d["modelCreated"], d["versionCreated"], d["artifactCreated"]) for d in done] == [
+        (True, True, True),
+        (True, True, True),
+        (True, True, True),
+        (False, False, False),
+    ]
+    assert done[3]["version"]["id"] == done[0]["version"]["id"]
+    assert done[3]["artifact"]["id"] == done[0]["artifact"]["id"]
+    assert done[0]["model"]["owner"] == "ana" and done[0]["version"]["author"] == "ana"
+    assert done[1]["artifact"] == {
+        "id": done[1]["artifact"]["id"],
+        "uri": "s3://b/v/1",
+        "sizeBytes": 5_000_000_000,
+    }
+    assert all(d["trainingRun"] is None and not d["trainingRunCreated"] for d in done)
+    records, _, _ = db.execute_query(
+        "MATCH (m:RegisteredModel)-[:HAS_VERSION]->(v:ModelVersion)-[:HAS_ARTIFACT]->(a) "
+        "RETURN v.id AS v, a.id AS a, v.restId IS NOT NULL AND a.restId IS NOT NULL AS numbered"
+    )
+    assert {(r["v"], r["a"]) for r in records} == {
+        (d["version"]["id"], d["artifact"]["id"]) for d in done
+    }
+    assert all(r["numbered"] for r in records)
+
+
+def test_bulk_conflicts_name_the_item_and_write_nothing(api: Api, db: neo4j.Driver) -> None:
+    old = api(BULK, {"inputs": bulk_items("old", 1, externalId="art-1")})["registerModels"][0]
+    api(
+        'mutation($id: ID!) { updateModelVersion(id: $id, input: {externalId: "ver-1"}) { id } }',
+        {"id": old["version"]["id"]},
+    )
+    before = count_nodes(db)
+    cases = {
+        # a new version's artifact whose externalId another artifact holds
+        "inputs[2].artifact.externalId": bulk_items("new", 3)[:2]
+        + bulk_items("new2", 1, externalId="art-1"),
+        # a new version whose externalId another version holds
+        "inputs[1].version.externalId": [
+            bulk_items("new", 1)[0],
+            {**bulk_items("new3", 1)[0], "version": {"name": "x", "externalId": "ver-1"}},
+        ],
+        # the artifact of a registered version, given again with another uri
+        "inputs[0].artifact.uri": [
+            registration(model="m-0", version="old-0", uri="s3://x")["input"]
+        ],
+    }
+    for field, items in cases.items():
+        error = api.fails(BULK, {"inputs": items})
+        assert (error["extensions"]["code"], error["extensions"]["field"]) == ("CONFLICT", field)
+    assert count_nodes(db) == before
+
+
+def test_enums_and_scalars_of_a_registration_reach_the_run(api: Api) -> None:
+    query = """
+    mutation Register($input: RegisterModelInput!) {
+      registerModel(input: $input) {
+        trainingRun { status startTime } artifact { sizeBytes }
+      }
+    }"""
+    variables = registration(sizeBytes=5_000_000_000)
+    variables["input"]["trainingRun"] = {  # type: ignore[index]
+        "experiment": "exp",
+        "name": "r1",
+        "status": "FINISHED",
+        "startTime": "2024-05-01T10:00:00Z",
+    }
+    done = api(query, variables)["registerModel"]
+    assert done["trainingRun"]["status"] == "FINISHED"
+    assert done["trainingRun"]["startTime"].startswith("2024-05-01T10:00:00")
+    assert done["artifact"]["sizeBytes"] == 5_000_000_000

@@ -6,6 +6,7 @@ from parameters.
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -66,17 +67,23 @@ class EntityCreate(Command):
 
     def node_properties(self) -> dict[str, Any]:
         """Stored properties for this input, without the custom ones."""
-        skip = {"custom_properties"} | self.relations()
-        return {
-            type(self).model_fields[name].alias or name: _stored(value)
-            for name, value in self
-            if name not in skip
-        }
+        return {prop: _stored(getattr(self, name)) for name, prop in _stored_fields(type(self))}
 
     @classmethod
     def relations(cls) -> set[str]:
         """Fields that name other nodes rather than properties of this one."""
         return set()
+
+
+@functools.cache
+def _stored_fields(command: type[EntityCreate]) -> tuple[tuple[str, str], ...]:
+    """(field, stored property) of each field of ``command`` that is a property of its own."""
+    skip = {"custom_properties"} | command.relations()
+    return tuple(
+        (name, field.alias or name)
+        for name, field in command.model_fields.items()
+        if name not in skip
+    )
 
 
 class EntityUpdate(Command):

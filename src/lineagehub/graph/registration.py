@@ -9,6 +9,7 @@ descriptive fields of existing nodes are left as they are (use the update mutati
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 from pydantic import model_validator
@@ -26,7 +27,7 @@ from lineagehub.graph.records import (
     RegisteredModel,
     State,
 )
-from lineagehub.graph.store import Store, Tx
+from lineagehub.graph.store import Store, Tx, decode_node, node_map
 
 # Facts of an existing version/artifact that a repeated registration must not change.
 _VERSION_FACTS = ("author",)
@@ -83,6 +84,42 @@ class Registration:
     artifact_created: bool
     training_run: ExperimentRun | None = None
     training_run_created: bool = False
+
+
+class _StoredRegistration(Registration):
+    """A registration of the set-based bulk path: its version and artifact records are made
+    from the stored properties when first read (a bulk answer seldom shows every part)."""
+
+    _version: dict[str, Any]
+    _artifact: dict[str, Any] | None
+
+    def __init__(
+        self,
+        model: RegisteredModel,
+        version: dict[str, Any],
+        artifact: dict[str, Any] | None,
+        *,
+        model_created: bool,
+        version_created: bool,
+        artifact_created: bool,
+    ) -> None:
+        for name, value in (
+            ("model", model),
+            ("_version", version),
+            ("_artifact", artifact),
+            ("model_created", model_created),
+            ("version_created", version_created),
+            ("artifact_created", artifact_created),
+        ):
+            object.__setattr__(self, name, value)
+
+    @cached_property
+    def version(self) -> ModelVersion:
+        return ModelVersion.from_props(self._version)
+
+    @cached_property
+    def artifact(self) -> ModelArtifact | None:
+        return ModelArtifact.from_props(self._artifact) if self._artifact else None
 
 
 async def resolve_version(tx: Tx, ref: VersionRef, *, field: str) -> str:
@@ -176,10 +213,10 @@ async def register_in(tx: Tx, command: RegisterModel, path: str) -> Registration
     model, model_created = await _model(tx, command.model, path)
     version_props: dict[str, Any] | None = None
     if command.version.name is not None:
+        # By the key the version's uniqueness constraint indexes, not through every version
+        # of the model.
         row = await tx.single(
-            "OPTIONAL MATCH (:Node:RegisteredModel {id: $modelId})-[:HAS_VERSION]->"
-            "(v:ModelVersion {name: $name}) "
-            "RETURN v {.*} AS v",
+            "OPTIONAL MATCH (v:ModelVersion {modelId: $modelId, name: $name}) RETURN v {.*} AS v",
             {"modelId": model["id"], "name": command.version.name},
         )
         version_props = row["v"] if row else None
@@ -269,6 +306,10 @@ async def register_in(tx: Tx, command: RegisterModel, path: str) -> Registration
 # Plain registrations (model + named version + optional model artifact) in bulk run as a
 # handful of UNWIND queries for the whole batch instead of several per item: the same
 # checks (scope, externalId, archived model, immutable facts), made in Python on the rows.
+#
+# The async driver spends tens of microseconds on every record it receives, far more than
+# on a value inside one, and decodes Neo4j DATETIMEs slowly: each lookup returns ONE
+# record with its rows collected in a list, and nodes as ``node_map`` projections.
 
 
 def _plain(command: RegisterModel) -> bool:
@@ -281,6 +322,24 @@ def _plain(command: RegisterModel) -> bool:
 
 def _unstamped(props: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in props.items() if k not in ("createdAt", "updatedAt")}
+
+
+def _projected(var: str) -> str:
+    """Cypher for node ``var`` as a ``node_map``, or null when ``var`` is null."""
+    return f"CASE WHEN {var} IS NULL THEN null ELSE {node_map(var)} END"
+
+
+def _props(projected: dict[str, Any] | None) -> dict[str, Any] | None:
+    return decode_node(projected)[1] if projected is not None else None
+
+
+async def _collected(tx: Tx, query: str, params: dict[str, Any]) -> list[dict[str, Any]]:
+    """The list ``query`` returns as ``rows`` in its one record (of maps, lists, scalars and
+    ``node_map`` projections only: read raw, without ``plain``)."""
+    found = await tx.single(query, params, raw=True)
+    assert found is not None
+    rows: list[dict[str, Any]] = found["rows"]
+    return rows
 
 
 async def register_batch(tx: Tx, commands: list[RegisterModel]) -> list[Registration]:
@@ -297,21 +356,22 @@ async def register_batch(tx: Tx, commands: list[RegisterModel]) -> list[Registra
         name: new_node(RegisteredModel.LABEL, commands[i].model, stamp)
         for name, i in first_use.items()
     }
-    rows = await tx.run(
+    rows = await _collected(
+        tx,
         "UNWIND $models AS m "
         "OPTIONAL MATCH (n:RegisteredModel {name: m.name}) "
-        "RETURN m.name AS name, n.project AS project, n.externalId AS externalId, "
-        "  n IS NOT NULL AS found, "
-        "  m.externalId IS NOT NULL AND "
+        "WITH m, n, m.externalId IS NOT NULL AND "
         "  COUNT { MATCH (x:RegisteredModel {externalId: m.externalId}) "
-        "          WHERE x.name <> m.name } > 0 AS externalIdTaken",
+        "          WHERE x.name <> m.name } > 0 AS externalIdTaken "
+        "RETURN collect({name: m.name, project: n.project, externalId: n.externalId, "
+        "  found: n IS NOT NULL, externalIdTaken: externalIdTaken}) AS rows",
         {
             "models": [
                 {"name": n, "externalId": p.get("externalId")} for n, p in model_props.items()
             ]
         },
     )
-    for row in rows:
+    for row in sorted(rows, key=lambda r: first_use[r["name"]]):
         i = first_use[row["name"]]
         model_in = commands[i].model
         where = f"inputs[{i}].model"
@@ -329,31 +389,37 @@ async def register_batch(tx: Tx, commands: list[RegisterModel]) -> list[Registra
                     f"a RegisteredModel with externalId {model_in.external_id!r} already exists",
                     field=f"{where}.externalId",
                 )
-    merged = await tx.run(
+    merged = await _collected(
+        tx,
         "UNWIND $models AS props "
         "MERGE (m:RegisteredModel {name: props.name}) "
-        "ON CREATE SET m = props, m:Node "
+        "ON CREATE SET m = props, m.createdAt = $stamp, m.updatedAt = $stamp, m:Node "
         "SET m._lock = true REMOVE m._lock "
-        "RETURN m {.*} AS m, m.id = props.id AS created",
-        {"models": list(model_props.values())},
+        "WITH m, m.id = props.id AS created "
+        f"RETURN collect({{m: {node_map('m')}, created: created}}) AS rows",
+        {"models": [_unstamped(p) for p in model_props.values()], "stamp": stamp},
     )
-    models = {r["m"]["name"]: (r["m"], r["created"]) for r in merged}
-    for model, created in models.values():
-        if created:
+    models: dict[str, tuple[dict[str, Any], bool]] = {}
+    for row in merged:
+        model = decode_node(row["m"])[1]
+        models[model["name"]] = (model, row["created"])
+        if row["created"]:
             tx.touch(model["id"], None, model)
 
-    # 2. Versions: existing ones must keep their facts; the rest are created.
+    # 2. Versions: existing ones must keep their facts; the rest are created. A version is
+    # found by its model's id and its name, the key its uniqueness constraint indexes.
     version_key = {i: (c.model.name, c.version.name) for i, c in enumerate(commands)}
     first_version: dict[tuple[str, Any], int] = {}
     for i, key in version_key.items():
         first_version.setdefault(key, i)
-    found = await tx.run(
+    found = await _collected(
+        tx,
         "UNWIND $versions AS v "
-        "OPTIONAL MATCH (:Node:RegisteredModel {id: v.modelId})-[:HAS_VERSION]->"
-        "(n:ModelVersion {name: v.name}) "
-        "RETURN v.i AS i, n {.*} AS n, "
-        "  n IS NULL AND v.externalId IS NOT NULL AND "
-        "  COUNT { MATCH (x:ModelVersion {externalId: v.externalId}) } > 0 AS externalIdTaken",
+        "OPTIONAL MATCH (n:ModelVersion {modelId: v.modelId, name: v.name}) "
+        "WITH v, n, n IS NULL AND v.externalId IS NOT NULL AND "
+        "  COUNT { MATCH (x:ModelVersion {externalId: v.externalId}) } > 0 AS externalIdTaken "
+        f"RETURN collect({{i: v.i, n: {_projected('n')}, externalIdTaken: externalIdTaken}}) "
+        "AS rows",
         {
             "versions": [
                 {
@@ -368,13 +434,14 @@ async def register_batch(tx: Tx, commands: list[RegisterModel]) -> list[Registra
     )
     versions_by_key: dict[tuple[str, Any], tuple[dict[str, Any], bool]] = {}
     fresh: list[dict[str, Any]] = []
-    for row in found:
+    for row in sorted(found, key=lambda r: int(r["i"])):
         i = row["i"]
         where = f"inputs[{i}]"
         command = commands[i]
         model = models[command.model.name][0]
-        if row["n"] is not None:
-            versions_by_key[version_key[i]] = (row["n"], False)
+        stored = _props(row["n"])
+        if stored is not None:
+            versions_by_key[version_key[i]] = (stored, False)
             continue
         if model["state"] == State.ARCHIVED.value:
             raise Conflict(
@@ -409,7 +476,8 @@ async def register_batch(tx: Tx, commands: list[RegisterModel]) -> list[Registra
             {"versions": [_unstamped(p) for p in fresh], "stamp": stamp},
         )
 
-    # 3. Model artifacts, the same way.
+    # 3. Model artifacts, the same way. A version created just now has no artifacts yet:
+    # only the artifacts of versions that existed (and externalIds) are looked up.
     artifact_key = {
         i: (c.model.name, c.version.name, c.artifact.name)
         for i, c in enumerate(commands)
@@ -420,38 +488,48 @@ async def register_batch(tx: Tx, commands: list[RegisterModel]) -> list[Registra
         first_artifact.setdefault(akey, i)
     artifacts_by_key: dict[tuple[str, Any, str], tuple[dict[str, Any], bool]] = {}
     if artifact_key:
-        found = await tx.run(
-            "UNWIND $artifacts AS a "
-            "OPTIONAL MATCH (:Node:ModelVersion {id: a.versionId})-[:HAS_ARTIFACT]->"
-            "(n:Artifact {name: a.name}) "
-            "RETURN a.i AS i, n {.*} AS n, "
-            "  n IS NULL AND a.externalId IS NOT NULL AND "
-            "  COUNT { MATCH (x:ModelArtifact {externalId: a.externalId}) } > 0 AS externalIdTaken",
+        lookups = [
             {
-                "artifacts": [
-                    {
-                        "i": i,
-                        "versionId": versions_by_key[akey[:2]][0]["id"],
-                        "name": akey[2],
-                        "externalId": commands[i].artifact.external_id,  # type: ignore[union-attr]
-                    }
-                    for akey, i in first_artifact.items()
-                ]
-            },
-        )
+                "i": i,
+                "versionId": versions_by_key[akey[:2]][0]["id"],
+                "name": akey[2],
+                "externalId": commands[i].artifact.external_id,  # type: ignore[union-attr]
+            }
+            for akey, i in first_artifact.items()
+        ]
+        lookups = [
+            a
+            for a in lookups
+            if a["externalId"] is not None or not versions_by_key[version_key[a["i"]]][1]
+        ]
+        looked_up: dict[int, dict[str, Any]] = {}
+        if lookups:
+            found = await _collected(
+                tx,
+                "UNWIND $artifacts AS a "
+                "OPTIONAL MATCH (n:Artifact {versionId: a.versionId, name: a.name}) "
+                "WITH a, n, n IS NULL AND a.externalId IS NOT NULL AND "
+                "  COUNT { MATCH (x:ModelArtifact {externalId: a.externalId}) } > 0 "
+                "  AS externalIdTaken "
+                f"RETURN collect({{i: a.i, n: {_projected('n')}, "
+                "  externalIdTaken: externalIdTaken}) AS rows",
+                {"artifacts": lookups},
+            )
+            looked_up = {row["i"]: row for row in found}
         new_artifacts: list[dict[str, Any]] = []
-        for row in found:
-            i = row["i"]
+        for i in first_artifact.values():
+            row = looked_up.get(i, {"n": None, "externalIdTaken": False})
             command = commands[i]
             assert command.artifact is not None
             version = versions_by_key[version_key[i]][0]
-            if row["n"] is not None:
-                if row["n"].get("kind") != ModelArtifact.LABEL:
+            stored = _props(row["n"])
+            if stored is not None:
+                if stored.get("kind") != ModelArtifact.LABEL:
                     raise Conflict(
                         f"artifact {command.artifact.name!r} of this version is a doc artifact",
                         field=f"inputs[{i}].artifact.name",
                     )
-                artifacts_by_key[artifact_key[i]] = (row["n"], False)
+                artifacts_by_key[artifact_key[i]] = (stored, False)
                 continue
             if version["state"] == State.ARCHIVED.value:
                 raise Conflict(
@@ -492,16 +570,17 @@ async def register_batch(tx: Tx, commands: list[RegisterModel]) -> list[Registra
                 {"artifacts": [_unstamped(p) for p in new_artifacts], "stamp": stamp},
             )
 
-    results = []
+    model_records = {name: RegisteredModel.from_props(m) for name, (m, _) in models.items()}
+    results: list[Registration] = []
     for i, c in enumerate(commands):
-        model, model_created = models[c.model.name]
+        model_created = models[c.model.name][1]
         version, version_created = versions_by_key[version_key[i]]
         artifact = artifacts_by_key.get(artifact_key[i]) if i in artifact_key else None
         results.append(
-            Registration(
-                model=RegisteredModel.from_props(model),
-                version=ModelVersion.from_props(version),
-                artifact=ModelArtifact.from_props(artifact[0]) if artifact else None,
+            _StoredRegistration(
+                model_records[c.model.name],
+                version,
+                artifact[0] if artifact else None,
                 model_created=model_created and first_use[c.model.name] == i,
                 version_created=version_created and first_version[version_key[i]] == i,
                 artifact_created=bool(artifact and artifact[1])

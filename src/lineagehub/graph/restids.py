@@ -16,10 +16,11 @@ from lineagehub.graph.store import Store, Tx
 MAX_REST_ID = 999_999_999
 
 
-# Whether any of the ids [$first, $first + $count) is in use already.
+# Whether any of the ids [$first, $first + $count) is in use already: two range seeks in
+# the unique indexes, however many ids.
 _TAKEN = (
-    "any(i IN range($first, $first + $count - 1) WHERE "
-    "EXISTS { MATCH (:Node {restId: i}) } OR EXISTS { MATCH (:RunLog {restId: i}) })"
+    "(EXISTS { MATCH (n:Node) WHERE $first <= n.restId < $first + $count } "
+    "OR EXISTS { MATCH (n:RunLog) WHERE $first <= n.restId < $first + $count })"
 )
 
 

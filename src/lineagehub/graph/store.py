@@ -97,6 +97,7 @@ def _translate(error: Exception) -> RegistryError:
 
 
 REST_ID_BLOCK = 32
+BULK_REST_ID_BLOCKS = 4
 # The counter never hands out an id at or below one in use (a bulk load may number its own
 # nodes); finding the highest costs two index lookups, once per block.
 RESERVE_REST_IDS = (
@@ -144,13 +145,21 @@ class Tx:
     ) -> None:
         self.changes.append(Change(target_id, before, after))
 
-    async def run(self, query: str, params: Mapping[str, Any] | None = None) -> list[Row]:
+    async def run(
+        self, query: str, params: Mapping[str, Any] | None = None, *, raw: bool = False
+    ) -> list[Row]:
+        """The rows of ``query``; ``raw`` as for ``Store.read`` (maps, lists, scalars only)."""
         _counted()
         result = await self._tx.run(query, dict(params or {}))
-        return [plain(record.data()) for record in [r async for r in result]]
+        records = [r async for r in result]
+        if raw:
+            return [dict(zip(record.keys(), record.values(), strict=True)) for record in records]
+        return [plain(record.data()) for record in records]
 
-    async def single(self, query: str, params: Mapping[str, Any] | None = None) -> Row | None:
-        rows = await self.run(query, params)
+    async def single(
+        self, query: str, params: Mapping[str, Any] | None = None, *, raw: bool = False
+    ) -> Row | None:
+        rows = await self.run(query, params, raw=raw)
         return rows[0] if rows else None
 
 
@@ -252,7 +261,9 @@ class Store:
         async with self._rest_lock:
             first, end = self._rest_ids
             if end - first < count:
-                size = max(count, REST_ID_BLOCK)
+                # A bulk write reserves for the next few of its size too: a counter
+                # transaction of its own costs about as much as numbering the nodes.
+                size = max(count * BULK_REST_ID_BLOCKS, REST_ID_BLOCK)
                 first = await self._reserve_block(size)
                 end = first + size
             self._rest_ids = (first + count, end)

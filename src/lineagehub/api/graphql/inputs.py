@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import enum
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 import strawberry
-from strawberry.types.base import has_object_definition
+from strawberry.types.base import get_object_definition, has_object_definition
 
 from lineagehub.api.graphql import enums as _enums  # noqa: F401  (registers the enums)
 from lineagehub.api.graphql.filters import set_fields
@@ -15,6 +15,7 @@ from lineagehub.api.graphql.scalars import JSON, Long
 from lineagehub.graph.records import DesiredState, MonitoringKind, RunStatus, State
 
 UNSET: Any = strawberry.UNSET
+T = TypeVar("T")
 
 
 def wire(value: Any) -> Any:
@@ -26,6 +27,29 @@ def wire(value: Any) -> Any:
     if isinstance(value, enum.Enum):
         return value.value
     return value
+
+
+def _wire_value(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {name: _wire_value(v) for name, v in value.items()}
+    if isinstance(value, list):
+        return [_wire_value(v) for v in value]
+    if isinstance(value, enum.Enum):
+        return value.value
+    return value
+
+
+def arrives_as_wire(cls: type[T]) -> type[T]:
+    """Let arguments of input type ``cls`` reach resolvers as wire data (see ``wire``).
+
+    GraphQL has already coerced and checked the value against the schema; Strawberry would
+    then build an input object for every nested value (slow for bulk arguments of hundreds
+    of items) only for ``wire`` to turn it back into what the client sent. With this, the
+    resolver gets that data directly (a dict, typed as ``cls`` in its signature).
+    """
+    definition = get_object_definition(cls, strict=True)
+    definition.from_input = lambda _cls, value, _context: _wire_value(value)
+    return cls
 
 
 @strawberry.input(description="A typed custom property: give `key` and exactly one value.")
@@ -167,6 +191,7 @@ class ModelArtifactChanges(DocArtifactChanges):
 # --- registerModel ---------------------------------------------------------------------
 
 
+@arrives_as_wire
 @strawberry.input(
     description=(
         "Model, version and artifact to register in one transaction, with (optionally) the "

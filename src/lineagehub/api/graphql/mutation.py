@@ -38,32 +38,48 @@ _Run = Annotated["ExperimentRun", strawberry.lazy("lineagehub.api.graphql.proven
 
 @strawberry.type(description="What registerModel registered, and which parts it created.")
 class RegisterModelPayload:
-    model: RegisteredModel
-    version: ModelVersion
-    artifact: ModelArtifact | None
-    model_created: bool
-    version_created: bool
-    artifact_created: bool
-    training_run: _Run | None = strawberry.field(description="The run, when one was given.")
-    training_run_created: bool
+    """Built from the registration on demand: a bulk answer converts only what was asked."""
+
+    done: strawberry.Private[registration.Registration]
+
+    @strawberry.field
+    def model(self) -> RegisteredModel:
+        return RegisteredModel.from_record(self.done.model)
+
+    @strawberry.field
+    def version(self) -> ModelVersion:
+        return ModelVersion.from_record(self.done.version)
+
+    @strawberry.field
+    def artifact(self) -> ModelArtifact | None:
+        found = self.done.artifact
+        return ModelArtifact.from_record(found) if found else None
+
+    @strawberry.field
+    def model_created(self) -> bool:
+        return self.done.model_created
+
+    @strawberry.field
+    def version_created(self) -> bool:
+        return self.done.version_created
+
+    @strawberry.field
+    def artifact_created(self) -> bool:
+        return self.done.artifact_created
+
+    @strawberry.field(description="The run, when one was given.")
+    def training_run(self) -> _Run | None:
+        from lineagehub.api.graphql.provenance import ExperimentRun
+
+        found = self.done.training_run
+        return ExperimentRun.from_record(found) if found else None
+
+    @strawberry.field
+    def training_run_created(self) -> bool:
+        return self.done.training_run_created
 
 
 MAX_BULK = 1000
-
-
-def _payload(done: registration.Registration) -> RegisterModelPayload:
-    from lineagehub.api.graphql.provenance import ExperimentRun
-
-    return RegisterModelPayload(
-        model=RegisteredModel.from_record(done.model),
-        version=ModelVersion.from_record(done.version),
-        artifact=ModelArtifact.from_record(done.artifact) if done.artifact else None,
-        model_created=done.model_created,
-        version_created=done.version_created,
-        artifact_created=done.artifact_created,
-        training_run=ExperimentRun.from_record(done.training_run) if done.training_run else None,
-        training_run_created=done.training_run_created,
-    )
 
 
 async def _update(info: Info, record: type[Any], gql: type[Any], id: str, command: Any) -> Any:
@@ -86,7 +102,7 @@ class Mutation:
     )
     async def register_model(self, info: Info, input: RegisterModelInput) -> RegisterModelPayload:
         command = validate(registration.RegisterModel, wire(input))
-        return _payload(await registration.register(info.context.store, command))
+        return RegisterModelPayload(done=await registration.register(info.context.store, command))
 
     @strawberry.mutation(
         description=(
@@ -108,7 +124,7 @@ class Mutation:
             for i, item in enumerate(inputs)
         ]
         done = await registration.register_many(info.context.store, commands)
-        return [_payload(d) for d in done]
+        return [RegisterModelPayload(done=d) for d in done]
 
     # --- RegisteredModel -------------------------------------------------------------
 
