@@ -125,8 +125,8 @@ class _StoredRegistration(Registration):
 async def resolve_version(tx: Tx, ref: VersionRef, *, field: str) -> str:
     row = await tx.single(
         "OPTIONAL MATCH (byId:Node:ModelVersion {id: $id}) "
-        "OPTIONAL MATCH (:RegisteredModel {name: $model})-[:HAS_VERSION]->"
-        "(byName:ModelVersion {name: $name}) "
+        "OPTIONAL MATCH (m:RegisteredModel {name: $model}) "
+        "OPTIONAL MATCH (byName:ModelVersion {modelId: m.id, name: $name}) "
         "WITH coalesce(byId, byName) AS v "
         f"RETURN CASE WHEN {in_scope('v')} THEN v.id END AS id",
         {"id": ref.id, "model": ref.model, "name": ref.name, **scope_params()},

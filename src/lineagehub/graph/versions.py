@@ -121,7 +121,10 @@ async def create(store: Store, command: ModelVersionCreate) -> ModelVersion:
 
 async def get_by_name(store: Store, model_name: str, version_name: str) -> ModelVersion | None:
     rows = await store.read(
-        "MATCH (:RegisteredModel {name: $model})-[:HAS_VERSION]->(n:ModelVersion {name: $version}) "
+        # By the (modelId, name) key its uniqueness constraint indexes, not by walking
+        # every version of the model.
+        "MATCH (m:RegisteredModel {name: $model}) "
+        "MATCH (n:ModelVersion {modelId: m.id, name: $version}) "
         f"WHERE {in_scope('n')} "
         "RETURN n {.*} AS n",
         {"model": model_name, "version": version_name, **scope_params()},
