@@ -263,3 +263,24 @@ def test_cached_documents_keep_their_error_codes(api: Api) -> None:
     wrong = api.fails(good, {"first": "five"})
     assert wrong["extensions"]["code"] == "GRAPHQL_VALIDATION"
     assert "Int cannot represent non-integer value: 'five'" in wrong["message"]
+
+
+def test_plans_kept_across_requests_follow_directive_variables(
+    api: Api, slow: Api, scenario: Scenario
+) -> None:
+    """Plans are kept per document across requests: the same text with other values for
+    its @include/@skip variables (in the operation or a fragment) answers as it should."""
+    query = """query($id: ID!, $a: Boolean!, $b: Boolean!) {
+      lineage(start: $id, direction: BOTH) {
+        nodes { degree @include(if: $a) node { id ...N } }
+        truncated @skip(if: $b) } }
+    fragment N on RegistryEntity { name @skip(if: $a) state @include(if: $b) }"""
+    seen = set()
+    for a, b in [(True, True), (False, True), (True, False), (False, False), (True, True)]:
+        body = _same(api, slow, query, {"id": scenario.v2, "a": a, "b": b})
+        node = body["data"]["lineage"]["nodes"][0]
+        assert ("degree" in node) is a and ("name" in node["node"]) is not a
+        assert ("state" in node["node"]) is b
+        assert ("truncated" in body["data"]["lineage"]) is not b
+        seen.add(json.dumps(body, sort_keys=True))
+    assert len(seen) == 4

@@ -18,6 +18,9 @@ class Context:
     settings: Settings
     request_id: str | None
     loaders: Loaders = field(init=False)
+    # Set by the fast executor when it runs this request: resolvers may then answer with
+    # values only it completes (``execution.Prepared``).
+    prepared_ok: bool = field(init=False, default=False)
 
     def __post_init__(self) -> None:
         self.loaders = Loaders(self.store)

@@ -31,8 +31,10 @@ Field middleware is skipped on the fast path: the schema's only ``resolve`` hook
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections import OrderedDict
+from collections.abc import Callable, Iterator
 from operator import attrgetter
+from threading import Lock
 from typing import Any
 
 from graphql import (
@@ -45,11 +47,14 @@ from graphql import (
     GraphQLResolveInfo,
     GraphQLString,
     Undefined,
+    VariableNode,
+    Visitor,
     is_abstract_type,
     is_leaf_type,
     is_list_type,
     is_non_null_type,
     is_object_type,
+    visit,
 )
 from graphql.execution.collect_fields import FieldDetailsList
 from graphql.pyutils import Path
@@ -105,6 +110,86 @@ def plain_attribute(parent: GraphQLObjectType, name: str, field_nodes: Any) -> s
     return name_
 
 
+class _Shared:
+    """Plans kept across requests. Clients send the same documents again (the document
+    cache hands back the very same parsed document for the same text), and a plan
+    depends only on the schema, the field nodes it was compiled for, the document's
+    fragments and the values of the variables its ``@skip``/``@include``/``@defer``
+    directives read. So a plan is kept under (operation, those values, plan name, field
+    nodes); each entry holds its operation, which keeps the nodes alive and their ids
+    unique. Fields with fragment variables are never shared. A bounded LRU."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self._plans: OrderedDict[tuple[Any, ...], tuple[Any, Any]] = OrderedDict()
+        self._variables: OrderedDict[int, tuple[Any, tuple[str, ...]]] = OrderedDict()
+        self._lock = Lock()  # the test server runs in a thread of the test process
+
+    def scope(self, operation: Any, fragments: Any, variables: dict[str, Any]) -> Any:
+        """What a plan of this request depends on beyond its field nodes (None: unsharable)."""
+        with self._lock:
+            known = self._variables.get(id(operation))
+        if known is None or known[0] is not operation:
+            known = (operation, _directive_variables(operation, fragments))
+            with self._lock:
+                self._variables[id(operation)] = known
+                while len(self._variables) > self.size:
+                    self._variables.popitem(last=False)
+        try:
+            values = tuple((name, variables.get(name)) for name in known[1])
+            hash(values)
+        except TypeError:
+            return None
+        return (id(operation), values)
+
+    def compiled(
+        self, operation: Any, scope: Any, name: str, fields: FieldDetailsList, compile: Any
+    ) -> Any:
+        if scope is None or any(f.fragment_variable_values is not None for f in fields):
+            return compile()
+        key = (scope, name, tuple(id(f.node) for f in fields))
+        with self._lock:
+            found = self._plans.get(key)
+            if found is not None:
+                self._plans.move_to_end(key)
+                return found[1]
+        # The operation rides along: alive with the plan, its id can't name another.
+        plan = compile()
+        with self._lock:
+            self._plans[key] = (operation, plan)
+            while len(self._plans) > self.size:
+                self._plans.popitem(last=False)
+        return plan
+
+
+def _directive_variables(operation: Any, fragments: Any) -> tuple[str, ...]:
+    """Names of the variables any directive of the operation or its fragments reads."""
+    names: set[str] = set()
+
+    class Directives(Visitor):
+        def enter_directive(self, node: Any, *_: Any) -> None:
+            for argument in node.arguments or ():
+                for variable in _variables_in(argument.value):
+                    names.add(variable)
+
+    visit(operation, Directives())
+    for fragment in (fragments or {}).values():
+        visit(getattr(fragment, "definition", fragment), Directives())
+    return tuple(sorted(names))
+
+
+def _variables_in(value: Any) -> Iterator[str]:
+    if isinstance(value, VariableNode):
+        yield value.name.value
+    for item in getattr(value, "values", None) or ():
+        yield from _variables_in(item)
+    for field in getattr(value, "fields", None) or ():
+        yield from _variables_in(field.value)
+
+
+_SHARED = _Shared(size=2048)
+
+
 class Executor(StrawberryGraphQLCoreExecutionContext):
     """graphql-core's executor, completing plain subtrees without per-field resolution."""
 
@@ -112,6 +197,9 @@ class Executor(StrawberryGraphQLCoreExecutionContext):
         super().__init__(*args, **kwargs)
         # (type name, id of the field details list) -> (the list, kept alive; plan or None)
         self._plans: dict[tuple[str, int], tuple[FieldDetailsList, Plan | None]] = {}
+        self._scope = _SHARED.scope(self.operation, self.fragments, self.variable_values.coerced)
+        if hasattr(self.context_value, "prepared_ok"):
+            self.context_value.prepared_ok = True
 
     def complete_value(
         self,
@@ -153,10 +241,12 @@ class Executor(StrawberryGraphQLCoreExecutionContext):
     # --- compiling plans -----------------------------------------------------------------
 
     def compiled(self, key: tuple[str, int], fields: FieldDetailsList, compile: Any) -> Any:
-        """``compile()``, once per ``key`` (a name and the id of ``fields``) per request."""
+        """``compile()``, once per ``key`` (a name and the id of ``fields``) per request,
+        and once per document and directive variables across requests (``_Shared``)."""
         cached = self._plans.get(key)
         if cached is None:
-            cached = (fields, compile())
+            shared = _SHARED.compiled(self.operation, self._scope, key[0], fields, compile)
+            cached = (fields, shared)
             self._plans[key] = cached
         return cached[1]
 
