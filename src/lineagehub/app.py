@@ -87,13 +87,13 @@ class RequestContext:
 
 
 def encode_answer(data: object) -> bytes:
-    """A GraphQL response as JSON. orjson is several times faster than json.dumps on large
-    answers; what it refuses (an integer beyond 64 bits in a JSON scalar, say) json.dumps
-    writes as before."""
+    """A GraphQL response as JSON (UTF-8, non-ASCII text as is). orjson is several times
+    faster than json.dumps on large answers; what it refuses (an integer beyond 64 bits in
+    a JSON scalar, say) json.dumps writes instead, the same way."""
     try:
         return orjson.dumps(data)
     except TypeError:
-        return json.dumps(data, separators=(",", ":")).encode()
+        return json.dumps(data, separators=(",", ":"), ensure_ascii=False).encode()
 
 
 class LineagehubGraphQL(GraphQL[Context, None]):

@@ -284,3 +284,48 @@ def test_plans_kept_across_requests_follow_directive_variables(
         assert ("truncated" in body["data"]["lineage"]) is not b
         seen.add(json.dumps(body, sort_keys=True))
     assert len(seen) == 4
+
+
+def test_a_field_selected_twice_reads_what_both_selections_show(
+    api: Api, scenario: Scenario
+) -> None:
+    """graphql-core merges a field selected twice under one key (two fragments, say): what
+    Neo4j is asked for follows every selection, not the first one."""
+    merged = api(
+        """query($id: ID!) {
+          lineage(start: $id, direction: BOTH, maxDepth: 1) { nodes { node { id } } }
+          lineage(start: $id, direction: BOTH, maxDepth: 1) {
+            edges { from to since } moreBeyondDepth nodes { node { name } } }
+          node(id: $id) { ... on ModelVersion { trainingDatasets { id } } }
+          node(id: $id) { ... on ModelVersion { trainingDatasets { uri digest } } } }""",
+        {"id": scenario.v2},
+    )
+    whole = api(
+        """query($id: ID!) {
+          lineage(start: $id, direction: BOTH, maxDepth: 1) {
+            nodes { node { id name } } edges { from to since } moreBeyondDepth }
+          node(id: $id) { ... on ModelVersion { trainingDatasets { id uri digest } } } }""",
+        {"id": scenario.v2},
+    )
+    assert merged == whole
+    assert whole["lineage"]["edges"] and whole["lineage"]["moreBeyondDepth"] is True
+    datasets = whole["node"]["trainingDatasets"]
+    assert datasets and all(d["uri"] for d in datasets)
+
+
+def test_an_error_raised_while_completing_a_value_is_internal() -> None:
+    """graphql-core's own errors before execution (a variable its type refuses) are the
+    client's; one raised while completing a value (an enum refusing a stored value) is a
+    bug: INTERNAL, logged."""
+    from graphql import GraphQLError, located_error
+
+    from lineagehub.api.graphql.errors import format_error
+
+    refused = GraphQLError("Variable '$first' got invalid value 'five'")
+    assert format_error(refused).extensions["code"] == "GRAPHQL_VALIDATION"  # type: ignore[index]
+    completing = located_error(
+        GraphQLError("Enum 'State' cannot represent value: 'X'"), None, ["a"]
+    )
+    formatted = format_error(completing)
+    assert formatted.extensions["code"] == "INTERNAL"  # type: ignore[index]
+    assert "State" not in formatted.message

@@ -36,8 +36,9 @@ def format_error(error: GraphQLError) -> GraphQLError:
     rid = request_id.get()
     if isinstance(original, RegistryError):
         message, extensions = original.message, original.extensions()
-    elif original is None or isinstance(original, GraphQLError):
-        # graphql-core's own: the document, or a variable its type refuses.
+    elif original is None or (isinstance(original, GraphQLError) and error.path is None):
+        # graphql-core's own, before execution: the document, or a variable its type
+        # refuses. (One raised while completing a value has a path: a bug, below.)
         message = error.message
         extensions = {**(error.extensions or {}), "code": _code_for_document_error(error)}
     else:

@@ -126,7 +126,11 @@ class _Shared:
         self._lock = Lock()  # the test server runs in a thread of the test process
 
     def scope(self, operation: Any, fragments: Any, variables: dict[str, Any]) -> Any:
-        """What a plan of this request depends on beyond its field nodes (None: unsharable)."""
+        """What a plan of this request depends on beyond its field nodes (None: unsharable:
+        fragments with arguments, an experimental graphql-core feature, make a request's
+        plans depend on more than this key says, so none of them is shared)."""
+        if any(getattr(f, "variable_signatures", None) for f in (fragments or {}).values()):
+            return None
         with self._lock:
             known = self._variables.get(id(operation))
         if known is None or known[0] is not operation:

@@ -214,6 +214,14 @@ def _names(selections: list[Any]) -> set[str]:
     return found
 
 
+def selected_below(info: Info) -> set[str] | None:
+    """Every field name selected below the resolved field, over *all* its field nodes
+    (graphql-core merges a field selected twice under one key, e.g. from two fragments)."""
+    if not info.selected_fields:
+        return None
+    return set().union(*(_names(f.selections) for f in info.selected_fields))
+
+
 def props_unshown_by(selected: set[str]) -> tuple[str, ...]:
     """Big property prefixes a lineage selection of fields ``selected`` never shows."""
     skipped: list[str] = []
@@ -253,7 +261,7 @@ def spec_of(
     """A checked lineage request from GraphQL arguments (defaults and caps from settings)."""
     settings = info.context.settings
     # The fields selected below the lineage field decide which properties Neo4j returns.
-    selected = _names(info.selected_fields[0].selections) if info.selected_fields else None
+    selected = selected_below(info)
     spec = engine.LineageSpec(
         **reads_for(selected),
         direction=direction,
@@ -407,8 +415,7 @@ def shortcut_spec(
     """A shortcut's fixed request, reading what its field shows: the nodes only (no edges,
     no probe beyond depth), with the properties its selection shows plus ``needs`` (those
     the resolver itself reads)."""
-    selected = _names(info.selected_fields[0].selections) if info.selected_fields else None
-    reads = reads_for(selected)
+    reads = reads_for(selected_below(info))
     if reads["keep_props"] is not None:
         reads["keep_props"] = tuple(sorted({*reads["keep_props"], *needs}))
     return replace(spec, **{**reads, "edges": False, "more": False})

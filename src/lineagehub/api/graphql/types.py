@@ -246,7 +246,7 @@ async def load_page(
         default_size=settings.default_page_size,
         max_size=settings.max_page_size,
     )
-    wants_total = _selects(info.selected_fields[0].selections, "totalCount")
+    wants_total = any(_selects(f.selections, "totalCount") for f in info.selected_fields)
     result = await info.context.loaders.pages.load(
         PageRequest(spec, parent_id, flt, to_sorts(order_by) or sorts, page, wants_total)
     )
