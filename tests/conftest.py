@@ -11,11 +11,11 @@ import os
 import socket
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
 import neo4j
@@ -28,6 +28,7 @@ from lineagehub.graph.store import Store
 from lineagehub.settings import Settings
 
 NEO4J_IMAGE = "neo4j:5.26-community"
+T = TypeVar("T")
 
 
 def _docker_answers() -> bool:
@@ -244,7 +245,19 @@ def make_token(
 ) -> tuple[str, str]:
     """(token id, secret), created through the same code the CLI uses."""
 
-    async def create() -> tuple[str, str]:
+    async def create(store: Store) -> tuple[str, str]:
+        info, secret = await identity.create_token(
+            store, name, roles, projects=projects, expires_at=expires_at
+        )
+        return info.id, secret
+
+    return with_store(settings, create)
+
+
+def with_store(settings: Settings, work: Callable[[Store], Awaitable[T]]) -> T:
+    """``work`` run on a Store of its own (opened and closed here), from sync test code."""
+
+    async def go() -> T:
         assert settings.neo4j_uri is not None
         store = Store.connect(
             settings.neo4j_uri,
@@ -253,14 +266,11 @@ def make_token(
             database=settings.neo4j_database,
         )
         try:
-            info, secret = await identity.create_token(
-                store, name, roles, projects=projects, expires_at=expires_at
-            )
-            return info.id, secret
+            return await work(store)
         finally:
             await store.close()
 
-    return asyncio.run(create())
+    return asyncio.run(go())
 
 
 class Client(Api):

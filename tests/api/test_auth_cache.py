@@ -3,9 +3,7 @@ this process end them at once, and unknown tokens are never cached."""
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Awaitable, Callable, Iterator
-from typing import TypeVar
+from collections.abc import Iterator
 
 import neo4j
 import pytest
@@ -13,8 +11,7 @@ import pytest
 from lineagehub.graph import identity
 from lineagehub.graph.store import Store
 from lineagehub.settings import Settings
-
-T = TypeVar("T")
+from tests.conftest import with_store
 
 
 @pytest.fixture
@@ -22,23 +19,6 @@ def cached(db: neo4j.Driver) -> Iterator[None]:
     identity.cache_authentication(60)
     yield
     identity.cache_authentication(0)
-
-
-def _run(settings: Settings, work: Callable[[Store], Awaitable[T]]) -> T:
-    async def go() -> T:
-        assert settings.neo4j_uri is not None
-        store = Store.connect(
-            settings.neo4j_uri,
-            user=settings.neo4j_user,
-            password=settings.neo4j_password,
-            database=settings.neo4j_database,
-        )
-        try:
-            return await work(store)
-        finally:
-            await store.close()
-
-    return asyncio.run(go())
 
 
 def test_valid_tokens_are_reused_and_revocation_here_ends_them(
@@ -63,7 +43,7 @@ def test_valid_tokens_are_reused_and_revocation_here_ends_them(
         seen.append(unknown.reason)
         return seen
 
-    assert _run(settings, scenario) == ["cached", "token 'ci' was revoked", "unknown token"]
+    assert with_store(settings, scenario) == ["cached", "token 'ci' was revoked", "unknown token"]
 
 
 def test_without_caching_every_request_asks(settings: Settings, db: neo4j.Driver) -> None:
@@ -77,4 +57,4 @@ def test_without_caching_every_request_asks(settings: Settings, db: neo4j.Driver
         )
         return (await identity.authenticate(store, secret)).principal is None
 
-    assert _run(settings, scenario) is True
+    assert with_store(settings, scenario) is True

@@ -213,44 +213,54 @@ def _walk(
     Cost follows the answer: each level expands only the previous level's new nodes,
     along directed, typed edges. Without ``paths``, no path is carried along (null)."""
     step = " UNION ".join(_expansions(direction, edge_types, where))
-    if not paths:
-        return _walk_without_paths(step, depth, more, i)
+    shape = _WITH_PATHS if paths else _NODES_ONLY
     level = (
-        "CALL (frontier, seen) { "
-        "  UNWIND frontier AS f "
-        "  WITH f.n AS a, f.path AS path "
-        f"  CALL (a) {{ {step} }} "
-        "  WITH b, path WHERE NOT b IN seen "
-        "  WITH b, head(collect(path)) AS path "
-        "  RETURN collect({n: b, path: path + b.id}) AS next "
-        "} "
+        f"CALL (frontier, seen) {{   {shape.unwind}   CALL (a) {{ {step} }}   {shape.collect} }} "
     )
-    query = "CALL (s) { WITH s, [s] AS seen, [{n: s, path: [s.id]}] AS frontier, [] AS reached "
+    query = f"CALL (s) {{ WITH s, [s] AS seen, {shape.start} AS frontier, [] AS reached "
     for degree in range(1, depth + 1):
         query += level + (
-            "WITH s, seen + [x IN next | x.n] AS seen, next AS frontier, "
-            f"reached + [x IN next | {{n: x.n, degree: {degree}, path: x.path}}] AS reached "
+            f"WITH s, seen + {shape.new_nodes} AS seen, next AS frontier, "
+            f"reached + [x IN next | {shape.reached.format(degree=degree)}] AS reached "
         )
-    return query + _ending(step, more, i, "UNWIND frontier AS f WITH f.n AS a")
+    return query + _ending(step, more, i, shape.unwind_nodes)
 
 
-def _walk_without_paths(step: str, depth: int, more: bool, i: int) -> str:
-    """``_walk`` carrying nodes only: the same levels, less to build at each."""
-    level = (
-        "CALL (frontier, seen) { "
-        "  UNWIND frontier AS a "
-        f"  CALL (a) {{ {step} }} "
-        "  WITH DISTINCT b WHERE NOT b IN seen "
-        "  RETURN collect(b) AS next "
-        "} "
-    )
-    query = "CALL (s) { WITH s, [s] AS seen, [s] AS frontier, [] AS reached "
-    for degree in range(1, depth + 1):
-        query += level + (
-            "WITH s, seen + next AS seen, next AS frontier, "
-            f"reached + [x IN next | {{n: x, degree: {degree}, path: null}}] AS reached "
-        )
-    return query + _ending(step, more, i, "UNWIND frontier AS a")
+@dataclass(frozen=True)
+class _Frontier:
+    """What a walk's frontier holds, as Cypher pieces: the start, how an entry becomes
+    ``a`` (``unwind``; ``unwind_nodes`` for the nodes alone), how the step's new ``b``s
+    become ``next``, the nodes of ``next``, and a reached entry at ``{degree}``."""
+
+    start: str
+    unwind: str
+    unwind_nodes: str
+    collect: str
+    new_nodes: str
+    reached: str
+
+
+# Each entry a node and its path from the start (one shortest path each).
+_WITH_PATHS = _Frontier(
+    start="[{n: s, path: [s.id]}]",
+    unwind="UNWIND frontier AS f WITH f.n AS a, f.path AS path",
+    unwind_nodes="UNWIND frontier AS f WITH f.n AS a",
+    collect=(
+        "WITH b, path WHERE NOT b IN seen WITH b, head(collect(path)) AS path "
+        "RETURN collect({n: b, path: path + b.id}) AS next"
+    ),
+    new_nodes="[x IN next | x.n]",
+    reached="{{n: x.n, degree: {degree}, path: x.path}}",
+)
+# Each entry a node: the same levels, less to build at each.
+_NODES_ONLY = _Frontier(
+    start="[s]",
+    unwind="UNWIND frontier AS a",
+    unwind_nodes="UNWIND frontier AS a",
+    collect="WITH DISTINCT b WHERE NOT b IN seen RETURN collect(b) AS next",
+    new_nodes="next",
+    reached="{{n: x, degree: {degree}, path: null}}",
+)
 
 
 def _ending(step: str, more: bool, i: int, unwind: str) -> str:

@@ -344,7 +344,7 @@ def node_values(var: str, columns: tuple[str, ...], temporal: frozenset[str]) ->
     return f"[labels({var}), {', '.join(values)}]"
 
 
-def _iso(text: str) -> datetime:
+def iso(text: str) -> datetime:
     # A named zone prints as "...+01:00[Europe/Paris]"; the offset alone is the instant.
     if text.endswith("]"):
         text = text[: text.index("[")]
@@ -353,8 +353,8 @@ def _iso(text: str) -> datetime:
 
 def _instant(value: Any) -> Any:
     if isinstance(value, list):
-        return [_iso(v) for v in value]
-    return _iso(value)
+        return [iso(v) for v in value]
+    return iso(value)
 
 
 def decode_node(projected: dict[str, Any]) -> tuple[list[str], dict[str, Any]]:
@@ -365,9 +365,6 @@ def decode_node(projected: dict[str, Any]) -> tuple[list[str], dict[str, Any]]:
     return projected["labels"], props
 
 
-iso = _iso
-
-
 def instant(value: str | None) -> datetime | None:
     """A temporal value projected with ``toString`` back as a datetime."""
-    return _iso(value) if value is not None else None
+    return iso(value) if value is not None else None

@@ -267,10 +267,6 @@ class Executor(StrawberryGraphQLCoreExecutionContext):
                 return None
         return grouped
 
-    def completer(self, field_type: GraphQLOutputType, fields: FieldDetailsList) -> Any:
-        """How to complete a plain value of ``field_type`` (None: it isn't plain)."""
-        return self._completer(field_type, fields)
-
     def plan(
         self, object_type: GraphQLObjectType, field_details_list: FieldDetailsList
     ) -> Plan | None:
@@ -316,7 +312,7 @@ class Executor(StrawberryGraphQLCoreExecutionContext):
 
         def field(name: str, group: FieldDetailsList) -> tuple[Complete, Complete] | None:
             attribute = plain_attribute(object_type, name, group)
-            complete = self._completer(object_type.fields[name].type, group) if attribute else None
+            complete = self.completer(object_type.fields[name].type, group) if attribute else None
             if attribute is None or complete is None:
                 return None
             return attrgetter(attribute), complete
@@ -333,9 +329,7 @@ class Executor(StrawberryGraphQLCoreExecutionContext):
 
         return plan
 
-    def _completer(
-        self, field_type: GraphQLOutputType, fields: FieldDetailsList
-    ) -> Complete | None:
+    def completer(self, field_type: GraphQLOutputType, fields: FieldDetailsList) -> Complete | None:
         """A function completing a value of ``field_type`` as graphql-core would (raising
         ``GiveUp`` where graphql-core would report an error), or None if it can't."""
         if is_non_null_type(field_type):
@@ -364,7 +358,7 @@ class Executor(StrawberryGraphQLCoreExecutionContext):
     ) -> Complete | None:
         if is_list_type(field_type):
             assert isinstance(field_type, GraphQLList)
-            item = self._completer(field_type.of_type, fields)
+            item = self.completer(field_type.of_type, fields)
             if item is None:
                 return None
 

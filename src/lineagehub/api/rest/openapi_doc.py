@@ -9,6 +9,7 @@ import functools
 from typing import Any
 
 from lineagehub.api.rest.bodies import upstream_spec
+from lineagehub.api.rest.resources import MODEL_ARTIFACT_FIELDS
 from lineagehub.graph.properties import KEY_PATTERN
 
 # A name: no '@', no control characters, no surrounding whitespace.
@@ -36,15 +37,8 @@ _SHORT_FIELDS = (
     "provider",
     "license",
     "libraryName",
-    "modelFormatName",
-    "modelFormatVersion",
-    "storageKey",
-    "serviceAccountName",
-    "modelSourceKind",
-    "modelSourceClass",
-    "modelSourceGroup",
-    "modelSourceId",
-    "modelSourceName",
+    # A model artifact's descriptive fields (its storagePath is a URI, above).
+    *(name for name in MODEL_ARTIFACT_FIELDS if name != "storagePath"),
     "sourceType",
     "source",
     "runtime",
