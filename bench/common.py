@@ -48,6 +48,17 @@ def neo4j_driver(uri: str, *, pool: int = 100) -> neo4j.AsyncDriver:
     )
 
 
+async def raw_read(
+    driver: neo4j.AsyncDriver, query: str, params: dict[str, Any] | None = None
+) -> list[neo4j.Record]:
+    """A baseline's read, the fastest way the driver offers: one auto-commit query (one
+    network round trip), as lineagehub's Store reads; ``execute_query`` adds a COMMIT
+    round trip (~0.25 ms)."""
+    async with driver.session(default_access_mode=neo4j.READ_ACCESS) as session:
+        result = await session.run(query, params or {})
+        return (await result.to_eager_result()).records
+
+
 def store_for(uri: str, database: str = "neo4j") -> Store:
     auth = _auth()
     return Store.connect(

@@ -36,6 +36,7 @@ from bench.common import (
     GraphQLClient,
     add_neo4j_args,
     neo4j_driver,
+    raw_read,
     say,
     store_for,
 )
@@ -168,8 +169,8 @@ def _variables(start: Start) -> dict[str, Any]:
 async def run_floor(driver: neo4j.AsyncDriver, start: Start) -> tuple[float, Any]:
     """The floor: the hand-written query, decoded, as JSON. (seconds, answer)."""
     started = time.perf_counter()
-    records, _, _ = await driver.execute_query(
-        floor_query(start.direction, start.depth), {"start": start.node_id, "limit": LIMIT}
+    records = await raw_read(
+        driver, floor_query(start.direction, start.depth), {"start": start.node_id, "limit": LIMIT}
     )
     row = records[0]
     nodes = [
@@ -324,7 +325,7 @@ async def breakdown(
     from lineagehub.api.graphql.context import Context
     from lineagehub.api.graphql.lineage import reads_for
     from lineagehub.api.graphql.schema import build_schema
-    from lineagehub.app import encode_answer
+    from lineagehub.api.graphql.lane import encode_answer
 
     settings = Settings(neo4j_uri=uri, neo4j_database=database, _env_file=None)  # type: ignore[call-arg]
     plain = store_for(uri, database)

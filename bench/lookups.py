@@ -34,6 +34,7 @@ from bench.common import (
     GraphQLClient,
     add_neo4j_args,
     neo4j_driver,
+    raw_read,
     say,
     store_for,
 )
@@ -124,16 +125,14 @@ def _iso(value: Any) -> Any:
 
 
 async def raw_version(driver: neo4j.AsyncDriver, key: tuple[str, str]) -> dict[str, Any] | None:
-    records, _, _ = await driver.execute_query(VERSION_CYPHER, {"model": key[0], "name": key[1]})
+    records = await raw_read(driver, VERSION_CYPHER, {"model": key[0], "name": key[1]})
     found = {k: _iso(v) for k, v in records[0].data().items()} if records else None
     json.dumps({"data": {"modelVersion": found}})
     return found
 
 
 async def raw_service(driver: neo4j.AsyncDriver, key: tuple[str, str]) -> dict[str, Any] | None:
-    records, _, _ = await driver.execute_query(
-        SERVICE_CYPHER, {"environment": key[0], "name": key[1]}
-    )
+    records = await raw_read(driver, SERVICE_CYPHER, {"environment": key[0], "name": key[1]})
     found = None
     if records:
         r = records[0]

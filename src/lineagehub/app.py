@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import time
 import uuid
@@ -11,7 +10,6 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-import orjson
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.requests import Request
@@ -22,7 +20,8 @@ from strawberry.asgi import GraphQL
 
 from lineagehub import __version__
 from lineagehub.api.graphql.context import Context
-from lineagehub.api.graphql.schema import build_schema
+from lineagehub.api.graphql.lane import encode_answer
+from lineagehub.api.graphql.schema import build_schema, lane_for
 from lineagehub.api.rest.routes import error_response, rest_routes
 from lineagehub.auth import Authentication, check_startup
 from lineagehub.graph import identity, restids
@@ -86,28 +85,74 @@ class RequestContext:
             request_id.reset(token)
 
 
-def encode_answer(data: object) -> bytes:
-    """A GraphQL response as JSON (UTF-8, non-ASCII text as is). orjson is several times
-    faster than json.dumps on large answers; what it refuses (an integer beyond 64 bits in
-    a JSON scalar, say) json.dumps writes instead, the same way."""
-    try:
-        return orjson.dumps(data)
-    except TypeError:
-        return json.dumps(data, separators=(",", ":"), ensure_ascii=False).encode()
-
-
 class LineagehubGraphQL(GraphQL[Context, None]):
+    """Strawberry's ASGI view, with the warm lane (``api/graphql/lane.py``) in front."""
+
     def __init__(self, settings: Settings, **kwargs: Any) -> None:
         super().__init__(build_schema(settings), **kwargs)
         self.settings = settings
+        self.lane = lane_for(self.schema, settings)
 
     def encode_json(self, data: object) -> bytes:
         return encode_answer(data)
 
+    def context(self, app: Starlette) -> Context:
+        return Context(store=app.state.store, settings=self.settings, request_id=request_id.get())
+
     async def get_context(self, request: Any, response: Any) -> Context:
-        return Context(
-            store=request.app.state.store, settings=self.settings, request_id=request_id.get()
+        return self.context(request.app)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if self.lane is None or scope["type"] != "http" or scope["method"] != "POST":
+            await super().__call__(scope, receive, send)
+            return
+        content_type = dict(scope["headers"]).get(b"content-type", b"")
+        if content_type.split(b";")[0].strip().lower() != b"application/json":
+            await super().__call__(scope, receive, send)
+            return
+        body = await _body(receive)
+        taken = self.lane.request(body)
+        if taken is None:
+            await super().__call__(scope, _replay(body, receive), send)
+            return
+        answer = await self.lane.answer(*taken, self.context(scope["app"]))
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 200,
+                "headers": [
+                    (b"content-length", str(len(answer)).encode()),
+                    (b"content-type", b"application/json"),
+                ],
+            }
         )
+        await send({"type": "http.response.body", "body": answer})
+
+
+async def _body(receive: Receive) -> bytes:
+    chunks = []
+    while True:
+        message = await receive()
+        if message["type"] != "http.request":
+            break  # the client went away: the view reads the same
+        chunks.append(message.get("body", b""))
+        if not message.get("more_body", False):
+            break
+    return b"".join(chunks)
+
+
+def _replay(body: bytes, receive: Receive) -> Receive:
+    """``receive`` for the view, giving the body already read first."""
+    given = False
+
+    async def again() -> Message:
+        nonlocal given
+        if not given:
+            given = True
+            return {"type": "http.request", "body": body, "more_body": False}
+        return await receive()
+
+    return again
 
 
 async def _prepare_schema(store: Store) -> bool:

@@ -134,3 +134,24 @@ def test_audit_events_stay_within_the_project(projects: dict[str, Any]) -> None:
     beta_ids = {projects["beta"]["model"]["id"], projects["beta"]["version"]["id"]}
     assert events
     assert all(not beta_ids & set(e["targetIds"]) for e in events)
+
+
+def test_a_version_lookup_answering_shortcuts_ahead_stays_in_scope(
+    projects: dict[str, Any],
+) -> None:
+    alice: Client = projects["alpha_writer"]
+    query = """query($m: String!) { modelVersion(model: $m, name: "v1") {
+                 name trainingDatasets { uri } } }"""
+    own = alice.post(query, {"m": "alpha-model"})
+    assert not own.errors, own.errors
+    assert own.round_trips == 1
+    assert own.data["modelVersion"] == {
+        "name": "v1",
+        "trainingDatasets": [{"uri": "s3://shared/events"}],
+    }
+    assert alice(query, {"m": "beta-model"}) == {"modelVersion": None}
+    beta_id = projects["beta"]["version"]["id"]
+    by_id = alice(
+        "query($id: ID!) { modelVersion(id: $id) { trainingDatasets { uri } } }", {"id": beta_id}
+    )
+    assert by_id == {"modelVersion": None}

@@ -14,6 +14,8 @@ Direction is lineage's, not storage's: see ``vocabulary.Flow``.
 
 from __future__ import annotations
 
+import re
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from enum import Enum
@@ -23,7 +25,14 @@ from typing import Any
 from lineagehub.graph.errors import LimitExceeded, NotFound, ValidationFailed
 from lineagehub.graph.identity import in_scope, scope, scope_params
 from lineagehub.graph.records import TEMPORAL_PROPS, Entity, record_from
-from lineagehub.graph.store import Store, decode_node, instant, iso, node_map, node_values
+from lineagehub.graph.store import (
+    Store,
+    decode_node,
+    instant,
+    iso,
+    node_map,
+    node_values,
+)
 from lineagehub.graph.vocabulary import EDGE_TYPES, LINEAGE_EDGE_TYPES, NODE_TYPES, Flow
 
 
@@ -280,7 +289,7 @@ def _ending(step: str, more: bool, i: int, unwind: str) -> str:
 
 
 @lru_cache(maxsize=512)
-def _subgraph_query(
+def _subgraph_parts(
     directions: tuple[Direction, ...],
     edge_types: tuple[str, ...],
     depth: int,
@@ -291,8 +300,9 @@ def _subgraph_query(
     parts: tuple[bool, bool, bool] = (True, True, True),
     columns: tuple[str, ...] | None = None,
     paths: bool = True,
-) -> str:
-    """The Cypher for one shape of request. Every piece interpolated here is either an
+) -> tuple[str, tuple[tuple[str, str], ...]]:
+    """The Cypher for one shape of request, from start node ``s`` on: the clauses, and
+    the (column, expression) pairs it returns. Every piece interpolated here is either an
     integer checked against the cap, a name from the vocabulary, or a stored property
     name of a record type (``columns``): no user text.
 
@@ -347,10 +357,7 @@ def _subgraph_query(
         if scoped
         else "WITH *, [] AS cut "
     )
-    return (
-        "UNWIND $starts AS startId "
-        "MATCH (s:Node {id: startId}) "
-        f"WHERE {'s.project IS NULL OR s.project IN $scope' if scoped else 'true'} "
+    clauses = (
         f"{walks}"
         f"WITH s, {everything} AS everything, {more} AS more "
         "CALL (everything) { "
@@ -365,11 +372,47 @@ def _subgraph_query(
         f"{cut}"
         "WITH *, [k IN kept | {node: k.n, degree: k.degree, "
         "                      path: CASE WHEN $withPaths THEN k.path END}] AS kept "
-        f"RETURN s.id AS startId, {project('s')} AS start, "
-        f"  [k IN kept | {{node: {project('k.node')}, degree: k.degree, "
-        "                path: k.path}] AS nodes, "
-        "  edges, cut, reachable, more"
     )
+    returns = (
+        ("startId", "s.id"),
+        ("start", project("s")),
+        ("nodes", f"[k IN kept | {{node: {project('k.node')}, degree: k.degree, path: k.path}}]"),
+        ("edges", "edges"),
+        ("cut", "cut"),
+        ("reachable", "reachable"),
+        ("more", "more"),
+    )
+    return clauses, returns
+
+
+def _subgraph_query(*shape: Any) -> str:
+    """The Cypher for one shape of request (``_subgraph_parts``'s arguments) from the ids
+    in ``$starts``: one row per start found."""
+    clauses, returns = _subgraph_parts(*shape)
+    scoped = shape[5]
+    return (
+        "UNWIND $starts AS startId "
+        "MATCH (s:Node {id: startId}) "
+        f"WHERE {'s.project IS NULL OR s.project IN $scope' if scoped else 'true'} "
+        f"{clauses}"
+        "RETURN " + ", ".join(f"{expr} AS {name}" for name, expr in returns)
+    )
+
+
+# The parameters of one request's clauses, renamed when several share one query.
+_REQUEST_PARAMS = re.compile(r"\$(limit|nodeTypes|since|until|withPaths|skipProps|keepProps)\b")
+
+
+@lru_cache(maxsize=512)
+def _subgraph_call(i: int, *shape: Any) -> str:
+    """The clauses of one shape of request as a subquery from an already found ``n``
+    (in scope), returning its answer as the map ``lineage<i>``; its parameters are
+    prefixed ``l<i>_``."""
+    clauses, returns = _subgraph_parts(*shape)
+    renamed = rf"$l{i}_\1"
+    clauses = _REQUEST_PARAMS.sub(renamed, clauses)
+    answer = ", ".join(f"{name}: {_REQUEST_PARAMS.sub(renamed, expr)}" for name, expr in returns)
+    return f"CALL (n) {{ WITH n AS s {clauses}RETURN {{{answer}}} AS lineage{i} }} "
 
 
 def _edge(row: dict[str, Any]) -> LineageEdge:
@@ -400,44 +443,50 @@ def _columns(keep: tuple[str, ...] | None) -> tuple[str, ...] | None:
     return tuple(sorted(set(keep)))
 
 
-async def lineage_of(store: Store, starts: list[str], spec: LineageSpec) -> dict[str, Lineage]:
-    """Lineage of each start node, in one round trip. Missing starts are absent."""
-    directions = (
-        (Direction.UPSTREAM, Direction.DOWNSTREAM)
-        if spec.direction is Direction.BOTH
-        else (spec.direction,)
-    )
-    columns = _columns(spec.keep_props)
-    query = _subgraph_query(
-        directions,
-        _types(spec),
-        spec.max_depth,
-        _window(spec),
-        spec.node_types is not None,
-        scope() is not None,
-        bool(spec.skip_props) or spec.keep_props is not None,
-        (spec.edges, spec.edge_times, spec.more),
-        columns,
-        spec.with_paths,
-    )
-    decode = decode_node if columns is None else partial(values_decoded, columns)
-    rows = await store.read(
-        query,
-        {
+@dataclass(frozen=True)
+class _Request:
+    """One lineage request as Cypher: its shape (``_subgraph_parts``'s arguments), its
+    parameters, and how its node projections decode."""
+
+    shape: tuple[Any, ...]
+    params: dict[str, Any]
+    decode: Callable[[Any], tuple[list[str], dict[str, Any]]]
+
+    @classmethod
+    def of(cls, spec: LineageSpec) -> _Request:
+        directions = (
+            (Direction.UPSTREAM, Direction.DOWNSTREAM)
+            if spec.direction is Direction.BOTH
+            else (spec.direction,)
+        )
+        columns = _columns(spec.keep_props)
+        shape = (
+            directions,
+            _types(spec),
+            spec.max_depth,
+            _window(spec),
+            spec.node_types is not None,
+            scope() is not None,
+            bool(spec.skip_props) or spec.keep_props is not None,
+            (spec.edges, spec.edge_times, spec.more),
+            columns,
+            spec.with_paths,
+        )
+        params = {
             "skipProps": list(spec.skip_props),
             "keepProps": list(spec.keep_props) if spec.keep_props is not None else None,
-            "starts": starts,
             "limit": spec.limit,
             "nodeTypes": list(spec.node_types or ()),
             "since": spec.since,
             "until": spec.until,
             "withPaths": spec.with_paths,
-            **scope_params(),
-        },
-        raw=True,
-    )
-    return {
-        row["startId"]: Lineage(
+        }
+        decode = decode_node if columns is None else partial(values_decoded, columns)
+        return cls(shape, params, decode)
+
+    def answer(self, row: dict[str, Any]) -> Lineage:
+        decode = self.decode
+        return Lineage(
             origin=LineageNode(*decode(row["start"]), 0, None),
             nodes=[LineageNode(*decode(n["node"]), n["degree"], n["path"]) for n in row["nodes"]],
             edges=[_edge(e) for e in row["edges"]],
@@ -445,8 +494,39 @@ async def lineage_of(store: Store, starts: list[str], spec: LineageSpec) -> dict
             more_beyond_depth=row["more"],
             cut=[CutEdge(c["from"], c["type"]) for c in row["cut"]],
         )
-        for row in rows
-    }
+
+
+async def lineage_of(store: Store, starts: list[str], spec: LineageSpec) -> dict[str, Lineage]:
+    """Lineage of each start node, in one round trip. Missing starts are absent."""
+    request = _Request.of(spec)
+    rows = await store.read(
+        _subgraph_query(*request.shape),
+        {**request.params, "starts": starts, **scope_params()},
+        raw=True,
+    )
+    return {row["startId"]: request.answer(row) for row in rows}
+
+
+async def found_with_lineage(
+    store: Store, match: str, params: dict[str, Any], specs: Sequence[LineageSpec]
+) -> tuple[dict[str, Any] | None, list[Lineage]]:
+    """The node ``match`` finds (Cypher binding ``n``, already limited to the caller's
+    projects) with all its properties, and its lineage for each of ``specs``, in one
+    round trip: a lookup that knows what will be asked of its answer next. ``match``
+    and its ``params`` come from the caller's own code, never from user text."""
+    requests = [_Request.of(spec) for spec in specs]
+    query = f"{match} WITH n LIMIT 1 "
+    merged = {**params, **scope_params()}
+    for i, request in enumerate(requests):
+        query += _subgraph_call(i, *request.shape)
+        merged.update({f"l{i}_{name}": value for name, value in request.params.items()})
+    columns = "".join(f", lineage{i}" for i in range(len(requests)))
+    rows = await store.read(f"{query}RETURN {node_map('n')} AS n{columns}", merged, raw=True)
+    if not rows:
+        return None, []
+    row = rows[0]
+    lineages = [request.answer(row[f"lineage{i}"]) for i, request in enumerate(requests)]
+    return decode_node(row["n"])[1], lineages
 
 
 async def lineage(store: Store, start: str, spec: LineageSpec) -> Lineage:

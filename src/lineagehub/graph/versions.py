@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any, ClassVar
 
 from lineagehub.graph.entities import (
@@ -16,7 +17,8 @@ from lineagehub.graph.entities import (
     now,
 )
 from lineagehub.graph.errors import Conflict
-from lineagehub.graph.identity import DEFAULT_PROJECT, in_scope, scope_params
+from lineagehub.graph.identity import DEFAULT_PROJECT, in_scope
+from lineagehub.graph.lineage import Lineage, LineageSpec, found_with_lineage
 from lineagehub.graph.listing import ListSpec
 from lineagehub.graph.records import ModelVersion, RegisteredModel, State
 from lineagehub.graph.store import Store, Tx
@@ -119,14 +121,35 @@ async def create(store: Store, command: ModelVersionCreate) -> ModelVersion:
     return await store.write(work)
 
 
-async def get_by_name(store: Store, model_name: str, version_name: str) -> ModelVersion | None:
-    rows = await store.read(
-        # By the (modelId, name) key its uniqueness constraint indexes, not by walking
-        # every version of the model.
+def _by_name() -> str:
+    # By the (modelId, name) key its uniqueness constraint indexes, not by walking every
+    # version of the model.
+    return (
         "MATCH (m:RegisteredModel {name: $model}) "
         "MATCH (n:ModelVersion {modelId: m.id, name: $version}) "
         f"WHERE {in_scope('n')} "
-        "RETURN n {.*} AS n",
-        {"model": model_name, "version": version_name, **scope_params()},
     )
-    return ModelVersion.from_props(rows[0]["n"]) if rows else None
+
+
+async def get_by_name(store: Store, model_name: str, version_name: str) -> ModelVersion | None:
+    found, _ = await get_with_lineage(store, (), model_name=model_name, version_name=version_name)
+    return found
+
+
+async def get_with_lineage(
+    store: Store,
+    specs: Sequence[LineageSpec],
+    *,
+    version_id: str | None = None,
+    model_name: str | None = None,
+    version_name: str | None = None,
+) -> tuple[ModelVersion | None, list[Lineage]]:
+    """A version, by id or by model and version name, and its lineage for each of
+    ``specs``, in one round trip."""
+    if version_id is not None:
+        match = f"MATCH (n:Node:ModelVersion {{id: $id}}) WHERE {in_scope('n')} "
+        params: dict[str, Any] = {"id": version_id}
+    else:
+        match, params = _by_name(), {"model": model_name, "version": version_name}
+    props, lineages = await found_with_lineage(store, match, params, specs)
+    return (ModelVersion.from_props(props) if props is not None else None), lineages

@@ -71,11 +71,16 @@ class ErrorCodes(SchemaExtension):
             result.errors = [format_error(e) for e in result.errors]
 
     def get_results(self) -> dict[str, Any]:
-        results: dict[str, Any] = {}
-        rid = request_id.get()
-        if rid is not None:
-            results["requestId"] = rid
-        trips = current_round_trips()
-        if trips is not None:
-            results["boltRoundTrips"] = trips
-        return results
+        return extension_results()
+
+
+def extension_results() -> dict[str, Any]:
+    """A response's ``extensions``: the request id and the Bolt queries it cost."""
+    results: dict[str, Any] = {}
+    rid = request_id.get()
+    if rid is not None:
+        results["requestId"] = rid
+    trips = current_round_trips()
+    if trips is not None:
+        results["boltRoundTrips"] = trips
+    return results

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import enum
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import fields, replace
 from datetime import datetime
 from typing import Any
@@ -27,6 +27,7 @@ from lineagehub.graph.properties import (
     SCALAR_PREFIX,
 )
 from lineagehub.graph.records import RECORD_TYPES, Entity
+from lineagehub.settings import Settings
 
 
 def wrap(record: Entity) -> RegistryEntity:
@@ -415,10 +416,49 @@ def shortcut_spec(
     """A shortcut's fixed request, reading what its field shows: the nodes only (no edges,
     no probe beyond depth), with the properties its selection shows plus ``needs`` (those
     the resolver itself reads)."""
-    reads = reads_for(selected_below(info))
+    return _shortcut_request(selected_below(info), spec, needs)
+
+
+def _shortcut_request(
+    selected: set[str] | None, spec: engine.LineageSpec, needs: tuple[str, ...]
+) -> engine.LineageSpec:
+    reads = reads_for(selected)
     if reads["keep_props"] is not None:
         reads["keep_props"] = tuple(sorted({*reads["keep_props"], *needs}))
     return replace(spec, **{**reads, "edges": False, "more": False})
+
+
+def _fields_right_below(selections: list[Any]) -> list[SelectedField]:
+    """The fields selected directly below a field (through its fragments)."""
+    found: list[SelectedField] = []
+    for item in selections:
+        if isinstance(item, SelectedField):
+            found.append(item)
+        else:
+            found += _fields_right_below(item.selections)
+    return found
+
+
+def lookahead(
+    info: Info, shortcuts: Mapping[str, Callable[[Settings, dict[str, Any]], engine.LineageSpec]]
+) -> list[engine.LineageSpec]:
+    """The requests the shortcut fields selected right below this field will load (keyed
+    exactly as ``shortcut`` keys them), so that the lookup resolving this field can answer
+    them in its own query. A field selected twice under one key is one request, reading
+    for every selection of it, as its resolver will."""
+    by_key: dict[str, list[SelectedField]] = {}
+    for selection in info.selected_fields:
+        for child in _fields_right_below(selection.selections):
+            if child.name in shortcuts:
+                by_key.setdefault(child.alias or child.name, []).append(child)
+    requests: list[engine.LineageSpec] = []
+    for merged in by_key.values():
+        spec = shortcuts[merged[0].name](info.context.settings, merged[0].arguments)
+        selected = set().union(*(_names(f.selections) for f in merged))
+        request = _shortcut_request(selected, spec, ())
+        if request not in requests:
+            requests.append(request)
+    return requests
 
 
 async def shortcut(

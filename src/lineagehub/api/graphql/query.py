@@ -8,7 +8,9 @@ import strawberry
 from typing_extensions import TypeIs
 
 from lineagehub.api.graphql.context import Info
+from lineagehub.api.graphql.lineage import lookahead
 from lineagehub.api.graphql.types import (
+    VERSION_SHORTCUTS,
     Connection,
     DocArtifact,
     ModelArtifact,
@@ -119,6 +121,19 @@ class Query:
             return ModelVersion.from_record(found) if found else None
         store = info.context.store
         record: records.ModelVersion | None
+        ahead = lookahead(info, VERSION_SHORTCUTS)
+        if ahead and key != "externalId":
+            # One query finds the version and answers the shortcut fields selected on it.
+            if id is not None:
+                ids.expect_label(id, records.ModelVersion.LABEL)
+            record, answers = await versions.get_with_lineage(
+                store, ahead, version_id=id, model_name=model, version_name=name
+            )
+            if live(record):
+                for request, answer in zip(ahead, answers, strict=True):
+                    info.context.loaders.lineage.prime((record.id, request), answer)
+                return ModelVersion.from_record(record)
+            return None
         if key == "id":
             assert id is not None
             ids.expect_label(id, records.ModelVersion.LABEL)

@@ -16,6 +16,7 @@ from lineagehub.api.graphql.documents import DocumentCache, Documents
 from lineagehub.api.graphql.errors import ErrorCodes
 from lineagehub.api.graphql.execution import Executor
 from lineagehub.api.graphql.governance import AliasQuery, GovernanceMutation, GovernanceQuery
+from lineagehub.api.graphql.lane import Lane
 from lineagehub.api.graphql.lineage_fields import LineageMutation, LineageQuery
 from lineagehub.api.graphql.mutation import Mutation
 from lineagehub.api.graphql.nodes import GRAPHQL_TYPES
@@ -25,6 +26,9 @@ from lineagehub.settings import Settings
 
 
 class _Schema(strawberry.Schema):
+    # The documents this schema has parsed and found valid (see ``DocumentCache``).
+    documents: Documents
+
     def process_errors(
         self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None
     ) -> None:
@@ -44,7 +48,7 @@ def build_schema(settings: Settings | None = None) -> strawberry.Schema:
         # Clients send the same documents with new variables: parse and validate each once.
         lambda: DocumentCache(documents),
     ]
-    return _Schema(
+    schema = _Schema(
         query=merge_types("Query", (Query, LineageQuery, GovernanceQuery, AliasQuery)),
         mutation=merge_types("Mutation", (Mutation, LineageMutation, GovernanceMutation)),
         types=list(GRAPHQL_TYPES.values()),
@@ -52,6 +56,15 @@ def build_schema(settings: Settings | None = None) -> strawberry.Schema:
         config=StrawberryConfig(scalar_map=SCALARS),
         execution_context_class=Executor if settings.fast_path else None,
     )
+    schema.documents = documents
+    return schema
+
+
+def lane_for(schema: object, settings: Settings) -> Lane | None:
+    """The warm lane for ``schema`` (``lane.py``), or None with the fast path off."""
+    if not settings.fast_path or not isinstance(schema, _Schema):
+        return None
+    return Lane(schema._schema, schema.documents, Executor)
 
 
 def sdl() -> str:

@@ -41,6 +41,7 @@ from lineagehub.graph.properties import CustomProperty as CustomPropertyRecord
 from lineagehub.graph.properties import PropertyType as _PropertyType
 from lineagehub.graph.records import State
 from lineagehub.graph.versions import VERSIONS_OF_MODEL
+from lineagehub.settings import Settings
 
 T = TypeVar("T")
 
@@ -409,6 +410,19 @@ class RegisteredModel(RegistryEntity):
         return ModelVersion.from_record(records.ModelVersion.from_props(result.rows[0]))
 
 
+# A version's shortcut fields, each with the lineage request its arguments make. A lookup
+# of a version that sees one selected answers it in the lookup's own query (lookahead);
+# the field's resolver then finds its answer already loaded.
+VERSION_SHORTCUTS: dict[str, Callable[[Settings, dict[str, Any]], engine.LineageSpec]] = {
+    "trainingDatasets": lambda settings, args: engine.training_datasets(
+        transitive=args.get("transitive", True),
+        depth=settings.max_lineage_depth,
+        limit=settings.max_lineage_nodes,
+    ),
+    "code": lambda settings, args: engine.training_code(limit=settings.max_lineage_nodes),
+}
+
+
 @strawberry.type(description="One version of a registered model, with its artifacts.")
 class ModelVersion(RegistryEntity):
     author: str | None
@@ -458,19 +472,15 @@ class ModelVersion(RegistryEntity):
     async def training_datasets(self, info: Info, transitive: bool = True) -> list[_Dataset]:
         from lineagehub.api.graphql.provenance import complete
 
-        settings = info.context.settings
-        spec = engine.training_datasets(
-            transitive=transitive,
-            depth=settings.max_lineage_depth,
-            limit=settings.max_lineage_nodes,
-        )
+        shortcut = VERSION_SHORTCUTS["trainingDatasets"]
+        spec = shortcut(info.context.settings, {"transitive": transitive})
         return await complete(info, self.id, spec, "Dataset")
 
     @strawberry.field(description="Code its training runs executed.")
     async def code(self, info: Info) -> list[_CodeRef]:
         from lineagehub.api.graphql.provenance import complete
 
-        spec = engine.training_code(limit=info.context.settings.max_lineage_nodes)
+        spec = VERSION_SHORTCUTS["code"](info.context.settings, {})
         return await complete(info, self.id, spec, "CodeRef")
 
     @strawberry.field(description="The version this one was fine-tuned from, or null.")

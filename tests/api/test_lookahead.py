@@ -1,0 +1,117 @@
+"""A version lookup answers the shortcut fields selected on it in its own query
+(lookahead): one Bolt query, and the same answer the fields give when resolved alone."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from tests.api.lineage_scenario import Scenario, build
+from tests.conftest import Api
+
+SHORTCUTS = """
+  trainingDatasets { id uri digest name }
+  direct: trainingDatasets(transitive: false) { uri }
+  code { repository commit path }
+"""
+
+
+@pytest.fixture
+def scenario(api: Api) -> Scenario:
+    return build(api)
+
+
+def alone(api: Api, version_id: str) -> dict[str, Any]:
+    """The shortcut fields of a version reached through node(id), which looks nothing
+    up ahead: one query for the node, one per distinct shortcut request (three)."""
+    response = api.post(
+        f"query($id: ID!) {{ node(id: $id) {{ ... on ModelVersion {{ {SHORTCUTS} }} }} }}",
+        {"id": version_id},
+    )
+    assert not response.errors, response.errors
+    assert response.round_trips == 4
+    found: dict[str, Any] = response.data["node"]
+    return found
+
+
+@pytest.mark.parametrize("version", ["v1", "v2"])
+def test_by_model_and_name_one_round_trip_same_answer(
+    api: Api, scenario: Scenario, version: str
+) -> None:
+    response = api.post(
+        'query($name: String!) { modelVersion(model: "churn-predictor", name: $name) '
+        f"{{ id name {SHORTCUTS} }} }}",
+        {"name": version},
+    )
+    assert not response.errors, response.errors
+    assert response.round_trips == 1
+    found = response.data["modelVersion"]
+    assert found.pop("name") == version
+    version_id = found.pop("id")
+    assert version_id == getattr(scenario, version)
+    assert found == alone(api, version_id)
+    assert found["trainingDatasets"]  # the scenario trains both versions on data
+
+
+def test_by_id_one_round_trip(api: Api, scenario: Scenario) -> None:
+    response = api.post(
+        f"query($id: ID!) {{ modelVersion(id: $id) {{ {SHORTCUTS} }} }}", {"id": scenario.v1}
+    )
+    assert not response.errors, response.errors
+    assert response.round_trips == 1
+    assert response.data["modelVersion"] == alone(api, scenario.v1)
+    assert [d["uri"] for d in response.data["modelVersion"]["direct"]] == ["s3://lake/clean"]
+
+
+def test_fragments_and_repeated_selections_read_what_every_selection_shows(
+    api: Api, scenario: Scenario
+) -> None:
+    response = api.post(
+        """query($t: Boolean!) {
+          modelVersion(model: "churn-predictor", name: "v1") {
+            ...Uris ...Digests
+            ... on ModelVersion { trainingDatasets(transitive: $t) { name } }
+            other: trainingDatasets(transitive: false) { __typename uri }
+          } }
+        fragment Uris on ModelVersion { trainingDatasets(transitive: $t) { uri } }
+        fragment Digests on ModelVersion { trainingDatasets(transitive: $t) { digest } }""",
+        {"t": True},
+    )
+    assert not response.errors, response.errors
+    assert response.round_trips == 1
+    version = response.data["modelVersion"]
+    by_uri = {d["uri"]: d for d in version["trainingDatasets"]}
+    assert sorted(by_uri) == ["s3://lake/clean", "s3://lake/events"]
+    assert by_uri["s3://lake/clean"]["digest"] == "d2"
+    assert all(set(d) == {"uri", "digest", "name"} for d in version["trainingDatasets"])
+    assert all(d["name"] for d in version["trainingDatasets"])
+    assert version["other"] == [{"__typename": "Dataset", "uri": "s3://lake/clean"}]
+
+
+def test_missing_and_deleted_versions_are_null(api: Api, scenario: Scenario) -> None:
+    missing = api.post(
+        '{ modelVersion(model: "churn-predictor", name: "v9") { trainingDatasets { uri } } }'
+    )
+    assert not missing.errors, missing.errors
+    assert missing.data == {"modelVersion": None}
+    assert missing.round_trips == 1
+    api(
+        "mutation($id: ID!) { deleteNode(id: $id) { id } }",
+        {"id": scenario.v1},
+    )
+    deleted = api.post(
+        "query($id: ID!) { modelVersion(id: $id) { trainingDatasets { uri } } }",
+        {"id": scenario.v1},
+    )
+    assert not deleted.errors, deleted.errors
+    assert deleted.data == {"modelVersion": None}
+
+
+def test_a_wrong_id_is_still_a_typed_error(api: Api, scenario: Scenario) -> None:
+    error = api.fails(
+        "query($id: ID!) { modelVersion(id: $id) { trainingDatasets { uri } } }",
+        {"id": scenario.raw},
+    )
+    assert error["extensions"]["code"] == "VALIDATION"
+    assert error["extensions"]["field"] == "id"
