@@ -323,9 +323,9 @@ async def breakdown(
 ) -> Table:
     """Where lineagehub's time goes for one request, stage by stage (p50s, ms)."""
     from lineagehub.api.graphql.context import Context
+    from lineagehub.api.graphql.lane import encode_answer
     from lineagehub.api.graphql.lineage import reads_for
     from lineagehub.api.graphql.schema import build_schema
-    from lineagehub.api.graphql.lane import encode_answer
 
     settings = Settings(neo4j_uri=uri, neo4j_database=database, _env_file=None)  # type: ignore[call-arg]
     plain = store_for(uri, database)
