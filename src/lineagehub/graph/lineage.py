@@ -19,8 +19,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from enum import Enum
-from functools import cache, lru_cache, partial
-from typing import Any
+from functools import cache, lru_cache
+from typing import Any, NamedTuple
 
 from lineagehub.graph.errors import LimitExceeded, NotFound, ValidationFailed
 from lineagehub.graph.identity import in_scope, scope, scope_params
@@ -28,7 +28,6 @@ from lineagehub.graph.records import TEMPORAL_PROPS, Entity, record_from
 from lineagehub.graph.store import (
     Store,
     decode_node,
-    instant,
     iso,
     node_map,
     node_values,
@@ -87,8 +86,9 @@ class LineageNode:
         return self._record
 
 
-@dataclass(frozen=True)
-class LineageEdge:
+class LineageEdge(NamedTuple):
+    """An edge of an answer (a named tuple: a large answer makes thousands)."""
+
     from_id: str
     to_id: str
     type: str
@@ -322,13 +322,14 @@ def _subgraph_parts(
     walks = ""
     for i, direction in enumerate(directions):
         walks += _walk(direction, edge_types, depth, where, more_wanted, i, paths)
-    times = ", since: toString(r.since), until: toString(r.until)" if times_wanted else ""
+    # Each edge as [from, to, type] (+ since, until): lists decode faster than maps.
+    times = ", toString(r.since), toString(r.until)" if times_wanted else ""
     edges = (
         "CALL (members) { "
         "  UNWIND members AS a "
         f"  MATCH (a)-[r:{rel}]->(b) "
         f"  WHERE b IN members AND {window} "
-        f"  RETURN collect({{from: a.id, to: b.id, type: type(r){times}}}) AS edges "
+        f"  RETURN collect([a.id, b.id, type(r){times}]) AS edges "
         "} "
         if edges_wanted
         else "WITH *, [] AS edges "
@@ -370,13 +371,15 @@ def _subgraph_parts(
         "WITH s, more, kept, reachable, [s] + [k IN kept | k.n] AS members "
         f"{edges}"
         f"{cut}"
-        "WITH *, [k IN kept | {node: k.n, degree: k.degree, "
-        "                      path: CASE WHEN $withPaths THEN k.path END}] AS kept "
     )
+    # Each node as [degree, path, projection]; a node_values projection is spliced in
+    # (one flat list per node: lists decode faster than maps).
+    node = project("k.n")
+    node = f"[k.degree, k.path] + {node}" if columns is not None else f"[k.degree, k.path, {node}]"
     returns = (
         ("startId", "s.id"),
         ("start", project("s")),
-        ("nodes", f"[k IN kept | {{node: {project('k.node')}, degree: k.degree, path: k.path}}]"),
+        ("nodes", f"[k IN kept | {node}]"),
         ("edges", "edges"),
         ("cut", "cut"),
         ("reachable", "reachable"),
@@ -400,7 +403,7 @@ def _subgraph_query(*shape: Any) -> str:
 
 
 # The parameters of one request's clauses, renamed when several share one query.
-_REQUEST_PARAMS = re.compile(r"\$(limit|nodeTypes|since|until|withPaths|skipProps|keepProps)\b")
+_REQUEST_PARAMS = re.compile(r"\$(limit|nodeTypes|since|until|skipProps|keepProps)\b")
 
 
 @lru_cache(maxsize=512)
@@ -416,23 +419,52 @@ def _subgraph_call(i: int, *shape: Any) -> str:
 
 
 def _edge(row: dict[str, Any]) -> LineageEdge:
+    since, until = row.get("since"), row.get("until")
     return LineageEdge(
         row["from"],
         row["to"],
         row["type"],
-        instant(row.get("since")),
-        instant(row.get("until")),
+        None if since is None else iso(since),
+        None if until is None else iso(until),
     )
 
 
 def values_decoded(columns: tuple[str, ...], row: list[Any]) -> tuple[list[str], dict[str, Any]]:
     """(labels, properties) of a ``node_values`` projection of ``columns``."""
-    labels, values = row[0], row[1:]
-    props = {
-        name: iso(value) if name in TEMPORAL_PROPS and value is not None else value
-        for name, value in zip(columns, values, strict=True)
-    }
-    return labels, props
+    return _values_decoder(columns)(row, 0)
+
+
+# Decodes a node_values projection found at ``row[at:]``: (labels, properties).
+ValuesDecoder = Callable[[list[Any], int], tuple[list[str], dict[str, Any]]]
+
+
+@lru_cache(maxsize=256)
+def _values_decoder(columns: tuple[str, ...]) -> ValuesDecoder:
+    temporal = [name for name in columns if name in TEMPORAL_PROPS]
+
+    def decoded(row: list[Any], at: int) -> tuple[list[str], dict[str, Any]]:
+        props = dict(zip(columns, row[at + 1 :], strict=True))
+        for name in temporal:
+            value = props[name]
+            if value is not None:
+                props[name] = iso(value)
+        return row[at], props
+
+    return decoded
+
+
+def _listed_edge(row: list[Any]) -> LineageEdge:
+    """An edge read as [from, to, type] or [from, to, type, since, until]."""
+    if len(row) == 3:
+        return LineageEdge(row[0], row[1], row[2], None, None)
+    since, until = row[3], row[4]
+    return LineageEdge(
+        row[0],
+        row[1],
+        row[2],
+        None if since is None else iso(since),
+        None if until is None else iso(until),
+    )
 
 
 def _columns(keep: tuple[str, ...] | None) -> tuple[str, ...] | None:
@@ -443,14 +475,37 @@ def _columns(keep: tuple[str, ...] | None) -> tuple[str, ...] | None:
     return tuple(sorted(set(keep)))
 
 
+def _node_decoders(
+    columns: tuple[str, ...] | None,
+) -> tuple[Callable[[list[Any]], LineageNode], Callable[[Any], tuple[list[str], dict[str, Any]]]]:
+    """How a node of the answer ([degree, path, projection]) and the start (a projection)
+    decode, for ``node_values`` of ``columns`` or (None) ``node_map``."""
+    if columns is None:
+
+        def mapped(n: list[Any]) -> LineageNode:
+            return LineageNode(*decode_node(n[2]), n[0], n[1])
+
+        return mapped, decode_node
+    values = _values_decoder(columns)
+
+    def listed(n: list[Any]) -> LineageNode:
+        return LineageNode(*values(n, 2), n[0], n[1])
+
+    def start(row: list[Any]) -> tuple[list[str], dict[str, Any]]:
+        return values(row, 0)
+
+    return listed, start
+
+
 @dataclass(frozen=True)
 class _Request:
     """One lineage request as Cypher: its shape (``_subgraph_parts``'s arguments), its
-    parameters, and how its node projections decode."""
+    parameters, and how its nodes decode."""
 
     shape: tuple[Any, ...]
     params: dict[str, Any]
-    decode: Callable[[Any], tuple[list[str], dict[str, Any]]]
+    node: Callable[[list[Any]], LineageNode]  # one of the nodes: [degree, path, projection]
+    start: Callable[[Any], tuple[list[str], dict[str, Any]]]  # the start's projection
 
     @classmethod
     def of(cls, spec: LineageSpec) -> _Request:
@@ -479,17 +534,15 @@ class _Request:
             "nodeTypes": list(spec.node_types or ()),
             "since": spec.since,
             "until": spec.until,
-            "withPaths": spec.with_paths,
         }
-        decode = decode_node if columns is None else partial(values_decoded, columns)
-        return cls(shape, params, decode)
+        return cls(shape, params, *_node_decoders(columns))
 
     def answer(self, row: dict[str, Any]) -> Lineage:
-        decode = self.decode
+        node = self.node
         return Lineage(
-            origin=LineageNode(*decode(row["start"]), 0, None),
-            nodes=[LineageNode(*decode(n["node"]), n["degree"], n["path"]) for n in row["nodes"]],
-            edges=[_edge(e) for e in row["edges"]],
+            origin=LineageNode(*self.start(row["start"]), 0, None),
+            nodes=[node(n) for n in row["nodes"]],
+            edges=[_listed_edge(e) for e in row["edges"]],
             reachable=row["reachable"],
             more_beyond_depth=row["more"],
             cut=[CutEdge(c["from"], c["type"]) for c in row["cut"]],

@@ -14,7 +14,7 @@ from strawberry.types.nodes import SelectedField
 
 from lineagehub.api.graphql.context import Info
 from lineagehub.api.graphql.enums import EdgeType
-from lineagehub.api.graphql.execution import Executor, GiveUp, Prepared, fill
+from lineagehub.api.graphql.execution import Executor, GiveUp, Prepared, filler
 from lineagehub.api.graphql.types import RegistryEntity
 from lineagehub.graph import lineage as engine
 from lineagehub.graph.properties import (
@@ -407,7 +407,7 @@ def _parts_plan(
     slots = executor.slots(object_type, fields, field)
     if slots is None:
         return None
-    return lambda value: fill(slots, value)
+    return filler(slots)
 
 
 def shortcut_spec(

@@ -29,7 +29,7 @@ from graphql import (
     is_object_type,
 )
 
-from lineagehub.api.graphql.execution import Executor, GiveUp, fill, plain_attribute
+from lineagehub.api.graphql.execution import Executor, GiveUp, filler, plain_attribute
 from lineagehub.api.graphql.lineage import wrap
 from lineagehub.api.graphql.nodes import GRAPHQL_TYPES
 from lineagehub.api.graphql.types import RegistryEntity, copied_fields
@@ -102,7 +102,8 @@ def _row_plan(
     slots = executor.slots(object_type, fields, field)
     if slots is None:
         return None
-    return lambda row: fill(slots, row.props)
+    filled = filler(slots)
+    return lambda row: filled(row.props)
 
 
 def entity_completer(executor: Executor, field_type: Any, fields: Any) -> Complete | None:
