@@ -268,7 +268,7 @@ _NODES_ONLY = _Frontier(
     unwind_nodes="UNWIND frontier AS a",
     collect="WITH DISTINCT b WHERE NOT b IN seen RETURN collect(b) AS next",
     new_nodes="next",
-    reached="{{n: x, degree: {degree}, path: null}}",
+    reached="{{n: x, degree: {degree}}}",  # no path: k.path reads null
 )
 
 
