@@ -115,3 +115,39 @@ def test_a_wrong_id_is_still_a_typed_error(api: Api, scenario: Scenario) -> None
     )
     assert error["extensions"]["code"] == "VALIDATION"
     assert error["extensions"]["field"] == "id"
+
+
+def test_a_service_answers_its_version_and_shortcuts_in_one_more_query(
+    api: Api, scenario: Scenario
+) -> None:
+    """Which data and code trained the model behind this endpoint: the service, then its
+    version with the shortcut fields selected on it, in one query."""
+    response = api.post(
+        f"""{{ inferenceService(environment: "prod", name: "churn-api") {{
+              name modelVersion {{ id {SHORTCUTS} }} }} }}"""
+    )
+    assert not response.errors, response.errors
+    assert response.round_trips == 2
+    version = response.data["inferenceService"]["modelVersion"]
+    assert version.pop("id") == scenario.v2
+    assert version == alone(api, scenario.v2)
+
+
+def test_every_service_of_a_list_in_one_more_query(api: Api, scenario: Scenario) -> None:
+    response = api.post(
+        """{ inferenceServices(orderBy: [{field: NAME}]) { nodes {
+              name modelVersion { name trainingDatasets { uri } }
+              deployments { nodes { modelVersion { name direct: trainingDatasets(transitive: false) { uri } } } }
+            } } }"""
+    )
+    assert not response.errors, response.errors
+    # the page; the served versions (ahead); the deploy histories; their versions (ahead)
+    assert response.round_trips == 4
+    services = {s["name"]: s for s in response.data["inferenceServices"]["nodes"]}
+    assert services["churn-api"]["modelVersion"] == {
+        "name": "v2",
+        "trainingDatasets": [{"uri": "s3://lake/labels"}],
+    }
+    assert services["churn-shadow"]["modelVersion"] is None  # undeployed
+    deployed = [d["modelVersion"] for d in services["churn-shadow"]["deployments"]["nodes"]]
+    assert {"name": "v1", "direct": [{"uri": "s3://lake/clean"}]} in deployed

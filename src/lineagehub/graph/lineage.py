@@ -562,24 +562,26 @@ async def lineage_of(store: Store, starts: list[str], spec: LineageSpec) -> dict
 
 async def found_with_lineage(
     store: Store, match: str, params: dict[str, Any], specs: Sequence[LineageSpec]
-) -> tuple[dict[str, Any] | None, list[Lineage]]:
-    """The node ``match`` finds (Cypher binding ``n``, already limited to the caller's
+) -> list[tuple[dict[str, Any], list[Lineage]]]:
+    """Each node ``match`` finds (Cypher binding ``n``, already limited to the caller's
     projects) with all its properties, and its lineage for each of ``specs``, in one
     round trip: a lookup that knows what will be asked of its answer next. ``match``
     and its ``params`` come from the caller's own code, never from user text."""
     requests = [_Request.of(spec) for spec in specs]
-    query = f"{match} WITH n LIMIT 1 "
+    query = f"{match} "
     merged = {**params, **scope_params()}
     for i, request in enumerate(requests):
         query += _subgraph_call(i, *request.shape)
         merged.update({f"l{i}_{name}": value for name, value in request.params.items()})
     columns = "".join(f", lineage{i}" for i in range(len(requests)))
     rows = await store.read(f"{query}RETURN {node_map('n')} AS n{columns}", merged, raw=True)
-    if not rows:
-        return None, []
-    row = rows[0]
-    lineages = [request.answer(row[f"lineage{i}"]) for i, request in enumerate(requests)]
-    return decode_node(row["n"])[1], lineages
+    return [
+        (
+            decode_node(row["n"])[1],
+            [request.answer(row[f"lineage{i}"]) for i, request in enumerate(requests)],
+        )
+        for row in rows
+    ]
 
 
 async def lineage(store: Store, start: str, spec: LineageSpec) -> Lineage:

@@ -137,19 +137,21 @@ async def get_by_name(store: Store, model_name: str, version_name: str) -> Model
 
 
 async def get_with_lineage(
-    store: Store,
-    specs: Sequence[LineageSpec],
-    *,
-    version_id: str | None = None,
-    model_name: str | None = None,
-    version_name: str | None = None,
+    store: Store, specs: Sequence[LineageSpec], *, model_name: str, version_name: str
 ) -> tuple[ModelVersion | None, list[Lineage]]:
-    """A version, by id or by model and version name, and its lineage for each of
-    ``specs``, in one round trip."""
-    if version_id is not None:
-        match = f"MATCH (n:Node:ModelVersion {{id: $id}}) WHERE {in_scope('n')} "
-        params: dict[str, Any] = {"id": version_id}
-    else:
-        match, params = _by_name(), {"model": model_name, "version": version_name}
-    props, lineages = await found_with_lineage(store, match, params, specs)
-    return (ModelVersion.from_props(props) if props is not None else None), lineages
+    """A version by model and version name, and its lineage for each of ``specs``, in
+    one round trip."""
+    params = {"model": model_name, "version": version_name}
+    for props, lineages in await found_with_lineage(store, _by_name(), params, specs):
+        return ModelVersion.from_props(props), lineages
+    return None, []
+
+
+async def get_many_with_lineage(
+    store: Store, version_ids: list[str], specs: Sequence[LineageSpec]
+) -> dict[str, tuple[ModelVersion, list[Lineage]]]:
+    """Versions by id, each with its lineage for each of ``specs``, in one round trip;
+    missing ids are absent."""
+    match = f"UNWIND $ids AS id MATCH (n:Node:ModelVersion {{id: id}}) WHERE {in_scope('n')}"
+    found = await found_with_lineage(store, match, {"ids": version_ids}, specs)
+    return {props["id"]: (ModelVersion.from_props(props), lineages) for props, lineages in found}

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import enum
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import fields, replace
 from datetime import datetime
 from operator import attrgetter
@@ -18,6 +18,7 @@ from lineagehub.api.graphql.enums import EdgeType
 from lineagehub.api.graphql.execution import Executor, GiveUp, Prepared, filler
 from lineagehub.api.graphql.types import RegistryEntity
 from lineagehub.graph import lineage as engine
+from lineagehub.graph import records
 from lineagehub.graph.properties import (
     HISTORY_STEPS,
     HISTORY_TIMES,
@@ -473,6 +474,31 @@ async def shortcut(
     if found is None:
         return []
     return [wrap(n.record) for n in found.nodes if label == n.record.LABEL]
+
+
+def prime(
+    info: Info, start: str, requests: Sequence[engine.LineageSpec], answers: list[engine.Lineage]
+) -> None:
+    """Hand the lineage loader answers a lookup read ahead, under the keys their shortcut
+    fields will load."""
+    for request, answer in zip(requests, answers, strict=True):
+        info.context.loaders.lineage.prime((start, request), answer)
+
+
+async def version_ahead(info: Info, version_id: str) -> records.ModelVersion | None:
+    """A version by id (batched), with the shortcut fields selected on it answered in the
+    same query (``lookahead``)."""
+    from lineagehub.api.graphql.types import VERSION_SHORTCUTS
+
+    ahead = tuple(lookahead(info, VERSION_SHORTCUTS))
+    if not ahead:
+        return await info.context.loaders.by_id(records.ModelVersion).load(version_id)
+    found = await info.context.loaders.versions_ahead.load((version_id, ahead))
+    if found is None:
+        return None
+    record, answers = found
+    prime(info, record.id, ahead, answers)
+    return record
 
 
 async def hop(info: Info, start: str, step: engine.Hop) -> list[Any]:

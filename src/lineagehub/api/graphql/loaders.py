@@ -9,9 +9,9 @@ from typing import Any, TypeVar
 
 from strawberry.dataloader import DataLoader
 
-from lineagehub.graph import entities, lineage
+from lineagehub.graph import entities, lineage, versions
 from lineagehub.graph.listing import Filter, ListSpec, Page, PageResult, Sort, fetch_pages
-from lineagehub.graph.records import Entity
+from lineagehub.graph.records import Entity, ModelVersion
 from lineagehub.graph.store import Store
 
 E = TypeVar("E", bound=Entity)
@@ -50,6 +50,11 @@ class Loaders:
         self.neighbours: DataLoader[tuple[str, lineage.Hop], list[Entity]] = DataLoader(
             self._load_neighbours
         )
+        # Versions by id with the lineage requests their selected shortcut fields make.
+        self.versions_ahead: DataLoader[
+            tuple[str, tuple[lineage.LineageSpec, ...]],
+            tuple[ModelVersion, list[lineage.Lineage]] | None,
+        ] = DataLoader(self._load_versions_ahead)
 
     def by(
         self, fetch: Callable[[Store, list[str]], Awaitable[dict[str, V]]]
@@ -106,6 +111,16 @@ class Loaders:
         for spec, starts in _by_second(keys).items():
             for start, answer in (await lineage.lineage_of(self.store, starts, spec)).items():
                 found[start, spec] = answer
+        return [found.get(key) for key in keys]
+
+    async def _load_versions_ahead(
+        self, keys: list[tuple[str, tuple[lineage.LineageSpec, ...]]]
+    ) -> list[tuple[ModelVersion, list[lineage.Lineage]] | None]:
+        found: dict[tuple[str, Any], tuple[ModelVersion, list[lineage.Lineage]]] = {}
+        for specs, version_ids in _by_second(keys).items():
+            answers = await versions.get_many_with_lineage(self.store, version_ids, specs)
+            for version_id, answer in answers.items():
+                found[version_id, specs] = answer
         return [found.get(key) for key in keys]
 
     async def _load_neighbours(self, keys: list[tuple[str, lineage.Hop]]) -> list[list[Entity]]:

@@ -8,7 +8,7 @@ import strawberry
 from typing_extensions import TypeIs
 
 from lineagehub.api.graphql.context import Info
-from lineagehub.api.graphql.lineage import lookahead
+from lineagehub.api.graphql.lineage import lookahead, prime, version_ahead
 from lineagehub.api.graphql.types import (
     VERSION_SHORTCUTS,
     Connection,
@@ -121,30 +121,26 @@ class Query:
             return ModelVersion.from_record(found) if found else None
         store = info.context.store
         record: records.ModelVersion | None
-        ahead = lookahead(info, VERSION_SHORTCUTS)
-        if ahead and key != "externalId":
-            # One query finds the version and answers the shortcut fields selected on it.
-            if id is not None:
-                ids.expect_label(id, records.ModelVersion.LABEL)
-            record, answers = await versions.get_with_lineage(
-                store, ahead, version_id=id, model_name=model, version_name=name
-            )
-            if live(record):
-                for request, answer in zip(ahead, answers, strict=True):
-                    info.context.loaders.lineage.prime((record.id, request), answer)
-                return ModelVersion.from_record(record)
-            return None
         if key == "id":
             assert id is not None
             ids.expect_label(id, records.ModelVersion.LABEL)
-            record = await info.context.loaders.by_id(records.ModelVersion).load(id)
+            record = await version_ahead(info, id)
         elif key == "externalId":
             assert external_id is not None
             record = await entities.get_by_external_id(store, records.ModelVersion, external_id)
         else:
             assert model is not None
             assert name is not None
-            record = await versions.get_by_name(store, model, name)
+            ahead = lookahead(info, VERSION_SHORTCUTS)
+            if ahead:
+                # One query finds the version and answers the shortcut fields selected on it.
+                record, answers = await versions.get_with_lineage(
+                    store, ahead, model_name=model, version_name=name
+                )
+                if record is not None:
+                    prime(info, record.id, ahead, answers)
+            else:
+                record = await versions.get_by_name(store, model, name)
         return ModelVersion.from_record(record) if live(record) else None
 
     @strawberry.field(description="Versions across all models (default order: oldest first).")

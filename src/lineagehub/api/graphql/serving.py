@@ -45,11 +45,12 @@ class InferenceService(RegistryEntity):
 
     @strawberry.field(description="The version it serves now (null when undeployed).")
     async def model_version(self, info: Info) -> _Version | None:
+        from lineagehub.api.graphql.lineage import version_ahead
         from lineagehub.api.graphql.types import ModelVersion
 
         if self.served_version_id is None:
             return None
-        record = await info.context.loaders.by_id(records.ModelVersion).load(self.served_version_id)
+        record = await version_ahead(info, self.served_version_id)
         return ModelVersion.from_record(record) if record else None
 
     @strawberry.field(description="Its deploy history, newest first.")
@@ -92,9 +93,10 @@ class Deployment(RegistryEntity):
 
     @strawberry.field(description="The version deployed.")
     async def model_version(self, info: Info) -> _Version:
+        from lineagehub.api.graphql.lineage import version_ahead
         from lineagehub.api.graphql.types import ModelVersion
 
-        record = await info.context.loaders.by_id(records.ModelVersion).load(self.version_id)
+        record = await version_ahead(info, self.version_id)
         assert record is not None
         return ModelVersion.from_record(record)
 
