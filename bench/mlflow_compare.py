@@ -300,10 +300,53 @@ class Mlflow:
         return sorted(v.version for v in found)
 
 
+BLOCK = 20
+
+
+def blocks(iterations: int) -> list[range]:
+    """The iterations in blocks of ``BLOCK``: each block runs on one side, then the same
+    requests on the other. Back-to-back requests to one server keep it warm (as a client
+    using it would); alternating every request made each side pay for the other's
+    wake-up on two shared cores. Blocks still spread drifts over both sides alike."""
+    return [range(i, min(i + BLOCK, iterations)) for i in range(0, iterations, BLOCK)]
+
+
 def timed(work: Callable[[], Any]) -> tuple[float, Any]:
     began = time.perf_counter()
     result = work()
     return time.perf_counter() - began, result
+
+
+def read_row(
+    operation: str,
+    size: str,
+    iterations: int,
+    ours: Callable[[int], tuple[Any, int]],
+    theirs: Callable[[int], Any],
+    shown: Callable[[Any], Any],
+    items: int,
+) -> Row:
+    """One read, timed on both sides in ``blocks``: ``ours(i)`` (lineagehub's answer and
+    Bolt queries), ``theirs(i)`` (MLflow's answer, to equal ``shown`` of ours) for item
+    ``i % items``."""
+    times_l: list[float] = []
+    times_m: list[float] = []
+    trips_l = 0
+    calls_before = HttpCalls.count
+    for block in blocks(iterations):
+        answers = []
+        for i in block:
+            seconds, (answer, trips) = timed(partial(ours, i % items))
+            times_l.append(seconds)
+            trips_l = max(trips_l, trips)
+            answers.append(answer)
+        for i, answer in zip(block, answers, strict=True):
+            seconds, found = timed(partial(theirs, i % items))
+            times_m.append(seconds)
+            if shown(answer) != found or not found:
+                raise AssertionError(f"{operation}: {shown(answer)} vs {found}")
+    calls = (HttpCalls.count - calls_before) / iterations
+    return Row(operation, size, Latency.of(times_l, trips_l), Latency.of(times_m, calls, "http"))
 
 
 def compare(api_url: str, mlflow_url: str, *, models: int, versions: int, iterations: int) -> Table:
@@ -338,52 +381,37 @@ def compare(api_url: str, mlflow_url: str, *, models: int, versions: int, iterat
                     Latency.of(reg_m, reg_calls, "http"),
                 )
             )
-            fetch_l, fetch_m, trips_l = [], [], 0
-            calls_before = HttpCalls.count
-            for i in range(iterations):
-                d = data[i % len(data)]
-                seconds, (answer, trips) = timed(
-                    partial(lhub.call, DATASETS, {"model": d["model"], "name": d["version"]})
-                )
-                fetch_l.append(seconds)
-                trips_l = max(trips_l, trips)
-                seconds, found = timed(partial(mlf.training_datasets, d["model"], d["version"]))
-                fetch_m.append(seconds)
-                got = sorted(
-                    (x["name"], x["digest"]) for x in answer["modelVersion"]["trainingDatasets"]
-                )
-                if got != found or len(got) != 2:
-                    raise AssertionError(f"training datasets differ: {got} vs {found}")
-            fetch_calls = (HttpCalls.count - calls_before) / iterations
+
+            def datasets_of(answer: Any) -> list[tuple[str, str]]:
+                found = answer["modelVersion"]["trainingDatasets"]
+                return sorted((x["name"], x["digest"]) for x in found)
+
             table.rows.append(
-                Row(
+                read_row(
                     "version -> its training datasets",
                     "2 datasets",
-                    Latency.of(fetch_l, trips_l),
-                    Latency.of(fetch_m, fetch_calls, "http"),
+                    iterations,
+                    lambda i: lhub.call(
+                        DATASETS, {"model": data[i]["model"], "name": data[i]["version"]}
+                    ),
+                    lambda i: mlf.training_datasets(data[i]["model"], data[i]["version"]),
+                    datasets_of,
+                    len(data),
                 )
             )
-            list_l, list_m, trips_l = [], [], 0
-            calls_before = HttpCalls.count
-            for i in range(iterations):
-                d = data[i % len(data)]
-                seconds, (answer, trips) = timed(
-                    partial(lhub.call, LIST, {"model": d["model"], "stage": d["stage"]})
-                )
-                list_l.append(seconds)
-                trips_l = max(trips_l, trips)
-                seconds, found = timed(partial(mlf.staged, d["model"], d["stage"]))
-                list_m.append(seconds)
-                got = sorted(n["name"] for n in answer["registeredModel"]["versions"]["nodes"])
-                if got != found:
-                    raise AssertionError(f"staged versions differ: {got} vs {found}")
-            list_calls = (HttpCalls.count - calls_before) / iterations
             table.rows.append(
-                Row(
+                read_row(
                     "versions of a model with stage = X",
                     f"{versions} versions",
-                    Latency.of(list_l, trips_l),
-                    Latency.of(list_m, list_calls, "http"),
+                    iterations,
+                    lambda i: lhub.call(
+                        LIST, {"model": data[i]["model"], "stage": data[i]["stage"]}
+                    ),
+                    lambda i: mlf.staged(data[i]["model"], data[i]["stage"]),
+                    lambda answer: sorted(
+                        n["name"] for n in answer["registeredModel"]["versions"]["nodes"]
+                    ),
+                    len(data),
                 )
             )
     finally:

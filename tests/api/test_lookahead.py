@@ -151,3 +151,32 @@ def test_every_service_of_a_list_in_one_more_query(api: Api, scenario: Scenario)
     assert services["churn-shadow"]["modelVersion"] is None  # undeployed
     deployed = [d["modelVersion"] for d in services["churn-shadow"]["deployments"]["nodes"]]
     assert {"name": "v1", "direct": [{"uri": "s3://lake/clean"}]} in deployed
+
+
+def test_a_service_and_the_version_it_serves_in_one_query(api: Api, scenario: Scenario) -> None:
+    query = """query($name: String!) { inferenceService(environment: "prod", name: $name) {
+                 name desiredState modelVersion { id name approvalStatus model { name } } } }"""
+    served = api.post(query, {"name": "churn-api"})
+    assert not served.errors, served.errors
+    # the service with its version; the version's model (a field of its own)
+    assert served.round_trips == 2
+    assert served.data["inferenceService"] == {
+        "name": "churn-api",
+        "desiredState": "DEPLOYED",
+        "modelVersion": {
+            "id": scenario.v2,
+            "name": "v2",
+            "approvalStatus": "NONE",
+            "model": {"name": "churn-predictor"},
+        },
+    }
+    plain = api.post(
+        '{ inferenceService(environment: "prod", name: "churn-api") { modelVersion { name } } }'
+    )
+    assert plain.round_trips == 1
+    assert plain.data == {"inferenceService": {"modelVersion": {"name": "v2"}}}
+    undeployed = api.post(query, {"name": "churn-shadow"})
+    assert undeployed.round_trips == 1
+    assert undeployed.data["inferenceService"]["modelVersion"] is None
+    missing = api.post(query, {"name": "nope"})
+    assert missing.data == {"inferenceService": None}

@@ -39,7 +39,7 @@ from lineagehub.graph.records import (
     ServingEnvironment,
     State,
 )
-from lineagehub.graph.store import Store, Tx
+from lineagehub.graph.store import Store, Tx, decode_node, node_map
 
 
 class EnvironmentFields(EntityCreate):
@@ -365,6 +365,29 @@ async def get_service(store: Store, environment: str, name: str) -> InferenceSer
         {"env": environment, "name": name, **scope_params()},
     )
     return InferenceService.from_props(rows[0]["n"]) if rows else None
+
+
+async def get_service_and_version(
+    store: Store, environment: str, name: str
+) -> tuple[InferenceService | None, ModelVersion | None]:
+    """A service and the version it serves (None when undeployed), in one round trip."""
+    rows = await store.read(
+        "MATCH (n:InferenceService {name: $name})-[:IN]->(:ServingEnvironment {name: $env}) "
+        f"WHERE {in_scope('n')} "
+        "OPTIONAL MATCH (v:Node:ModelVersion {id: n.servedVersionId}) "
+        f"WHERE {in_scope('v')} "
+        f"RETURN {node_map('n')} AS n, "
+        f"  CASE WHEN v IS NULL THEN null ELSE {node_map('v')} END AS v",
+        {"env": environment, "name": name, **scope_params()},
+        raw=True,
+    )
+    if not rows:
+        return None, None
+    served = rows[0]["v"]
+    return (
+        InferenceService.from_props(decode_node(rows[0]["n"])[1]),
+        ModelVersion.from_props(decode_node(served)[1]) if served is not None else None,
+    )
 
 
 async def update_service(

@@ -476,6 +476,25 @@ async def shortcut(
     return [wrap(n.record) for n in found.nodes if label == n.record.LABEL]
 
 
+def serves_plainly(info: Info) -> bool:
+    """Whether ``modelVersion`` is selected below this field with no shortcut field below
+    it (the version, then, is best read with what selects it; with shortcuts,
+    ``version_ahead`` reads it with their answers)."""
+    from lineagehub.api.graphql.types import VERSION_SHORTCUTS
+
+    below = [
+        child
+        for selection in info.selected_fields
+        for child in _fields_right_below(selection.selections)
+        if child.name == "modelVersion"
+    ]
+    return bool(below) and not any(
+        grandchild.name in VERSION_SHORTCUTS
+        for child in below
+        for grandchild in _fields_right_below(child.selections)
+    )
+
+
 def prime(
     info: Info, start: str, requests: Sequence[engine.LineageSpec], answers: list[engine.Lineage]
 ) -> None:

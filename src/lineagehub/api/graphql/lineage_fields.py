@@ -28,7 +28,14 @@ from lineagehub.api.graphql.inputs import (
     ServingEnvironmentInput,
     wire,
 )
-from lineagehub.api.graphql.lineage import Lineage, LineagePath, load_lineage, spec_of, wrap
+from lineagehub.api.graphql.lineage import (
+    Lineage,
+    LineagePath,
+    load_lineage,
+    serves_plainly,
+    spec_of,
+    wrap,
+)
 from lineagehub.api.graphql.provenance import CodeRef, Dataset, Experiment, ExperimentRun
 from lineagehub.api.graphql.query import live, one_of
 from lineagehub.api.graphql.serving import (
@@ -268,7 +275,15 @@ class LineageQuery:
             raise ValidationFailed("environment and name go together", field="name")
         if one_of(id=id, environment=environment) == "id":
             return await _by_id(info, records.InferenceService, str(id))  # type: ignore[no-any-return]
-        found = await serving.get_service(info.context.store, str(environment), str(name))
+        if serves_plainly(info):
+            # The version it serves comes in the same query; its field finds it loaded.
+            found, version = await serving.get_service_and_version(
+                info.context.store, str(environment), str(name)
+            )
+            if version is not None:
+                info.context.loaders.by_id(records.ModelVersion).prime(version.id, version)
+        else:
+            found = await serving.get_service(info.context.store, str(environment), str(name))
         return InferenceService.from_record(found) if found else None
 
     @strawberry.field(description="Inference services across environments.")
