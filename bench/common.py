@@ -59,6 +59,32 @@ async def raw_read(
         return (await result.to_eager_result()).records
 
 
+async def lane_timer(
+    settings: Any, query: str, variables: dict[str, Any], context: Callable[[], Any]
+) -> Callable[[dict[str, Any]], Awaitable[float]]:
+    """Times, in-process, the path the server answers ``query`` by once it has seen it (the
+    warm lane, api/graphql/lane.py): one request through Strawberry parses, validates and
+    caches it; each call of the returned function then answers it with ``variables`` and
+    returns the seconds taken (execution and JSON encoding)."""
+    from lineagehub.api.graphql.schema import build_schema, lane_for
+
+    schema = build_schema(settings)
+    lane = lane_for(schema, settings)
+    assert lane is not None
+    first = await schema.execute(query, variable_values=variables, context_value=context())
+    assert not first.errors, first.errors
+
+    async def timed(given: dict[str, Any]) -> float:
+        body = json.dumps({"query": query, "variables": given}).encode()
+        began = time.perf_counter()
+        taken = lane.request(body)
+        assert taken is not None
+        await lane.answer(*taken, context())
+        return time.perf_counter() - began
+
+    return timed
+
+
 def store_for(uri: str, database: str = "neo4j") -> Store:
     auth = _auth()
     return Store.connect(
