@@ -37,8 +37,9 @@ class Settings(BaseSettings):
     # How long a process may reuse what it learnt about a token (0: ask Neo4j every time).
     # A revocation made elsewhere (the CLI, another worker) takes effect within this time.
     auth_cache_seconds: float = Field(default=5.0, ge=0, le=300)
-    # Complete plain data (lineage answers, records) without per-field resolvers; the
-    # answers are identical either way (api/graphql/execution.py). A kill switch.
+    # Complete plain data (lineage answers, records) without per-field resolvers, and
+    # answer known documents through the warm lane; the answers are identical either way
+    # (api/graphql/execution.py, api/graphql/lane.py). A kill switch.
     fast_path: bool = True
     # Ensured to exist as an admin token at start-up (for containers; keep it secret).
     bootstrap_token: str | None = Field(default=None, min_length=24)
