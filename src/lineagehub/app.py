@@ -17,6 +17,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from strawberry.asgi import GraphQL
+from strawberry.http.parse_content_type import parse_content_type
 
 from lineagehub import __version__
 from lineagehub.api.graphql.context import Context
@@ -106,8 +107,7 @@ class LineagehubGraphQL(GraphQL[Context, None]):
         if self.lane is None or scope["type"] != "http" or scope["method"] != "POST":
             await super().__call__(scope, receive, send)
             return
-        content_type = dict(scope["headers"]).get(b"content-type", b"")
-        if content_type.split(b";")[0].strip().lower() != b"application/json":
+        if not self._lane_may_take(scope["headers"]):
             await super().__call__(scope, receive, send)
             return
         body = await _body(receive)
@@ -127,6 +127,18 @@ class LineagehubGraphQL(GraphQL[Context, None]):
             }
         )
         await send({"type": "http.response.body", "body": answer})
+
+    def _lane_may_take(self, raw_headers: list[tuple[bytes, bytes]]) -> bool:
+        """Whether the view would read this request as one JSON body, judged the way it
+        judges (its content-type parsing, the first header of a name, no streaming
+        transport asked for in Accept)."""
+        headers: dict[str, str] = {}
+        for name, value in raw_headers:
+            headers.setdefault(name.decode("latin-1"), value.decode("latin-1"))
+        mime, _ = parse_content_type(headers.get("content-type", ""))
+        if "application/json" not in mime:
+            return False
+        return self._get_stream_transport_from_headers(headers) is None
 
 
 async def _body(receive: Receive) -> bytes:

@@ -218,13 +218,17 @@ def test_random_lineage_selections_answer_the_same(api: Api, slow: Api, scenario
 
 def test_errors_answer_the_same(api: Api, slow: Api, scenario: Scenario) -> None:
     """Refusals and bad input: the same codes, messages and paths from both servers."""
-    for query, variables in [
+    cases: list[tuple[str, dict[str, Any]]] = [
         ("{ lineage(start: $id) { nodes { degree } } }", {}),
         ("query($id: ID!) { lineage(start: $id, maxDepth: 99) { truncated } }", {"id": scenario.v2}),
         ("query($id: ID!) { lineage(start: $id, limit: 0) { truncated } }", {"id": scenario.v2}),
         ('{ lineage(start: "ds_01JD5Q5Z6B3N4K8W2X7Y9T0R1S") { truncated } }', {}),
         ("query($id: ID!) { lineage(start: $id) { nodes { nope } } }", {"id": scenario.v2}),
-    ]:  # fmt: skip
+        # Integers beyond 64 bits reach the resolver exactly on both paths.
+        ("query($id: ID!) { node(id: $id) { id } }", {"id": 123456789012345678901234567890}),
+        ("query($n: Int) { registeredModels(first: $n) { totalCount } }", {"n": 2**64}),
+    ]  # fmt: skip
+    for query, variables in cases:
         body = _same(api, slow, query, variables)
         assert body.get("errors"), query
 
@@ -374,6 +378,16 @@ def test_the_warm_lane_answers_valid_documents_seen_before(
         json={"query": query, "variables": {"id": scenario.v2}, "operationName": "Other"},
     )
     assert wrong_name.status_code == 400 or wrong_name.json().get("errors")
+    assert taken == ["Seen"]
+    # Content types as the view judges them: case matters, and the first header counts.
+    for headers in (
+        [("content-type", "Application/JSON")],
+        [("content-type", "text/plain"), ("content-type", "application/json")],
+    ):
+        body = json.dumps({"query": query, "variables": {"id": scenario.v2}})
+        statuses = {api.http.post("/graphql", content=body, headers=headers).status_code}
+        statuses.add(api.http.post("/graphql", content=body, headers=headers).status_code)
+        assert statuses == {400}, headers
     assert taken == ["Seen"]
     mutation = 'mutation Tag($id: ID!) { updateModelVersion(id: $id, input: {description: "x"}) { description } }'
     for _ in range(2):

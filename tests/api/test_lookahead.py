@@ -180,3 +180,31 @@ def test_a_service_and_the_version_it_serves_in_one_query(api: Api, scenario: Sc
     assert undeployed.data["inferenceService"]["modelVersion"] is None
     missing = api.post(query, {"name": "nope"})
     assert missing.data == {"inferenceService": None}
+
+
+def test_requests_ahead_follow_defaults_and_directives(api: Api, scenario: Scenario) -> None:
+    """What a field's resolver will ask for, as graphql-core hands it over: an argument
+    whose variable is left out takes its default; a selection @skip/@include leaves out
+    reads nothing."""
+    omitted = api.post(
+        """query($id: ID!, $t: Boolean) {
+             modelVersion(id: $id) { trainingDatasets(transitive: $t) { uri } } }""",
+        {"id": scenario.v1},
+    )
+    assert not omitted.errors, omitted.errors
+    assert omitted.round_trips == 1
+    assert sorted(d["uri"] for d in omitted.data["modelVersion"]["trainingDatasets"]) == [
+        "s3://lake/clean",
+        "s3://lake/events",
+    ]  # transitive, the default
+    query = """query($id: ID!, $d: Boolean!) { modelVersion(id: $id) {
+                 trainingDatasets { uri } ...D @include(if: $d)
+                 code @skip(if: $d) { commit } } }
+               fragment D on ModelVersion { trainingDatasets { uri schema profile } }"""
+    for flag in (False, True):
+        response = api.post(query, {"id": scenario.v1, "d": flag})
+        assert not response.errors, response.errors
+        assert response.round_trips == 1, flag
+        version = response.data["modelVersion"]
+        assert ("code" in version) is not flag
+        assert all(("schema" in d) is flag for d in version["trainingDatasets"])

@@ -347,3 +347,44 @@ def test_enums_and_scalars_of_a_registration_reach_the_run(api: Api) -> None:
     assert done["trainingRun"]["status"] == "FINISHED"
     assert done["trainingRun"]["startTime"].startswith("2024-05-01T10:00:00")
     assert done["artifact"]["sizeBytes"] == 5_000_000_000
+
+
+def _with_run(version: str, datasets: int, code: int) -> dict[str, Any]:
+    data = registration(model="trained", version=version, uri=f"s3://m/{version}")["input"]
+    assert isinstance(data, dict)
+    data["trainingRun"] = {
+        "experiment": "training",
+        "name": f"run-{version}",
+        "params": [{"key": "lr", "floatValue": 0.1}],
+        "metrics": [{"key": "auc", "value": 0.9, "step": s} for s in range(3)],
+        "inputs": {
+            "datasets": [
+                {"uri": f"s3://lake/{version}/{i}", "digest": f"d{i}"} for i in range(datasets)
+            ],
+            "code": [
+                {"repository": "https://git.example/x.git", "commit": f"c{version}{i}"}
+                for i in range(code)
+            ],
+        },
+    }
+    return data
+
+
+def test_registering_with_a_run_costs_the_same_whatever_its_inputs(
+    api: Api, db: neo4j.Driver
+) -> None:
+    """A registration with its training run: the Bolt queries do not grow with the number
+    of datasets and code refs it reports (they are found or created in one query)."""
+    small = api.post(REGISTER, {"input": _with_run("v1", datasets=1, code=1)})
+    large = api.post(REGISTER, {"input": _with_run("v2", datasets=6, code=4)})
+    assert not small.errors and not large.errors, (small.errors, large.errors)
+    assert small.round_trips == large.round_trips
+    records, _, _ = db.execute_query(
+        "MATCH (d)-[:INPUT_TO]->(:ExperimentRun {name: 'run-v2'}) RETURN count(d) AS n"
+    )
+    assert records[0]["n"] == 10
+    # The same datasets again: found, not created twice.
+    again = api.post(REGISTER, {"input": _with_run("v2", datasets=6, code=4)})
+    assert not again.errors, again.errors
+    records, _, _ = db.execute_query("MATCH (d:Dataset) RETURN count(d) AS n")
+    assert records[0]["n"] == 7

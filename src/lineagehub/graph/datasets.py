@@ -131,34 +131,63 @@ DATASETS = ListSpec(
 )
 
 
-async def _ensure(
-    tx: Tx, label: str, key_property: str, props: dict[str, Any], custom: dict[str, Any]
-) -> tuple[dict[str, Any], bool]:
+async def _ensure_many(
+    tx: Tx, label: str, key_property: str, items: list[tuple[dict[str, Any], dict[str, Any]]]
+) -> list[tuple[dict[str, Any], bool]]:
+    """Each (props, custom properties) found by its key or created, in one query; with
+    whether it was created, in order."""
+    if not items:
+        return []
     stamp = now()
-    fresh = {k: v for k, v in props.items() if v is not None}
-    fresh.update(custom)
-    fresh.update(id=ids.new_id(label), state="LIVE", createdAt=stamp, updatedAt=stamp)
-    # MERGE on the uniquely constrained key: concurrent reporters create one node.
-    # label and key_property are literals of this module.
-    row = await tx.single(
-        f"MERGE (n:`{label}` {{`{key_property}`: $key}}) "
-        "ON CREATE SET n = $props, n:Node "
-        "RETURN n {.*} AS n, n.id = $props.id AS created",
-        {"key": fresh[key_property], "props": fresh},
+    rows = []
+    for props, custom in items:
+        fresh = {k: v for k, v in props.items() if v is not None}
+        fresh.update(custom)
+        fresh.update(id=ids.new_id(label), state="LIVE", createdAt=stamp, updatedAt=stamp)
+        rows.append({"key": fresh[key_property], "props": fresh})
+    # MERGE on the uniquely constrained key: concurrent reporters create one node (and a
+    # key given twice here, one). label and key_property are literals of this module.
+    found = await tx.single(
+        "UNWIND $rows AS row "
+        f"MERGE (n:`{label}` {{`{key_property}`: row.key}}) "
+        "ON CREATE SET n = row.props, n:Node "
+        "RETURN collect({n: n {.*}, created: n.id = row.props.id}) AS rows",
+        {"rows": rows},
     )
-    assert row is not None
-    if row["created"]:
-        tx.touch(row["n"]["id"], None, row["n"])
-    return row["n"], row["created"]
+    assert found is not None
+    answers = []
+    for row in found["rows"]:
+        if row["created"]:
+            tx.touch(row["n"]["id"], None, row["n"])
+        answers.append((row["n"], row["created"]))
+    return answers
+
+
+async def ensure_datasets(tx: Tx, many: list[DatasetFields]) -> list[tuple[Dataset, bool]]:
+    """Datasets found by URI and digest or created (one query for all of them); one
+    without a URI is always new."""
+    keyed = [fields for fields in many if fields.uri is not None]
+    ensured = iter(
+        await _ensure_many(
+            tx,
+            Dataset.LABEL,
+            "datasetKey",
+            [(fields.stored(), encode(fields.custom_properties)) for fields in keyed],
+        )
+    )
+    answers: list[tuple[Dataset, bool]] = []
+    for fields in many:
+        if fields.uri is None:
+            answers.append((await _create_unkeyed(tx, fields), True))
+        else:
+            props, created = next(ensured)
+            answers.append((Dataset.from_props(props), created))
+    return answers
 
 
 async def ensure_dataset(tx: Tx, fields: DatasetFields) -> tuple[Dataset, bool]:
-    if fields.uri is None:
-        return await _create_unkeyed(tx, fields), True
-    props, created = await _ensure(
-        tx, Dataset.LABEL, "datasetKey", fields.stored(), encode(fields.custom_properties)
-    )
-    return Dataset.from_props(props), created
+    (answer,) = await ensure_datasets(tx, [fields])
+    return answer
 
 
 async def _create_unkeyed(tx: Tx, fields: DatasetFields) -> Dataset:
@@ -174,11 +203,20 @@ async def _create_unkeyed(tx: Tx, fields: DatasetFields) -> Dataset:
     return Dataset.from_props(row["n"])
 
 
-async def ensure_code(tx: Tx, fields: CodeRefFields) -> tuple[CodeRef, bool]:
-    props, created = await _ensure(
-        tx, CodeRef.LABEL, "codeKey", fields.stored(), encode(fields.custom_properties)
+async def ensure_codes(tx: Tx, many: list[CodeRefFields]) -> list[tuple[CodeRef, bool]]:
+    """Code refs found by their key or created, one query for all of them."""
+    ensured = await _ensure_many(
+        tx,
+        CodeRef.LABEL,
+        "codeKey",
+        [(fields.stored(), encode(fields.custom_properties)) for fields in many],
     )
-    return CodeRef.from_props(props), created
+    return [(CodeRef.from_props(props), created) for props, created in ensured]
+
+
+async def ensure_code(tx: Tx, fields: CodeRefFields) -> tuple[CodeRef, bool]:
+    (answer,) = await ensure_codes(tx, [fields])
+    return answer
 
 
 async def resolve_datasets(tx: Tx, refs: list[DatasetRef], path: str) -> list[str]:

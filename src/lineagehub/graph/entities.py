@@ -322,7 +322,8 @@ async def check_unique(tx: Tx, keys: list[UniqueKey]) -> None:
 
 
 def create_keys(record: type[Entity], props: dict[str, Any], path: str) -> list[UniqueKey]:
-    """The unique keys a new node's properties must not collide on."""
+    """The unique keys a new node's properties must not collide on: its name (in its
+    scope), then its externalId."""
     scoped = {record.NAME_SCOPE: props.get(record.NAME_SCOPE)} if record.NAME_SCOPE else {}
     return [
         UniqueKey(f"{path}.name", record.NAME_LABEL, {**scoped, "name": props.get("name")}),

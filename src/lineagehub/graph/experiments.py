@@ -13,8 +13,8 @@ from lineagehub.graph.datasets import (
     CodeRefFields,
     DatasetFields,
     DatasetRef,
-    ensure_code,
-    ensure_dataset,
+    ensure_codes,
+    ensure_datasets,
     resolve_datasets,
 )
 from lineagehub.graph.entities import (
@@ -218,14 +218,10 @@ def _param_changes(
 
 
 async def _link_inputs(tx: Tx, run_id: str, inputs: RunInputs, path: str) -> None:
-    ids_: list[str] = []
-    for fields in inputs.datasets:
-        dataset, _ = await ensure_dataset(tx, fields)
-        ids_.append(dataset.id)
-    ids_ += await resolve_datasets(tx, inputs.dataset_refs, f"{path}.inputs.datasetRefs")
-    for fields_ in inputs.code:
-        code, _ = await ensure_code(tx, fields_)
-        ids_.append(code.id)
+    ids_ = [dataset.id for dataset, _ in await ensure_datasets(tx, inputs.datasets)]
+    if inputs.dataset_refs:
+        ids_ += await resolve_datasets(tx, inputs.dataset_refs, f"{path}.inputs.datasetRefs")
+    ids_ += [code.id for code, _ in await ensure_codes(tx, inputs.code)]
     await links.add(tx, [links.Link(i, "INPUT_TO", run_id, f"{path}.inputs") for i in ids_], now())
 
 
@@ -263,7 +259,10 @@ async def ensure_run(
         )
         if fields.end_time:
             props["endTime"] = fields.end_time
-        await check_unique(tx, create_keys(ExperimentRun, props, path))
+        if fields.name is None:
+            # Both keys were looked up above when the name was given; a generated one
+            # is checked.
+            await check_unique(tx, create_keys(ExperimentRun, props, path))
         existing = props
         created = True
     props.update(_param_changes(existing, fields.params, path))

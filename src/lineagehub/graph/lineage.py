@@ -403,7 +403,8 @@ def _subgraph_query(*shape: Any) -> str:
 
 
 # The parameters of one request's clauses, renamed when several share one query.
-_REQUEST_PARAMS = re.compile(r"\$(limit|nodeTypes|since|until|skipProps|keepProps)\b")
+_PARAMETERS = ("skipProps", "keepProps", "limit", "nodeTypes", "since", "until")
+_REQUEST_PARAMS = re.compile(rf"\$({'|'.join(_PARAMETERS)})\b")
 
 
 @lru_cache(maxsize=512)
@@ -535,6 +536,8 @@ class _Request:
             "since": spec.since,
             "until": spec.until,
         }
+        # Embedded as a subquery, each of these is renamed (_subgraph_call).
+        assert tuple(params) == _PARAMETERS
         return cls(shape, params, *_node_decoders(columns))
 
     def answer(self, row: dict[str, Any]) -> Lineage:

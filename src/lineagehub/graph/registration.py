@@ -222,7 +222,13 @@ async def register_in(tx: Tx, command: RegisterModel, path: str) -> Registration
         version_props = row["v"] if row else None
     if version_props is None:
         version = await versions.create_in(
-            tx, command.version, model, path=f"{path}.version", model_field=f"{path}.model.name"
+            tx,
+            command.version,
+            model,
+            path=f"{path}.version",
+            model_field=f"{path}.model.name",
+            # Looked up by that name just above, in this transaction.
+            name_checked=command.version.name is not None,
         )
         version_created = True
     else:

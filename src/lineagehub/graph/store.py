@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import random
 import re
+import time
 from collections.abc import Awaitable, Callable, Iterator, Mapping
 from contextvars import ContextVar
 from dataclasses import dataclass
@@ -96,10 +98,12 @@ def _translate(error: Exception) -> RegistryError:
     raise error
 
 
-# Reads retry what the driver calls retryable (a leader switch, a transient failure), as
-# its managed transactions do: a read is safe to run again.
-READ_ATTEMPTS = 3
+# Reads retry what the driver calls retryable (a leader switch, a transient failure) for
+# as long as its managed transactions would (max_transaction_retry_time), backing off
+# exponentially with jitter: a read is safe to run again.
+READ_RETRY_SECONDS = 15.0
 READ_RETRY_DELAY = 0.05
+READ_RETRY_MAX_DELAY = 1.0
 REST_ID_BLOCK = 32
 BULK_REST_ID_BLOCKS = 4
 # The counter never hands out an id at or below one in use (a bulk load may number its own
@@ -188,6 +192,7 @@ class Store:
         self.database = database
         self.before_commit = before_commit if before_commit is not None else _default_hooks()
         self._rest_ids = (0, 0)  # the block of REST ids this process holds: [next, end)
+        self.read_retry_seconds = READ_RETRY_SECONDS
         self._rest_lock = asyncio.Lock()
 
     @classmethod
@@ -198,7 +203,7 @@ class Store:
             auth=auth,
             max_connection_pool_size=100,
             connection_acquisition_timeout=30.0,
-            max_transaction_retry_time=15.0,
+            max_transaction_retry_time=READ_RETRY_SECONDS,
             # Our queries are reviewed; server hints (e.g. a label not created yet) are noise.
             notifications_min_severity="OFF",
         )
@@ -223,14 +228,17 @@ class Store:
         if counted:
             _counted()
         params = dict(params or {})
-        for attempt in range(READ_ATTEMPTS):
+        deadline = time.monotonic() + self.read_retry_seconds
+        delay = READ_RETRY_DELAY
+        while True:
             try:
                 records = await self._auto_commit_read(query, params)
                 break
             except (neo4j_errors.Neo4jError, neo4j_errors.DriverError) as error:
-                if attempt + 1 == READ_ATTEMPTS or not error.is_retryable():
+                if not error.is_retryable() or time.monotonic() + delay > deadline:
                     raise _translate(error) from error
-                await asyncio.sleep(READ_RETRY_DELAY * 2**attempt)
+                await asyncio.sleep(delay * random.uniform(0.8, 1.2))
+                delay = min(delay * 2, READ_RETRY_MAX_DELAY)
         if raw:
             return [dict(zip(record.keys(), record.values(), strict=True)) for record in records]
         return [plain(record.data()) for record in records]

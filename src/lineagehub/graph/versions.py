@@ -84,9 +84,17 @@ async def next_version_name(tx: Tx, model_id: str) -> str:
 
 
 async def create_in(
-    tx: Tx, command: ModelVersionFields, model: dict[str, Any], *, path: str, model_field: str
+    tx: Tx,
+    command: ModelVersionFields,
+    model: dict[str, Any],
+    *,
+    path: str,
+    model_field: str,
+    name_checked: bool = False,
 ) -> ModelVersion:
-    """Create a version inside ``tx`` under ``model`` (the locked model's properties)."""
+    """Create a version inside ``tx`` under ``model`` (the locked model's properties).
+    ``name_checked``: the caller found no version of this name in ``tx`` already (its
+    uniqueness is not asked again; the constraint still backs it)."""
     if model["state"] == State.ARCHIVED.value:
         raise Conflict(
             f"RegisteredModel {model['name']!r} is archived; unarchive it to add versions",
@@ -100,7 +108,8 @@ async def create_in(
         approvalStatus="NONE",
         project=model.get("project", DEFAULT_PROJECT),
     )
-    await check_unique(tx, create_keys(ModelVersion, props, path))
+    keys = create_keys(ModelVersion, props, path)
+    await check_unique(tx, keys[1:] if name_checked else keys)
     tx.touch(props["id"], None, props)
     row = await tx.single(
         "MATCH (m:Node:RegisteredModel {id: $modelId}) "

@@ -58,8 +58,10 @@ class Lane:
     def request(self, body: bytes) -> tuple[DocumentNode, dict[str, Any] | None, str | None] | None:
         """(document, variables, operation name) of a request the lane takes, else None."""
         try:
-            payload = orjson.loads(body)
-        except orjson.JSONDecodeError:
+            # The stdlib parser, as the view uses: orjson reads an integer beyond 64 bits
+            # as a float, which would change a variable's value.
+            payload = json.loads(body)
+        except (ValueError, UnicodeDecodeError):
             return None
         if not isinstance(payload, dict) or not payload.keys() <= _REQUEST_KEYS:
             return None

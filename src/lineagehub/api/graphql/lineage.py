@@ -10,7 +10,15 @@ from operator import attrgetter
 from typing import Any
 
 import strawberry
-from graphql import is_list_type, is_non_null_type, is_object_type
+from graphql import (
+    FieldNode,
+    FragmentSpreadNode,
+    InlineFragmentNode,
+    VariableNode,
+    is_list_type,
+    is_non_null_type,
+    is_object_type,
+)
 from strawberry.types.nodes import SelectedField
 
 from lineagehub.api.graphql.context import Info
@@ -433,15 +441,46 @@ def _shortcut_request(
     return replace(spec, **{**reads, "edges": False, "more": False})
 
 
-def _fields_right_below(selections: list[Any]) -> list[SelectedField]:
-    """The fields selected directly below a field (through its fragments)."""
-    found: list[SelectedField] = []
-    for item in selections:
-        if isinstance(item, SelectedField):
-            found.append(item)
-        else:
-            found += _fields_right_below(item.selections)
+def _included(node: Any, variables: Mapping[str, Any]) -> bool:
+    """graphql-core's verdict on a selection's ``@skip`` and ``@include``."""
+    for directive in node.directives or ():
+        name = directive.name.value
+        if name not in ("skip", "include"):
+            continue
+        value = next((a.value for a in directive.arguments if a.name.value == "if"), None)
+        flag = (
+            variables.get(value.name.value)
+            if isinstance(value, VariableNode)
+            else getattr(value, "value", None)
+        )
+        if (name == "skip") == bool(flag):  # skipped when true, not included when false
+            return False
+    return True
+
+
+def _field_nodes_below(raw: Any, selection_sets: list[Any]) -> list[FieldNode]:
+    """The field nodes graphql-core will execute directly below a field with these
+    selection sets: through fragments, without those ``@skip``/``@include`` leave out,
+    in document order (the order it collects them in)."""
+    found: list[FieldNode] = []
+    for selection_set in selection_sets:
+        for node in selection_set.selections if selection_set else ():
+            if not _included(node, raw.variable_values):
+                continue
+            if isinstance(node, FieldNode):
+                found.append(node)
+            elif isinstance(node, InlineFragmentNode):
+                found += _field_nodes_below(raw, [node.selection_set])
+            elif isinstance(node, FragmentSpreadNode):
+                fragment = raw.fragments.get(node.name.value)
+                if fragment is not None:
+                    found += _field_nodes_below(raw, [fragment.selection_set])
     return found
+
+
+def _below(info: Info) -> list[FieldNode]:
+    raw = info._raw_info
+    return _field_nodes_below(raw, [node.selection_set for node in raw.field_nodes])
 
 
 def lookahead(
@@ -449,16 +488,21 @@ def lookahead(
 ) -> list[engine.LineageSpec]:
     """The requests the shortcut fields selected right below this field will load (keyed
     exactly as ``shortcut`` keys them), so that the lookup resolving this field can answer
-    them in its own query. A field selected twice under one key is one request, reading
-    for every selection of it, as its resolver will."""
+    them in its own query. Each field's nodes are those graphql-core will give its
+    resolver (``@skip``/``@include`` applied); what is read below them is what the
+    resolver's ``selected_below`` will see, and its arguments those it will receive."""
+    raw = info._raw_info
     by_key: dict[str, list[SelectedField]] = {}
-    for selection in info.selected_fields:
-        for child in _fields_right_below(selection.selections):
-            if child.name in shortcuts:
-                by_key.setdefault(child.alias or child.name, []).append(child)
+    for node in _below(info):
+        if node.name.value in shortcuts:
+            key = node.alias.value if node.alias else node.name.value
+            by_key.setdefault(key, []).append(SelectedField.from_node(raw, node))
     requests: list[engine.LineageSpec] = []
     for merged in by_key.values():
-        spec = shortcuts[merged[0].name](info.context.settings, merged[0].arguments)
+        # graphql-core takes arguments from the first node; a variable left out reads as
+        # None here, while the resolver gets the argument's default: leave it out too.
+        given = {k: v for k, v in merged[0].arguments.items() if v is not None}
+        spec = shortcuts[merged[0].name](info.context.settings, given)
         selected = set().union(*(_names(f.selections) for f in merged))
         request = _shortcut_request(selected, spec, ())
         if request not in requests:
@@ -482,16 +526,11 @@ def serves_plainly(info: Info) -> bool:
     ``version_ahead`` reads it with their answers)."""
     from lineagehub.api.graphql.types import VERSION_SHORTCUTS
 
-    below = [
-        child
-        for selection in info.selected_fields
-        for child in _fields_right_below(selection.selections)
-        if child.name == "modelVersion"
-    ]
+    raw = info._raw_info
+    below = [node for node in _below(info) if node.name.value == "modelVersion"]
     return bool(below) and not any(
-        grandchild.name in VERSION_SHORTCUTS
-        for child in below
-        for grandchild in _fields_right_below(child.selections)
+        node.name.value in VERSION_SHORTCUTS
+        for node in _field_nodes_below(raw, [child.selection_set for child in below])
     )
 
 
