@@ -80,8 +80,9 @@ def test_lineage_and_shortcuts_on_a_list_cost_one_round_trip_each(
     assert len(versions) == n
     assert all(len(v["trainingDatasets"]) == 4 for v in versions)
     assert all(len(v["trainingRuns"]) == 1 and len(v["deployments"]) == 1 for v in versions)
-    # the list; lineage of all; trainingDatasets of all; trainingRuns of all; deployments of all
-    assert response.round_trips == 5
+    # the list; lineage and trainingDatasets of all (one query for both shapes);
+    # trainingRuns of all; deployments of all
+    assert response.round_trips == 4
 
 
 def test_impact_of_many_datasets_is_batched(api: Api, db: neo4j.Driver) -> None:
@@ -95,4 +96,5 @@ def test_impact_of_many_datasets_is_batched(api: Api, db: neo4j.Driver) -> None:
     assert len(nodes) == 50
     assert all(len(d["impactedDeployments"]) == 1 for d in nodes)
     assert all(len(d["derivedDatasets"]) == 2 for d in nodes)
-    assert response.round_trips == 3
+    # the list; both shortcuts of all datasets, in one query
+    assert response.round_trips == 2

@@ -155,3 +155,21 @@ def test_a_version_lookup_answering_shortcuts_ahead_stays_in_scope(
         "query($id: ID!) { modelVersion(id: $id) { trainingDatasets { uri } } }", {"id": beta_id}
     )
     assert by_id == {"modelVersion": None}
+
+
+def test_several_lineage_shapes_in_one_query_stay_in_scope(projects: dict[str, Any]) -> None:
+    alice: Client = projects["alpha_writer"]
+    query = """query($a: ID!, $b: ID!) {
+                 a: node(id: $a) { ... on ModelVersion { trainingDatasets { uri } code { commit } } }
+                 b: node(id: $b) { ... on ModelVersion { trainingDatasets { uri } code { commit } } }
+               }"""
+    ids = {"a": projects["alpha"]["version"]["id"], "b": projects["beta"]["version"]["id"]}
+    response = alice.post(query, ids)
+    assert not response.errors, response.errors
+    assert response.data == {
+        "a": {"trainingDatasets": [{"uri": "s3://shared/events"}], "code": []},
+        "b": None,
+    }
+    assert response.round_trips == 2  # both nodes; both shapes of lineage for those seen
+    admin = projects["admin"].post(query, ids)
+    assert admin.data["b"] == {"trainingDatasets": [{"uri": "s3://shared/events"}], "code": []}

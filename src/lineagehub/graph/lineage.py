@@ -15,7 +15,7 @@ Direction is lineage's, not storage's: see ``vocabulary.Flow``.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from enum import Enum
@@ -408,15 +408,21 @@ _REQUEST_PARAMS = re.compile(rf"\$({'|'.join(_PARAMETERS)})\b")
 
 
 @lru_cache(maxsize=512)
-def _subgraph_call(i: int, *shape: Any) -> str:
+def _subgraph_call(i: int, only: bool, *shape: Any) -> str:
     """The clauses of one shape of request as a subquery from an already found ``n``
     (in scope), returning its answer as the map ``lineage<i>``; its parameters are
-    prefixed ``l<i>_``."""
+    prefixed ``l<i>_``. ``only``: for the ids in ``$l<i>_starts`` alone (an optional
+    call: ``lineage<i>`` is null for the other nodes)."""
     clauses, returns = _subgraph_parts(*shape)
     renamed = rf"$l{i}_\1"
     clauses = _REQUEST_PARAMS.sub(renamed, clauses)
     answer = ", ".join(f"{name}: {_REQUEST_PARAMS.sub(renamed, expr)}" for name, expr in returns)
-    return f"CALL (n) {{ WITH n AS s {clauses}RETURN {{{answer}}} AS lineage{i} }} "
+    head = (
+        f"OPTIONAL CALL (n) {{ WITH n AS s WHERE s.id IN $l{i}_starts "
+        if only
+        else "CALL (n) { WITH n AS s "
+    )
+    return f"{head}{clauses}RETURN {{{answer}}} AS lineage{i} }} "
 
 
 def _edge(row: dict[str, Any]) -> LineageEdge:
@@ -563,6 +569,35 @@ async def lineage_of(store: Store, starts: list[str], spec: LineageSpec) -> dict
     return {row["startId"]: request.answer(row) for row in rows}
 
 
+async def lineages_of(
+    store: Store, wanted: Mapping[LineageSpec, list[str]]
+) -> dict[tuple[str, LineageSpec], Lineage]:
+    """The lineage of each request's starts (``wanted``: request -> start ids), in one
+    round trip however many requests: each walks its own starts in a subquery. Missing
+    starts are absent."""
+    if len(wanted) == 1:
+        ((spec, starts),) = wanted.items()
+        found = await lineage_of(store, starts, spec)
+        return {(start, spec): answer for start, answer in found.items()}
+    specs = list(wanted)
+    requests = [_Request.of(spec) for spec in specs]
+    ids = list(dict.fromkeys(start for spec in specs for start in wanted[spec]))
+    query = f"UNWIND $ids AS id MATCH (n:Node {{id: id}}) WHERE {in_scope('n')} "
+    params: dict[str, Any] = {"ids": ids, **scope_params()}
+    for i, (spec, request) in enumerate(zip(specs, requests, strict=True)):
+        query += _subgraph_call(i, True, *request.shape)
+        params.update({f"l{i}_{name}": value for name, value in request.params.items()})
+        params[f"l{i}_starts"] = wanted[spec]
+    columns = ", ".join(f"lineage{i}" for i in range(len(specs)))
+    rows = await store.read(f"{query}RETURN n.id AS id, {columns}", params, raw=True)
+    answers: dict[tuple[str, LineageSpec], Lineage] = {}
+    for row in rows:
+        for i, (spec, request) in enumerate(zip(specs, requests, strict=True)):
+            if row[f"lineage{i}"] is not None:
+                answers[row["id"], spec] = request.answer(row[f"lineage{i}"])
+    return answers
+
+
 async def found_with_lineage(
     store: Store, match: str, params: dict[str, Any], specs: Sequence[LineageSpec]
 ) -> list[tuple[dict[str, Any], list[Lineage]]]:
@@ -574,7 +609,7 @@ async def found_with_lineage(
     query = f"{match} "
     merged = {**params, **scope_params()}
     for i, request in enumerate(requests):
-        query += _subgraph_call(i, *request.shape)
+        query += _subgraph_call(i, False, *request.shape)
         merged.update({f"l{i}_{name}": value for name, value in request.params.items()})
     columns = "".join(f", lineage{i}" for i in range(len(requests)))
     rows = await store.read(f"{query}RETURN {node_map('n')} AS n{columns}", merged, raw=True)

@@ -107,10 +107,8 @@ class Loaders:
     async def _load_lineage(
         self, keys: list[tuple[str, lineage.LineageSpec]]
     ) -> list[lineage.Lineage | None]:
-        found: dict[tuple[str, lineage.LineageSpec], lineage.Lineage] = {}
-        for spec, starts in _by_second(keys).items():
-            for start, answer in (await lineage.lineage_of(self.store, starts, spec)).items():
-                found[start, spec] = answer
+        # Every request shape asked for at this level, in one query.
+        found = await lineage.lineages_of(self.store, _by_second(keys))
         return [found.get(key) for key in keys]
 
     async def _load_versions_ahead(
