@@ -393,3 +393,25 @@ def test_the_warm_lane_answers_valid_documents_seen_before(
     for _ in range(2):
         assert api(mutation, {"id": scenario.v2}) == {"updateModelVersion": {"description": "x"}}
     assert taken == ["Seen", "Tag"]
+
+
+def test_an_exception_escaping_execution_in_the_lane_is_internal(
+    api: Api, scenario: Scenario, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Nothing graphql-core lets escape is expected; if something does, the lane answers
+    as Strawberry's execute would: an error answer, INTERNAL, logged, no details."""
+    from lineagehub.api.graphql import lane
+
+    query = "query Escaping($id: ID!) { node(id: $id) { id } }"
+    assert api(query, {"id": scenario.v2}) == {"node": {"id": scenario.v2}}  # cached now
+
+    def escaping(*args: Any, **kwargs: Any) -> Any:
+        raise RuntimeError("a secret detail")
+
+    monkeypatch.setattr(lane, "execute", escaping)
+    response = api.post(query, {"id": scenario.v2})
+    assert response.status == 200
+    assert response.body["data"] is None
+    (error,) = response.body["errors"]
+    assert error["extensions"]["code"] == "INTERNAL"
+    assert "secret" not in error["message"]

@@ -30,6 +30,7 @@ import orjson
 from graphql import (
     DocumentNode,
     ExecutionResult,
+    GraphQLError,
     GraphQLSchema,
     MiddlewareManager,
     OperationType,
@@ -86,20 +87,27 @@ class Lane:
         name: str | None,
         context: Context,
     ) -> bytes:
-        result: Any = execute(
-            self.schema,
-            document,
-            root_value=None,
-            middleware=MiddlewareManager(Authorization()),
-            variable_values=variables,
-            operation_name=name,
-            context_value=context,
-            is_awaitable=_IS_AWAITABLE,
-            executor_class=self.executor,
-            operation_extensions=None,
-        )
-        if _IS_AWAITABLE(result):
-            result = await result
+        try:
+            result: Any = execute(
+                self.schema,
+                document,
+                root_value=None,
+                middleware=MiddlewareManager(Authorization()),
+                variable_values=variables,
+                operation_name=name,
+                context_value=context,
+                is_awaitable=_IS_AWAITABLE,
+                executor_class=self.executor,
+                operation_extensions=None,
+            )
+            if _IS_AWAITABLE(result):
+                result = await result
+        except Exception as error:
+            # Nothing graphql-core lets escape is expected; if something does, it is
+            # answered (and logged, by format_error) as the view would answer it.
+            if not isinstance(error, GraphQLError):
+                error = GraphQLError(str(error), original_error=error)
+            result = ExecutionResult(data=None, errors=[error])
         assert isinstance(result, ExecutionResult)
         response: dict[str, Any] = {"data": result.data}
         if result.errors:
