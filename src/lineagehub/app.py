@@ -104,10 +104,12 @@ class LineagehubGraphQL(GraphQL[Context, None]):
         return self.context(request.app)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if self.lane is None or scope["type"] != "http" or scope["method"] != "POST":
-            await super().__call__(scope, receive, send)
-            return
-        if not self._lane_may_take(scope["headers"]):
+        if (
+            self.lane is None
+            or scope["type"] != "http"
+            or scope["method"] != "POST"
+            or not self._lane_may_take(scope["headers"])
+        ):
             await super().__call__(scope, receive, send)
             return
         body = await _body(receive)

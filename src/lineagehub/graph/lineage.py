@@ -426,19 +426,8 @@ def _subgraph_call(i: int, only: bool, *shape: Any) -> str:
 
 
 def _edge(row: dict[str, Any]) -> LineageEdge:
-    since, until = row.get("since"), row.get("until")
-    return LineageEdge(
-        row["from"],
-        row["to"],
-        row["type"],
-        None if since is None else iso(since),
-        None if until is None else iso(until),
-    )
-
-
-def values_decoded(columns: tuple[str, ...], row: list[Any]) -> tuple[list[str], dict[str, Any]]:
-    """(labels, properties) of a ``node_values`` projection of ``columns``."""
-    return _values_decoder(columns)(row, 0)
+    """An edge read as a map (the path query's)."""
+    return _listed_edge([row["from"], row["to"], row["type"], row["since"], row["until"]])
 
 
 # Decodes a node_values projection found at ``row[at:]``: (labels, properties).
@@ -569,6 +558,25 @@ async def lineage_of(store: Store, starts: list[str], spec: LineageSpec) -> dict
     return {row["startId"]: request.answer(row) for row in rows}
 
 
+def _calls(
+    requests: list[_Request], starts: list[list[str]] | None = None
+) -> tuple[str, dict[str, Any]]:
+    """``requests`` as subqueries from a found ``n`` (``lineage<i>`` each), with their
+    parameters (and the caller's scope). ``starts``: each request's own start ids (the
+    others get null)."""
+    query, params = "", scope_params()
+    for i, request in enumerate(requests):
+        query += _subgraph_call(i, starts is not None, *request.shape)
+        params.update({f"l{i}_{name}": value for name, value in request.params.items()})
+        if starts is not None:
+            params[f"l{i}_starts"] = starts[i]
+    return query, params
+
+
+def _columns_of(requests: list[_Request]) -> str:
+    return "".join(f", lineage{i}" for i in range(len(requests)))
+
+
 async def lineages_of(
     store: Store, wanted: Mapping[LineageSpec, list[str]]
 ) -> dict[tuple[str, LineageSpec], Lineage]:
@@ -582,14 +590,13 @@ async def lineages_of(
     specs = list(wanted)
     requests = [_Request.of(spec) for spec in specs]
     ids = list(dict.fromkeys(start for spec in specs for start in wanted[spec]))
-    query = f"UNWIND $ids AS id MATCH (n:Node {{id: id}}) WHERE {in_scope('n')} "
-    params: dict[str, Any] = {"ids": ids, **scope_params()}
-    for i, (spec, request) in enumerate(zip(specs, requests, strict=True)):
-        query += _subgraph_call(i, True, *request.shape)
-        params.update({f"l{i}_{name}": value for name, value in request.params.items()})
-        params[f"l{i}_starts"] = wanted[spec]
-    columns = ", ".join(f"lineage{i}" for i in range(len(specs)))
-    rows = await store.read(f"{query}RETURN n.id AS id, {columns}", params, raw=True)
+    calls, params = _calls(requests, [wanted[spec] for spec in specs])
+    rows = await store.read(
+        f"UNWIND $ids AS id MATCH (n:Node {{id: id}}) WHERE {in_scope('n')} "
+        f"{calls}RETURN n.id AS id{_columns_of(requests)}",
+        {**params, "ids": ids},
+        raw=True,
+    )
     answers: dict[tuple[str, LineageSpec], Lineage] = {}
     for row in rows:
         for i, (spec, request) in enumerate(zip(specs, requests, strict=True)):
@@ -606,13 +613,12 @@ async def found_with_lineage(
     round trip: a lookup that knows what will be asked of its answer next. ``match``
     and its ``params`` come from the caller's own code, never from user text."""
     requests = [_Request.of(spec) for spec in specs]
-    query = f"{match} "
-    merged = {**params, **scope_params()}
-    for i, request in enumerate(requests):
-        query += _subgraph_call(i, False, *request.shape)
-        merged.update({f"l{i}_{name}": value for name, value in request.params.items()})
-    columns = "".join(f", lineage{i}" for i in range(len(requests)))
-    rows = await store.read(f"{query}RETURN {node_map('n')} AS n{columns}", merged, raw=True)
+    calls, merged = _calls(requests)
+    rows = await store.read(
+        f"{match} {calls}RETURN {node_map('n')} AS n{_columns_of(requests)}",
+        {**merged, **params},
+        raw=True,
+    )
     return [
         (
             decode_node(row["n"])[1],

@@ -357,11 +357,16 @@ async def create_monitoring_link(store: Store, command: MonitoringLinkCreate) ->
     return await store.write(work)
 
 
-async def get_service(store: Store, environment: str, name: str) -> InferenceService | None:
-    rows = await store.read(
+def _service_by_name() -> str:
+    return (
         "MATCH (n:InferenceService {name: $name})-[:IN]->(:ServingEnvironment {name: $env}) "
         f"WHERE {in_scope('n')} "
-        "RETURN n {.*} AS n",
+    )
+
+
+async def get_service(store: Store, environment: str, name: str) -> InferenceService | None:
+    rows = await store.read(
+        f"{_service_by_name()}RETURN n {{.*}} AS n",
         {"env": environment, "name": name, **scope_params()},
     )
     return InferenceService.from_props(rows[0]["n"]) if rows else None
@@ -372,8 +377,7 @@ async def get_service_and_version(
 ) -> tuple[InferenceService | None, ModelVersion | None]:
     """A service and the version it serves (None when undeployed), in one round trip."""
     rows = await store.read(
-        "MATCH (n:InferenceService {name: $name})-[:IN]->(:ServingEnvironment {name: $env}) "
-        f"WHERE {in_scope('n')} "
+        f"{_service_by_name()}"
         "OPTIONAL MATCH (v:Node:ModelVersion {id: n.servedVersionId}) "
         f"WHERE {in_scope('v')} "
         f"RETURN {node_map('n')} AS n, "

@@ -27,6 +27,7 @@ from lineagehub.api.graphql.execution import Executor, GiveUp, Prepared, filler
 from lineagehub.api.graphql.types import RegistryEntity
 from lineagehub.graph import lineage as engine
 from lineagehub.graph import records
+from lineagehub.graph.errors import LimitExceeded
 from lineagehub.graph.properties import (
     HISTORY_STEPS,
     HISTORY_TIMES,
@@ -513,10 +514,17 @@ def lookahead(
 async def shortcut(
     info: Info, start: str, spec: engine.LineageSpec, label: str, needs: tuple[str, ...] = ()
 ) -> list[Any]:
-    """The ``label`` nodes of a fixed lineage request, nearest first (batched)."""
+    """The ``label`` nodes of a fixed lineage request, nearest first (batched): the full
+    answer, or LIMIT_EXCEEDED, never a silently partial list. ``needs``: stored
+    properties the caller reads beyond what its selection shows."""
     found = await info.context.loaders.lineage.load((start, shortcut_spec(info, spec, needs)))
     if found is None:
         return []
+    if found.truncated:
+        raise LimitExceeded(
+            f"more than {spec.limit} nodes are involved; page through them with lineage()",
+            details={"maximum": spec.limit},
+        )
     return [wrap(n.record) for n in found.nodes if label == n.record.LABEL]
 
 

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated
 
 import strawberry
 
 from lineagehub.api.graphql.context import Info
 from lineagehub.api.graphql.filters import filter_input, order_input, sort_field_enum
-from lineagehub.api.graphql.lineage import hop, shortcut, shortcut_spec, wrap
+from lineagehub.api.graphql.lineage import hop, shortcut, wrap
 from lineagehub.api.graphql.scalars import JSON, Long
 from lineagehub.api.graphql.types import (
     Connection,
@@ -19,7 +19,6 @@ from lineagehub.api.graphql.types import (
 )
 from lineagehub.graph import lineage as engine
 from lineagehub.graph import records
-from lineagehub.graph.errors import LimitExceeded
 from lineagehub.graph.experiments import RUNS_OF_EXPERIMENT
 from lineagehub.graph.records import RunStatus
 
@@ -34,20 +33,6 @@ _Service = Annotated["InferenceService", strawberry.lazy("lineagehub.api.graphql
 def _cap(info: Info) -> tuple[int, int]:
     settings = info.context.settings
     return settings.max_lineage_depth, settings.max_lineage_nodes
-
-
-async def complete(
-    info: Info, start: str, spec: engine.LineageSpec, label: str, needs: tuple[str, ...] = ()
-) -> list[Any]:
-    """A shortcut's full answer, or LIMIT_EXCEEDED: never a silently partial list.
-    ``needs``: stored properties the caller reads beyond what its selection shows."""
-    found = await info.context.loaders.lineage.load((start, shortcut_spec(info, spec, needs)))
-    if found is not None and found.truncated:
-        raise LimitExceeded(
-            f"more than {spec.limit} nodes are involved; page through them with lineage()",
-            details={"maximum": spec.limit},
-        )
-    return await shortcut(info, start, spec, label, needs)
 
 
 @strawberry.type(description="Data at a URI; `digest` names its content version.")
@@ -70,13 +55,13 @@ class Dataset(RegistryEntity):
     async def derived_datasets(self, info: Info, transitive: bool = True) -> list[Dataset]:
         depth, limit = _cap(info)
         spec = engine.derived_datasets(transitive=transitive, depth=depth, limit=limit)
-        return await complete(info, self.id, spec, "Dataset")
+        return await shortcut(info, self.id, spec, "Dataset")
 
     @strawberry.field(description="Model versions trained on this data, directly or not.")
     async def impacted_versions(self, info: Info) -> list[_Version]:
         depth, limit = _cap(info)
         spec = engine.impact(services=False, depth=depth, limit=limit)
-        return await complete(info, self.id, spec, "ModelVersion")
+        return await shortcut(info, self.id, spec, "ModelVersion")
 
     @strawberry.field(
         description=(
@@ -89,7 +74,7 @@ class Dataset(RegistryEntity):
     ) -> list[_Service]:
         depth, limit = _cap(info)
         spec = engine.impact(services=True, depth=depth, limit=limit)
-        services = await complete(info, self.id, spec, "InferenceService", ("desiredState",))
+        services = await shortcut(info, self.id, spec, "InferenceService", ("desiredState",))
         if include_undeployed:
             return services
         return [s for s in services if s.desired_state is records.DesiredState.DEPLOYED]

@@ -470,18 +470,19 @@ class ModelVersion(RegistryEntity):
         )
     )
     async def training_datasets(self, info: Info, transitive: bool = True) -> list[_Dataset]:
-        from lineagehub.api.graphql.provenance import complete
+        from lineagehub.api.graphql.lineage import shortcut
 
-        shortcut = VERSION_SHORTCUTS["trainingDatasets"]
-        spec = shortcut(info.context.settings, {"transitive": transitive})
-        return await complete(info, self.id, spec, "Dataset")
+        spec = VERSION_SHORTCUTS["trainingDatasets"](
+            info.context.settings, {"transitive": transitive}
+        )
+        return await shortcut(info, self.id, spec, "Dataset")
 
     @strawberry.field(description="Code its training runs executed.")
     async def code(self, info: Info) -> list[_CodeRef]:
-        from lineagehub.api.graphql.provenance import complete
+        from lineagehub.api.graphql.lineage import shortcut
 
         spec = VERSION_SHORTCUTS["code"](info.context.settings, {})
-        return await complete(info, self.id, spec, "CodeRef")
+        return await shortcut(info, self.id, spec, "CodeRef")
 
     @strawberry.field(description="The version this one was fine-tuned from, or null.")
     async def base_model(self, info: Info) -> ModelVersion | None:
