@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import time
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from functools import lru_cache
 from typing import Any
 
 from starlette.applications import Starlette
@@ -137,10 +139,17 @@ class LineagehubGraphQL(GraphQL[Context, None]):
         headers: dict[str, str] = {}
         for name, value in raw_headers:
             headers.setdefault(name.decode("latin-1"), value.decode("latin-1"))
-        mime, _ = parse_content_type(headers.get("content-type", ""))
-        if "application/json" not in mime:
+        if not _is_json(headers.get("content-type", "")):
             return False
         return self._get_stream_transport_from_headers(headers) is None
+
+
+@lru_cache(maxsize=64)
+def _is_json(content_type: str) -> bool:
+    """Whether the view reads a body of this content type as JSON (its own parser, which
+    is slow enough to remember: clients send the same few values)."""
+    mime, _ = parse_content_type(content_type)
+    return "application/json" in mime
 
 
 async def _body(receive: Receive) -> bytes:
@@ -215,6 +224,7 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
                 password=settings.neo4j_password,
                 database=settings.neo4j_database,
             )
+            app.state.store.coalescer.in_flight = settings.coalesce_reads
         else:
             app.state.store = store
         identity.cache_authentication(settings.auth_cache_seconds)
@@ -229,9 +239,15 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
         except RuntimeError:
             await _close(app, own)
             raise
+        # What start-up made (schema, plans, modules, the driver) lives as long as the
+        # process: keep it out of the cycle collector's full passes, which would otherwise
+        # walk all of it each time, pausing every request in flight.
+        gc.collect()
+        gc.freeze()
         try:
             yield
         finally:
+            gc.unfreeze()
             await _close(app, own)
 
     async def healthz(request: Request) -> Response:

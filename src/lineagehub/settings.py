@@ -41,6 +41,11 @@ class Settings(BaseSettings):
     # answer known documents through the warm lane; the answers are identical either way
     # (api/graphql/execution.py, api/graphql/lane.py). A kill switch.
     fast_path: bool = True
+    # Keyed point reads (a version by model and name, a service by environment and name, a
+    # version by id): at most this many queries of one kind run at once per process; more
+    # concurrent reads of that kind wait and go together as one query (graph/coalesce.py).
+    # 0: every read alone.
+    coalesce_reads: int = Field(default=2, ge=0, le=100)
     # Ensured to exist as an admin token at start-up (for containers; keep it secret).
     bootstrap_token: str | None = Field(default=None, min_length=24)
     # Governance rules.

@@ -16,6 +16,7 @@ from typing import Annotated, Any, ClassVar, TypeVar
 from pydantic import AfterValidator, Field, StringConstraints, field_validator
 
 from lineagehub.graph import ids
+from lineagehub.graph.coalesce import KEY_INDEX, KEYED
 from lineagehub.graph.commands import Command
 from lineagehub.graph.errors import Conflict, NotFound, ValidationFailed
 from lineagehub.graph.identity import in_scope, scope_params
@@ -168,15 +169,7 @@ def new_node(label: str, command: EntityCreate, stamp: datetime) -> dict[str, An
 
 async def get_many(store: Store, record: type[E], node_ids: list[str]) -> dict[str, E]:
     """Records by id, in one round trip; missing ids are absent from the answer."""
-    rows = await store.read(
-        f"UNWIND $ids AS id "
-        f"MATCH (n:Node:`{record.LABEL}` {{id: id}}) "
-        f"WHERE {in_scope('n')} "
-        f"RETURN {node_map('n')} AS n",
-        {"ids": node_ids, **scope_params()},
-        raw=True,
-    )
-    found = [decode_node(row["n"]) for row in rows]
+    found = await _by_ids(store, record.LABEL, node_ids)
     return {props["id"]: _as(record, {"labels": labels, "n": props}) for labels, props in found}
 
 
@@ -184,14 +177,24 @@ async def get_any(store: Store, node_ids: list[str]) -> dict[str, Entity]:
     """Records of any type by id, in one round trip; missing ids are absent."""
     from lineagehub.graph.records import record_from
 
-    rows = await store.read(
-        f"UNWIND $ids AS id MATCH (n:Node {{id: id}}) WHERE {in_scope('n')} "
-        f"RETURN {node_map('n')} AS n",
-        {"ids": node_ids, **scope_params()},
+    found = await _by_ids(store, None, node_ids)
+    return {props["id"]: record_from(labels, props) for labels, props in found}
+
+
+async def _by_ids(
+    store: Store, label: str | None, node_ids: list[str]
+) -> list[tuple[list[str], dict[str, Any]]]:
+    """(labels, properties) of the nodes with these ids (and ``label``, a record type's,
+    when given), in scope: a keyed read, shared with other requests' under load."""
+    typed = f"n:`{label}` AND " if label else ""
+    per_id = await store.read_keyed(
+        f"{KEYED}MATCH (n:Node {{id: key.id}}) WHERE {typed}{in_scope('n')} "
+        f"RETURN {KEY_INDEX}, {node_map('n')} AS n",
+        scope_params(),
+        [{"id": node_id} for node_id in dict.fromkeys(node_ids)],
         raw=True,
     )
-    found = [decode_node(row["n"]) for row in rows]
-    return {props["id"]: record_from(labels, props) for labels, props in found}
+    return [decode_node(row["n"]) for rows in per_id for row in rows]
 
 
 async def get_by_external_id(store: Store, record: type[E], external_id: str) -> E | None:

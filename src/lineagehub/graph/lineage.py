@@ -22,6 +22,7 @@ from enum import Enum
 from functools import cache, lru_cache
 from typing import Any, NamedTuple
 
+from lineagehub.graph.coalesce import KEY_INDEX, KEYED
 from lineagehub.graph.errors import LimitExceeded, NotFound, ValidationFailed
 from lineagehub.graph.identity import in_scope, scope, scope_params
 from lineagehub.graph.records import TEMPORAL_PROPS, Entity, record_from
@@ -606,25 +607,35 @@ async def lineages_of(
 
 
 async def found_with_lineage(
-    store: Store, match: str, params: dict[str, Any], specs: Sequence[LineageSpec]
-) -> list[tuple[dict[str, Any], list[Lineage]]]:
-    """Each node ``match`` finds (Cypher binding ``n``, already limited to the caller's
-    projects) with all its properties, and its lineage for each of ``specs``, in one
-    round trip: a lookup that knows what will be asked of its answer next. ``match``
-    and its ``params`` come from the caller's own code, never from user text."""
+    store: Store,
+    match: str,
+    params: dict[str, Any],
+    keys: Sequence[Mapping[str, Any]],
+    specs: Sequence[LineageSpec],
+) -> list[list[tuple[dict[str, Any], list[Lineage]]]]:
+    """For each of ``keys``, each node ``match`` finds for it (Cypher binding ``n``, already
+    limited to the caller's projects; the key is ``key``, as in ``coalesce.KEYED``) with
+    all its properties, and its lineage for each of ``specs``, in one round trip: a
+    lookup that knows what will be asked of its answer next. ``match`` and its
+    ``params`` come from the caller's own code, never from user text. The read may share
+    its query with other requests' (``Store.read_keyed``)."""
     requests = [_Request.of(spec) for spec in specs]
     calls, merged = _calls(requests)
-    rows = await store.read(
-        f"{match} {calls}RETURN {node_map('n')} AS n{_columns_of(requests)}",
+    per_key = await store.read_keyed(
+        f"{KEYED}{match} {calls}RETURN {KEY_INDEX}, {node_map('n')} AS n{_columns_of(requests)}",
         {**merged, **params},
+        keys,
         raw=True,
     )
     return [
-        (
-            decode_node(row["n"])[1],
-            [request.answer(row[f"lineage{i}"]) for i, request in enumerate(requests)],
-        )
-        for row in rows
+        [
+            (
+                decode_node(row["n"])[1],
+                [request.answer(row[f"lineage{i}"]) for i, request in enumerate(requests)],
+            )
+            for row in rows
+        ]
+        for rows in per_key
     ]
 
 

@@ -11,6 +11,7 @@ from typing import Any
 
 from lineagehub.graph import ids, links
 from lineagehub.graph.artifacts import Uri
+from lineagehub.graph.coalesce import KEY_INDEX, KEYED
 from lineagehub.graph.entities import (
     EntityCreate,
     EntityUpdate,
@@ -358,33 +359,25 @@ async def create_monitoring_link(store: Store, command: MonitoringLinkCreate) ->
 
 
 def _service_by_name() -> str:
+    # By the (environmentId, name) key its uniqueness constraint indexes, not by walking
+    # every service of the environment.
     return (
-        "MATCH (n:InferenceService {name: $name})-[:IN]->(:ServingEnvironment {name: $env}) "
+        f"{KEYED}MATCH (e:ServingEnvironment {{name: key.env}}) "
+        "MATCH (n:InferenceService {environmentId: e.id, name: key.name}) "
         f"WHERE {in_scope('n')} "
     )
 
 
 async def get_service(store: Store, environment: str, name: str) -> InferenceService | None:
-    rows = await store.read(
-        f"{_service_by_name()}RETURN n {{.*}} AS n",
-        {"env": environment, "name": name, **scope_params()},
-    )
-    return InferenceService.from_props(rows[0]["n"]) if rows else None
+    rows = await _service_rows(store, environment, name, with_version=False)
+    return InferenceService.from_props(decode_node(rows[0]["n"])[1]) if rows else None
 
 
 async def get_service_and_version(
     store: Store, environment: str, name: str
 ) -> tuple[InferenceService | None, ModelVersion | None]:
     """A service and the version it serves (None when undeployed), in one round trip."""
-    rows = await store.read(
-        f"{_service_by_name()}"
-        "OPTIONAL MATCH (v:Node:ModelVersion {id: n.servedVersionId}) "
-        f"WHERE {in_scope('v')} "
-        f"RETURN {node_map('n')} AS n, "
-        f"  CASE WHEN v IS NULL THEN null ELSE {node_map('v')} END AS v",
-        {"env": environment, "name": name, **scope_params()},
-        raw=True,
-    )
+    rows = await _service_rows(store, environment, name, with_version=True)
     if not rows:
         return None, None
     served = rows[0]["v"]
@@ -392,6 +385,27 @@ async def get_service_and_version(
         InferenceService.from_props(decode_node(rows[0]["n"])[1]),
         ModelVersion.from_props(decode_node(served)[1]) if served is not None else None,
     )
+
+
+async def _service_rows(
+    store: Store, environment: str, name: str, *, with_version: bool
+) -> list[dict[str, Any]]:
+    """The service ``environment``/``name`` (``n``), and the version it serves (``v``)."""
+    version = (
+        "OPTIONAL MATCH (v:Node:ModelVersion {id: n.servedVersionId}) "
+        f"WHERE {in_scope('v')} "
+        f"RETURN {KEY_INDEX}, {node_map('n')} AS n, "
+        f"  CASE WHEN v IS NULL THEN null ELSE {node_map('v')} END AS v"
+        if with_version
+        else f"RETURN {KEY_INDEX}, {node_map('n')} AS n"
+    )
+    (rows,) = await store.read_keyed(
+        f"{_service_by_name()}{version}",
+        scope_params(),
+        [{"env": environment, "name": name}],
+        raw=True,
+    )
+    return rows
 
 
 async def update_service(

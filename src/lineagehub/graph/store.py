@@ -9,11 +9,10 @@ request so tests can pin round trips the way Saleor pins SQL queries.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import random
 import re
 import time
-from collections.abc import Awaitable, Callable, Iterator, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import datetime
@@ -24,6 +23,7 @@ from neo4j import AsyncGraphDatabase, AsyncManagedTransaction, RoutingControl
 from neo4j import exceptions as neo4j_errors
 from neo4j.time import Date, DateTime, Duration, Time
 
+from lineagehub.graph.coalesce import Coalescer
 from lineagehub.graph.errors import Conflict, RegistryError, Unavailable
 
 T = TypeVar("T")
@@ -40,15 +40,18 @@ class RoundTrips:
 _round_trips: ContextVar[RoundTrips | None] = ContextVar("lineagehub_round_trips", default=None)
 
 
-@contextlib.contextmanager
-def count_round_trips() -> Iterator[RoundTrips]:
+class count_round_trips:  # noqa: N801 - used as a function: ``with count_round_trips() as n``
     """Count the Bolt queries run inside this block (and tasks started from it)."""
-    counter = RoundTrips()
-    token = _round_trips.set(counter)
-    try:
-        yield counter
-    finally:
-        _round_trips.reset(token)
+
+    __slots__ = ("counter", "token")
+
+    def __enter__(self) -> RoundTrips:
+        self.counter = RoundTrips()
+        self.token = _round_trips.set(self.counter)
+        return self.counter
+
+    def __exit__(self, *exc: object) -> None:
+        _round_trips.reset(self.token)
 
 
 def current_round_trips() -> int | None:
@@ -104,6 +107,9 @@ def _translate(error: Exception) -> RegistryError:
 READ_RETRY_SECONDS = 15.0
 READ_RETRY_DELAY = 0.05
 READ_RETRY_MAX_DELAY = 1.0
+# Keyed reads of one kind running at once per process before more wait to share one query
+# (graph/coalesce.py; LINEAGEHUB_COALESCE_READS).
+COALESCE_IN_FLIGHT = 2
 REST_ID_BLOCK = 32
 BULK_REST_ID_BLOCKS = 4
 # The counter never hands out an id at or below one in use (a bulk load may number its own
@@ -194,6 +200,7 @@ class Store:
         self._rest_ids = (0, 0)  # the block of REST ids this process holds: [next, end)
         self.read_retry_seconds = READ_RETRY_SECONDS
         self._rest_lock = asyncio.Lock()
+        self.coalescer = Coalescer(self._batch_read, in_flight=COALESCE_IN_FLIGHT)
 
     @classmethod
     def connect(cls, uri: str, *, user: str | None, password: str | None, database: str) -> Store:
@@ -242,6 +249,24 @@ class Store:
         if raw:
             return [dict(zip(record.keys(), record.values(), strict=True)) for record in records]
         return [plain(record.data()) for record in records]
+
+    async def read_keyed(
+        self,
+        query: str,
+        params: Mapping[str, Any],
+        keys: Sequence[Mapping[str, Any]],
+        *,
+        raw: bool = False,
+    ) -> list[list[Row]]:
+        """The rows of a keyed ``query`` (``coalesce.KEYED``) for each of ``keys``, in
+        order: one read, which may share its Bolt query with other requests' reads of the
+        same kind (``graph/coalesce.py``). Counted as one round trip of this request."""
+        if keys:
+            _counted()
+        return await self.coalescer.fetch(query, params, keys, raw=raw)
+
+    async def _batch_read(self, query: str, params: dict[str, Any], raw: bool) -> list[Row]:
+        return await self.read(query, params, counted=False, raw=raw)
 
     async def _auto_commit_read(self, query: str, params: dict[str, Any]) -> list[neo4j.Record]:
         # An auto-commit query is one network round trip (RUN and PULL pipelined); the

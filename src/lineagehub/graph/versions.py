@@ -134,8 +134,8 @@ def _by_name() -> str:
     # By the (modelId, name) key its uniqueness constraint indexes, not by walking every
     # version of the model.
     return (
-        "MATCH (m:RegisteredModel {name: $model}) "
-        "MATCH (n:ModelVersion {modelId: m.id, name: $version}) "
+        "MATCH (m:RegisteredModel {name: key.model}) "
+        "MATCH (n:ModelVersion {modelId: m.id, name: key.version}) "
         f"WHERE {in_scope('n')} "
     )
 
@@ -150,8 +150,8 @@ async def get_with_lineage(
 ) -> tuple[ModelVersion | None, list[Lineage]]:
     """A version by model and version name, and its lineage for each of ``specs``, in
     one round trip."""
-    params = {"model": model_name, "version": version_name}
-    for props, lineages in await found_with_lineage(store, _by_name(), params, specs):
+    key = {"model": model_name, "version": version_name}
+    for props, lineages in (await found_with_lineage(store, _by_name(), {}, [key], specs))[0]:
         return ModelVersion.from_props(props), lineages
     return None, []
 
@@ -161,6 +161,10 @@ async def get_many_with_lineage(
 ) -> dict[str, tuple[ModelVersion, list[Lineage]]]:
     """Versions by id, each with its lineage for each of ``specs``, in one round trip;
     missing ids are absent."""
-    match = f"UNWIND $ids AS id MATCH (n:Node:ModelVersion {{id: id}}) WHERE {in_scope('n')}"
-    found = await found_with_lineage(store, match, {"ids": version_ids}, specs)
-    return {props["id"]: (ModelVersion.from_props(props), lineages) for props, lineages in found}
+    match = f"MATCH (n:Node:ModelVersion {{id: key.id}}) WHERE {in_scope('n')}"
+    keys = [{"id": version_id} for version_id in version_ids]
+    return {
+        props["id"]: (ModelVersion.from_props(props), lineages)
+        for rows in await found_with_lineage(store, match, {}, keys, specs)
+        for props, lineages in rows
+    }

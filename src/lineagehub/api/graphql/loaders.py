@@ -5,11 +5,13 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any, TypeVar
 
 from strawberry.dataloader import DataLoader
 
-from lineagehub.graph import entities, lineage, versions
+from lineagehub.graph import entities, versions
+from lineagehub.graph import lineage as graph_lineage
 from lineagehub.graph.listing import Filter, ListSpec, Page, PageResult, Sort, fetch_pages
 from lineagehub.graph.records import Entity, ModelVersion
 from lineagehub.graph.store import Store
@@ -37,24 +39,38 @@ class PageRequest:
 
 
 class Loaders:
+    """This request's batch loaders, each made on first use: most requests need none or
+    one, and a loader is a handful of objects referring to each other, which only the
+    cycle collector frees."""
+
     def __init__(self, store: Store) -> None:
         self.store = store
-        self.pages: DataLoader[PageRequest, PageResult] = DataLoader(
-            self._load_pages, cache_key_fn=lambda r: (r.group(), r.parent_id)
-        )
         self._by_id: dict[type[Entity], DataLoader[str, Any]] = {}
         self._by_fn: dict[Any, DataLoader[str, Any]] = {}
-        self.lineage: DataLoader[tuple[str, lineage.LineageSpec], lineage.Lineage | None] = (
-            DataLoader(self._load_lineage)
-        )
-        self.neighbours: DataLoader[tuple[str, lineage.Hop], list[Entity]] = DataLoader(
-            self._load_neighbours
-        )
-        # Versions by id with the lineage requests their selected shortcut fields make.
-        self.versions_ahead: DataLoader[
-            tuple[str, tuple[lineage.LineageSpec, ...]],
-            tuple[ModelVersion, list[lineage.Lineage]] | None,
-        ] = DataLoader(self._load_versions_ahead)
+
+    @cached_property
+    def pages(self) -> DataLoader[PageRequest, PageResult]:
+        return DataLoader(self._load_pages, cache_key_fn=lambda r: (r.group(), r.parent_id))
+
+    @cached_property
+    def lineage(
+        self,
+    ) -> DataLoader[tuple[str, graph_lineage.LineageSpec], graph_lineage.Lineage | None]:
+        return DataLoader(self._load_lineage)
+
+    @cached_property
+    def neighbours(self) -> DataLoader[tuple[str, graph_lineage.Hop], list[Entity]]:
+        return DataLoader(self._load_neighbours)
+
+    @cached_property
+    def versions_ahead(
+        self,
+    ) -> DataLoader[
+        tuple[str, tuple[graph_lineage.LineageSpec, ...]],
+        tuple[ModelVersion, list[graph_lineage.Lineage]] | None,
+    ]:
+        """Versions by id with the lineage requests their selected shortcut fields make."""
+        return DataLoader(self._load_versions_ahead)
 
     def by(
         self, fetch: Callable[[Store, list[str]], Awaitable[dict[str, V]]]
@@ -105,26 +121,28 @@ class Loaders:
         return [answers[r.group(), r.parent_id] for r in requests]
 
     async def _load_lineage(
-        self, keys: list[tuple[str, lineage.LineageSpec]]
-    ) -> list[lineage.Lineage | None]:
+        self, keys: list[tuple[str, graph_lineage.LineageSpec]]
+    ) -> list[graph_lineage.Lineage | None]:
         # Every request shape asked for at this level, in one query.
-        found = await lineage.lineages_of(self.store, _by_second(keys))
+        found = await graph_lineage.lineages_of(self.store, _by_second(keys))
         return [found.get(key) for key in keys]
 
     async def _load_versions_ahead(
-        self, keys: list[tuple[str, tuple[lineage.LineageSpec, ...]]]
-    ) -> list[tuple[ModelVersion, list[lineage.Lineage]] | None]:
-        found: dict[tuple[str, Any], tuple[ModelVersion, list[lineage.Lineage]]] = {}
+        self, keys: list[tuple[str, tuple[graph_lineage.LineageSpec, ...]]]
+    ) -> list[tuple[ModelVersion, list[graph_lineage.Lineage]] | None]:
+        found: dict[tuple[str, Any], tuple[ModelVersion, list[graph_lineage.Lineage]]] = {}
         for specs, version_ids in _by_second(keys).items():
             answers = await versions.get_many_with_lineage(self.store, version_ids, specs)
             for version_id, answer in answers.items():
                 found[version_id, specs] = answer
         return [found.get(key) for key in keys]
 
-    async def _load_neighbours(self, keys: list[tuple[str, lineage.Hop]]) -> list[list[Entity]]:
-        found: dict[tuple[str, lineage.Hop], list[Entity]] = {}
+    async def _load_neighbours(
+        self, keys: list[tuple[str, graph_lineage.Hop]]
+    ) -> list[list[Entity]]:
+        found: dict[tuple[str, graph_lineage.Hop], list[Entity]] = {}
         for hop, starts in _by_second(keys).items():
-            for start, answer in (await lineage.neighbours(self.store, starts, hop)).items():
+            for start, answer in (await graph_lineage.neighbours(self.store, starts, hop)).items():
                 found[start, hop] = answer
         return [found.get(key, []) for key in keys]
 
