@@ -111,7 +111,14 @@ class ApiServer:
     """``python -m lineagehub.cli serve`` in its own process on a loopback port: the service
     as deployed (one uvicorn process, default settings, JSON request logs to a file)."""
 
-    def __init__(self, neo4j_uri: str, workdir: Path, *, database: str = "neo4j") -> None:
+    def __init__(
+        self,
+        neo4j_uri: str,
+        workdir: Path,
+        *,
+        database: str = "neo4j",
+        env: dict[str, str] | None = None,
+    ) -> None:
         self.port = free_port()
         self.workdir = workdir
         # The child runs in ``workdir``: keep relative import paths pointing where they did.
@@ -121,6 +128,7 @@ class ApiServer:
             "PYTHONPATH": os.pathsep.join(str(Path(p).resolve()) for p in paths if p),
             "LINEAGEHUB_NEO4J_URI": neo4j_uri,
             "LINEAGEHUB_NEO4J_DATABASE": database,
+            **(env or {}),
         }
         self.process: subprocess.Popen[bytes] | None = None
 

@@ -9,7 +9,10 @@ Two phases, each bounded by ``--seconds`` and ``--max-requests`` per client, loo
   ``registerModel`` writes.
 
 Every client has its own keep-alive connection. The baseline runs the same mix with the
-same number of concurrent tasks on the raw async driver (pool of 100 connections).
+same number of concurrent tasks on the raw async driver (pool of 100 connections), one
+query per request. Unless ``--api-url`` or ``--no-alone`` is given, the point lookups also
+run against a second server whose keyed reads each go alone (``LINEAGEHUB_COALESCE_READS=0``),
+to show what sharing queries between concurrent requests buys.
 """
 
 from __future__ import annotations
@@ -87,7 +90,7 @@ def _choose(rng: random.Random, mixed: bool) -> str:
 async def phase(
     name: str,
     mixed: bool,
-    api_url: str,
+    api_urls: list[tuple[str, str]],
     driver: neo4j.AsyncDriver,
     keys: lookups.Keys,
     services: list[str],
@@ -97,22 +100,24 @@ async def phase(
     max_requests: int,
 ) -> list[Row]:
     reg = lookups.Registrations(keys.models)
-    conns = [GraphQLClient(api_url) for _ in range(clients)]
 
-    async def api(w: int, rng: random.Random) -> bool:
-        client = conns[w]
-        kind = _choose(rng, mixed)
-        if kind == "lineage":
-            answer = await client(LINEAGE, {"start": rng.choice(services)})
-        elif kind == "register":
-            answer = await client(lookups.REGISTER, {"input": reg.api_input()})
-        elif rng.random() < 0.5:
-            model, version = rng.choice(keys.versions)
-            answer = await client(lookups.VERSION_QUERY, {"model": model, "name": version})
-        else:
-            env, svc = rng.choice(keys.services)
-            answer = await client(lookups.SERVICE_QUERY, {"environment": env, "name": svc})
-        return answer.ok
+    def api_for(conns: list[GraphQLClient]) -> Op:
+        async def api(w: int, rng: random.Random) -> bool:
+            client = conns[w]
+            kind = _choose(rng, mixed)
+            if kind == "lineage":
+                answer = await client(LINEAGE, {"start": rng.choice(services)})
+            elif kind == "register":
+                answer = await client(lookups.REGISTER, {"input": reg.api_input()})
+            elif rng.random() < 0.5:
+                model, version = rng.choice(keys.versions)
+                answer = await client(lookups.VERSION_QUERY, {"model": model, "name": version})
+            else:
+                env, svc = rng.choice(keys.services)
+                answer = await client(lookups.SERVICE_QUERY, {"environment": env, "name": svc})
+            return answer.ok
+
+        return api
 
     async def raw(w: int, rng: random.Random) -> bool:
         kind = _choose(rng, mixed)
@@ -127,24 +132,37 @@ async def phase(
             await lookups.raw_service(driver, rng.choice(keys.services))
         return True
 
-    try:
-        await drive(clients, min(2.0, seconds), 5, api)  # open connections, warm up
-        api_tally = await drive(clients, seconds, max_requests, api)
-    finally:
-        for c in conns:
-            await c.close()
+    tallies = []
+    for label, url in api_urls:
+        conns = [GraphQLClient(url) for _ in range(clients)]
+        try:
+            api = api_for(conns)
+            await drive(clients, min(2.0, seconds), 5, api)  # open connections, warm up
+            tally = await drive(clients, seconds, max_requests, api)
+        finally:
+            for c in conns:
+                await c.close()
+        say(f"  {name}{label}: {tally.done} requests, {tally.errors} errors")
+        tallies.append((label, tally))
     raw_tally = await drive(clients, seconds, max_requests, raw)
-    say(f"  {name}: {api_tally.done} requests, {api_tally.errors} errors")
     size = f"{clients} clients"
-    return [
-        Row(f"{name}: latency", size, Latency.of(api_tally.seconds), Latency.of(raw_tally.seconds)),
-        Row(
-            f"{name}: throughput",
-            size,
-            Rate(api_tally.done, api_tally.wall, "req/s", api_tally.errors),
-            Rate(raw_tally.done, raw_tally.wall, "req/s", raw_tally.errors),
-        ),
-    ]
+    rows = []
+    for label, tally in tallies:
+        rows += [
+            Row(
+                f"{name}{label}: latency",
+                size,
+                Latency.of(tally.seconds),
+                Latency.of(raw_tally.seconds),
+            ),
+            Row(
+                f"{name}{label}: throughput",
+                size,
+                Rate(tally.done, tally.wall, "req/s", tally.errors),
+                Rate(raw_tally.done, raw_tally.wall, "req/s", raw_tally.errors),
+            ),
+        ]
+    return rows
 
 
 async def run(
@@ -156,6 +174,7 @@ async def run(
     seconds: float = 20.0,
     max_requests: int = 2000,
     workdir: Path | None = None,
+    compare_alone: bool = True,
 ) -> list[Table]:
     async with neo4j_driver(uri, pool=100) as driver:
         keys = await lookups.sample_keys(driver)
@@ -164,21 +183,32 @@ async def run(
             "RETURN s.id AS id ORDER BY s.id LIMIT 100"
         )
         services = [r["id"] for r in records]
-        server = None
+        servers: list[ApiServer] = []
+        where = workdir or Path(tempfile.mkdtemp(prefix="bench-"))
+        alone_url = None
         if api_url is None:
-            where = workdir or Path(tempfile.mkdtemp(prefix="bench-"))
-            server = ApiServer(uri, where, database=database).__enter__()
-            api_url = server.url
+            servers.append(ApiServer(uri, where, database=database).__enter__())
+            api_url = servers[-1].url
+            if compare_alone:
+                # The same server with every keyed read sent alone (no coalescing).
+                alone = ApiServer(
+                    uri, where, database=database, env={"LINEAGEHUB_COALESCE_READS": "0"}
+                )
+                servers.append(alone.__enter__())
+                alone_url = servers[-1].url
         try:
             table = Table(
                 f"{clients} concurrent clients, {seconds:.0f} s per phase",
                 "raw Cypher, same concurrency",
             )
             for name, mixed in (("point lookups", False), ("mixed read/write", True)):
+                urls = [("", api_url)]
+                if alone_url is not None and not mixed:
+                    urls.append((", reads alone", alone_url))
                 table.rows += await phase(
                     name,
                     mixed,
-                    api_url,
+                    urls,
                     driver,
                     keys,
                     services,
@@ -190,9 +220,12 @@ async def run(
                 "Mixed: 75% point lookups, 15% lineage (upstream of a service, maxDepth 3), "
                 "10% registerModel.",
                 "Latencies are per request as each client sees it, queueing included.",
+                "Concurrent keyed reads share Bolt queries (LINEAGEHUB_COALESCE_READS, "
+                "default 2 running per kind); 'reads alone' is a server with it set to 0. "
+                "The raw baseline sends one query per request.",
             ]
         finally:
-            if server is not None:
+            for server in servers:
                 server.stop()
     return [table]
 
@@ -204,6 +237,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--clients", type=int, default=100)
     parser.add_argument("--seconds", type=float, default=20.0, help="per phase and side")
     parser.add_argument("--max-requests", type=int, default=2000, help="per client and phase")
+    parser.add_argument(
+        "--no-alone",
+        action="store_true",
+        help="skip the point lookups against a second server whose keyed reads go alone",
+    )
     parser.add_argument("--json", type=Path, help="also write the tables as JSON here")
     args = parser.parse_args(argv)
     tables = asyncio.run(
@@ -215,6 +253,7 @@ def main(argv: list[str] | None = None) -> int:
             seconds=args.seconds,
             max_requests=args.max_requests,
             workdir=RESULTS / "work",
+            compare_alone=not args.no_alone,
         )
     )
     for table in tables:

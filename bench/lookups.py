@@ -61,7 +61,8 @@ query Service($environment: String!, $name: String!) {
 }
 """
 SERVICE_CYPHER = (
-    "MATCH (s:InferenceService {name: $name})-[:IN]->(:ServingEnvironment {name: $environment}) "
+    "MATCH (e:ServingEnvironment {name: $environment}) "
+    "MATCH (s:InferenceService {environmentId: e.id, name: $name}) "
     "OPTIONAL MATCH (s)-[r:SERVES]->(v:ModelVersion) WHERE r.until IS NULL "
     "RETURN s.id AS id, s.name AS name, s.desiredState AS desiredState, s.url AS url, "
     "  v.id AS versionId, v.name AS versionName"
