@@ -15,8 +15,9 @@ import pytest
 from neo4j import exceptions as neo4j_errors
 
 from lineagehub.graph import entities, records, serving, versions
+from lineagehub.graph.errors import Unavailable
 from lineagehub.graph.identity import ROLES, Principal, current_principal
-from lineagehub.graph.lineage import Direction, Lineage, LineageNode, LineageSpec
+from lineagehub.graph.lineage import LINEAGE_BATCH, Direction, Lineage, LineageNode, LineageSpec
 from lineagehub.graph.store import Store, count_round_trips
 from lineagehub.settings import Settings
 from tests.api.lineage_scenario import Scenario, build
@@ -189,9 +190,86 @@ def test_a_failed_batch_fails_its_readers_only_and_reads_go_on(
 
     answers, after, sent = with_store(settings, work)
     assert answers[0].id == scenario.v1
-    assert all(isinstance(a, neo4j_errors.ClientError) for a in answers[1:])
+    failed = answers[1:]
+    assert all(isinstance(a, neo4j_errors.ClientError) for a in failed)
+    # each reader raised an exception of its own (so logs show each its own traceback),
+    # all caused by the batch's one failure
+    assert len({id(a) for a in failed}) == 3
+    assert len({id(a.__cause__) for a in failed}) == 1
     assert after.id == scenario.v2
     assert sent == [1, 3, 1]
+
+
+def test_a_read_of_several_keys_never_holds_up_point_reads(
+    settings: Settings, scenario: Scenario
+) -> None:
+    async def work(store: Store) -> tuple[int, Any, list[int]]:
+        shared = Watched(store, in_flight=1)
+        shared.gate = asyncio.Event()
+        page = asyncio.ensure_future(
+            entities.get_many(shared, records.ModelVersion, [scenario.v1, scenario.v2])
+        )
+        await shared.answered.wait()
+        shared.answered.clear()
+        # The page's query holds no slot: a point read of the same kind goes at once, and
+        # Neo4j answers it while the page's answer is still held back.
+        point = asyncio.ensure_future(
+            entities.get_many(shared, records.ModelVersion, [scenario.v1])
+        )
+        await shared.answered.wait()
+        shared.gate.set()
+        return len(await page), await point, shared.sent
+
+    found, point, sent = with_store(settings, work)
+    assert found == 2
+    assert list(point) == [scenario.v1]
+    assert sent == [2, 1]
+
+
+def test_reads_that_walk_lineage_share_queries_a_few_at_a_time(
+    settings: Settings, scenario: Scenario
+) -> None:
+    spec = LineageSpec(direction=Direction.UPSTREAM, max_depth=4)
+
+    async def work(store: Store) -> tuple[list[Any], list[int]]:
+        shared = Watched(store, in_flight=1)
+        answers = await asyncio.gather(
+            *(
+                versions.get_with_lineage(
+                    shared, [spec], model_name="churn-predictor", version_name=f"v{1 + i % 2}"
+                )
+                for i in range(20)
+            )
+        )
+        return list(answers), shared.sent
+
+    answers, sent = with_store(settings, work)
+    assert [version.name for version, _ in answers] == ["v1", "v2"] * 10
+    assert sent == [1, LINEAGE_BATCH, LINEAGE_BATCH, 3]
+
+
+def test_closing_the_store_fails_waiting_readers_as_unavailable(
+    settings: Settings, scenario: Scenario
+) -> None:
+    async def work(store: Store) -> list[Any]:
+        shared = Watched(store, in_flight=1)
+        shared.gate = asyncio.Event()
+        first = asyncio.ensure_future(versions.get_by_name(shared, "churn-predictor", "v1"))
+        await shared.answered.wait()
+        waiting = [
+            asyncio.ensure_future(versions.get_by_name(shared, "churn-predictor", "v2"))
+            for _ in range(3)
+        ]
+        await asyncio.sleep(0.05)
+        await shared.coalescer.close()
+        shared.gate.set()
+        answers = await asyncio.gather(first, *waiting, return_exceptions=True)
+        assert shared.coalescer.idle
+        return list(answers)
+
+    first, *waiting = with_store(settings, work)
+    assert first.id == scenario.v1
+    assert all(isinstance(a, Unavailable) for a in waiting)
 
 
 def test_a_read_never_joins_a_query_already_sent(

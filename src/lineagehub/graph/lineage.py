@@ -606,6 +606,10 @@ async def lineages_of(
     return answers
 
 
+# At most this many lineage-walking point reads share one query (graph/coalesce.py).
+LINEAGE_BATCH = 8
+
+
 async def found_with_lineage(
     store: Store,
     match: str,
@@ -626,6 +630,8 @@ async def found_with_lineage(
         {**merged, **params},
         keys,
         raw=True,
+        # Each key walks its own lineage: a handful per shared query.
+        max_batch=LINEAGE_BATCH if requests else None,
     )
     return [
         [

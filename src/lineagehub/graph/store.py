@@ -41,7 +41,9 @@ _round_trips: ContextVar[RoundTrips | None] = ContextVar("lineagehub_round_trips
 
 
 class count_round_trips:  # noqa: N801 - used as a function: ``with count_round_trips() as n``
-    """Count the Bolt queries run inside this block (and tasks started from it)."""
+    """Count the Bolt queries run inside this block (and tasks started from it): the
+    queries this request's reads and writes took part in. A keyed read that shared a
+    query with other requests' counts one for each of them."""
 
     __slots__ = ("counter", "token")
 
@@ -217,6 +219,7 @@ class Store:
         return cls(driver, database)
 
     async def close(self) -> None:
+        await self.coalescer.close()
         await self.driver.close()
 
     async def read(
@@ -257,13 +260,15 @@ class Store:
         keys: Sequence[Mapping[str, Any]],
         *,
         raw: bool = False,
+        max_batch: int | None = None,
     ) -> list[list[Row]]:
         """The rows of a keyed ``query`` (``coalesce.KEYED``) for each of ``keys``, in
         order: one read, which may share its Bolt query with other requests' reads of the
-        same kind (``graph/coalesce.py``). Counted as one round trip of this request."""
+        same kind (``graph/coalesce.py``; ``max_batch`` keys at most). Counted as one
+        round trip of this request."""
         if keys:
             _counted()
-        return await self.coalescer.fetch(query, params, keys, raw=raw)
+        return await self.coalescer.fetch(query, params, keys, raw=raw, max_batch=max_batch)
 
     async def _batch_read(self, query: str, params: dict[str, Any], raw: bool) -> list[Row]:
         return await self.read(query, params, counted=False, raw=raw)
