@@ -62,6 +62,15 @@ class Settings(BaseSettings):
     def loopback(self) -> bool:
         return self.host in ("127.0.0.1", "localhost", "::1") or self.host.startswith("127.")
 
+    @field_validator("log_level", "log_format", mode="before")
+    @classmethod
+    def _any_case(cls, value: object) -> object:
+        # LINEAGEHUB_LOG_LEVEL=warning means WARNING, as it does for uvicorn and logging.
+        if not isinstance(value, str):
+            return value
+        upper = value.upper()
+        return upper if upper in ("DEBUG", "INFO", "WARNING", "ERROR") else value.lower()
+
     @field_validator("neo4j_uri", "neo4j_user", "neo4j_password", "bootstrap_token", mode="before")
     @classmethod
     def _empty_is_unset(cls, value: object) -> object:
