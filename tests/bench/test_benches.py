@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import importlib.util
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -95,6 +96,22 @@ def test_concurrency_bench(tiny_graph: Graph, neo4j_uri: str, server: ThreadedSe
     for row in table.rows:
         if isinstance(row.lineagehub, Rate):
             assert row.lineagehub.errors == 0
+
+
+def test_concurrency_bench_starts_its_servers(
+    tiny_graph: Graph, neo4j_uri: str, tmp_path: Path
+) -> None:
+    """Without ``api_url`` it starts two servers, the second with every read alone."""
+    (table,) = asyncio.run(
+        concurrency.run(neo4j_uri, clients=4, seconds=0.5, max_requests=5, workdir=tmp_path)
+    )
+    assert [row.operation for row in table.rows][:4] == [
+        "point lookups: latency",
+        "point lookups: throughput",
+        "point lookups, reads alone: latency",
+        "point lookups, reads alone: throughput",
+    ]
+    measured(table)
 
 
 # MLflow is only in the `bench` extra: installed beside lineagehub into one environment by a
