@@ -525,7 +525,8 @@ async def shortcut(
             f"more than {spec.limit} nodes are involved; page through them with lineage()",
             details={"maximum": spec.limit},
         )
-    return [wrap(n.record) for n in found.nodes if label == n.record.LABEL]
+    # A record is built only for nodes that carry the label (its type is one of them).
+    return [wrap(n.record) for n in found.nodes if label in n.labels and label == n.record.LABEL]
 
 
 def serves_plainly(info: Info) -> bool:
