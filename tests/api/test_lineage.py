@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import neo4j
@@ -499,3 +500,27 @@ def test_lineage_projection_matches_the_full_read_on_random_selections(
         assert len(light["nodes"]) == len(full["nodes"]) > 0
         for shown, read in zip(light["nodes"], full["nodes"], strict=True):
             assert shown["node"] == {k: read["node"][k] for k in shown["node"]}, selection
+
+
+@pytest.mark.parametrize(
+    ("edge", "start", "end"),
+    [("INPUT_TO", "raw", "run2"), ("DERIVED_FROM", "labels", "clean")],
+)
+def test_identical_concurrent_links_make_one_edge(
+    api: Api, scenario: Scenario, db: neo4j.Driver, edge: str, start: str, end: str
+) -> None:
+    """Twenty clients link the same pair at once: one edge, and exactly one of them is
+    told it changed something."""
+    a, b = getattr(scenario, start), getattr(scenario, end)
+    link = (
+        f"mutation($a: ID!, $b: ID!) {{ linkNodes(from: $a, type: {edge}, to: $b) {{ changed }} }}"
+    )
+    with ThreadPoolExecutor(max_workers=20) as pool:
+        answers = list(pool.map(lambda _: api(link, {"a": a, "b": b}), range(20)))
+    assert sum(answer["linkNodes"]["changed"] for answer in answers) == 1
+    edges, _, _ = db.execute_query(
+        f"MATCH (:Node {{id: $a}})-[r:{edge}]->(:Node {{id: $b}}) WHERE r.until IS NULL "
+        "RETURN count(r) AS n",
+        {"a": a, "b": b},
+    )
+    assert edges[0]["n"] == 1

@@ -14,7 +14,7 @@ from lineagehub.graph import ids
 from lineagehub.graph.errors import NotFound, ValidationFailed
 from lineagehub.graph.identity import in_scope, scope_params
 from lineagehub.graph.store import Tx
-from lineagehub.graph.vocabulary import EDGE_TYPES
+from lineagehub.graph.vocabulary import EDGE_TYPES, Flow
 
 
 @dataclass(frozen=True)
@@ -55,7 +55,11 @@ async def add(tx: Tx, links: list[Link], at: datetime) -> int:
             seen.add(key)
             by_type.setdefault(link.type, []).append(link)
     for edge_type, group in by_type.items():
-        # The type is a key of EDGE_TYPES (checked above), never input text.
+        # The type is a key of EDGE_TYPES (checked above), never input text. Two
+        # transactions adding the same edge would each see none and both create it: the
+        # one that creates first write-locks the edge's downstream end (the newer, less
+        # shared one: a run, not the dataset it read), and looks again under the lock.
+        downstream = "b" if EDGE_TYPES[edge_type].flow is Flow.FORWARD else "a"
         rows = await tx.run(
             "UNWIND $links AS link "
             f"OPTIONAL MATCH (a:Node {{id: link.from}}) WHERE {in_scope('a')} "
@@ -66,6 +70,10 @@ async def add(tx: Tx, links: list[Link], at: datetime) -> int:
             "  WITH a, b, old "
             "  CALL (a, b, old) { "
             "    WITH a, b WHERE old IS NULL "
+            f"    SET {downstream}._lock = true REMOVE {downstream}._lock "
+            "    WITH a, b "
+            f"    OPTIONAL MATCH (a)-[again:`{edge_type}`]->(b) WHERE again.until IS NULL "
+            "    WITH a, b, again WHERE again IS NULL "
             f"    CREATE (a)-[r:`{edge_type}` {{since: $at}}]->(b) "
             "    RETURN 1 AS made "
             "  } "
