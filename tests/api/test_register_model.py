@@ -388,3 +388,20 @@ def test_registering_with_a_run_costs_the_same_whatever_its_inputs(
     assert not again.errors, again.errors
     records, _, _ = db.execute_query("MATCH (d:Dataset) RETURN count(d) AS n")
     assert records[0]["n"] == 7
+
+
+def test_params_and_metrics_are_written_together(api: Api, db: neo4j.Driver) -> None:
+    """A run's params and metrics go to Neo4j in one query: reporting both costs what
+    reporting params alone does, and both are stored."""
+    both = _with_run("v1", datasets=1, code=0)
+    params_only = _with_run("v2", datasets=1, code=0)
+    params_only["trainingRun"]["metrics"] = []
+    first = api.post(REGISTER, {"input": both})
+    second = api.post(REGISTER, {"input": params_only})
+    assert not first.errors and not second.errors, (first.errors, second.errors)
+    assert first.round_trips == second.round_trips
+    records, _, _ = db.execute_query(
+        "MATCH (:ExperimentRun {name: 'run-v1'})-[:LOGGED]->(l) "
+        "RETURN l.kind AS kind, count(l) AS n ORDER BY kind"
+    )
+    assert {r["kind"]: r["n"] for r in records} == {"Metric": 1, "Parameter": 1}

@@ -171,24 +171,34 @@ async def _upsert(
         first = await restids.allocate(tx, len(missing))
         for i, g in enumerate(missing):
             g["restId"] = first + i
-    stored: list[dict[str, Any]] = []
-    for log_kind, label in LOG_LABELS.items():
-        mine = [g for g in logs if g["kind"] == log_kind.value]
-        if not mine:
-            continue
-        # The label is one of two literals, chosen by kind.
-        found = await tx.run(
-            "UNWIND $logs AS log "
-            "MATCH (r:Node:ExperimentRun {id: $runId}) "
-            f"MERGE (r)-[:LOGGED]->(l:RunLog:`{label}` "
-            "{runId: $runId, kind: log.kind, name: log.name}) "
-            "ON CREATE SET l.createdAt = $at, l.restId = log.restId "
-            "SET l += log.props, l.updatedAt = $at "
-            "RETURN l {.*} AS l",
-            {"runId": run_id, "logs": mine, "at": at},
-        )
-        stored += [row["l"] for row in found]
-    return stored
+    # One query for both kinds: a subquery per kind, each with its label (one of two
+    # literals), metrics first.
+    kinds = [(kind, label) for kind, label in LOG_LABELS.items() if _of(logs, kind)]
+    if not kinds:
+        return []
+    calls = "".join(
+        f"CALL (r) {{ UNWIND $logs{i} AS log "
+        f"MERGE (r)-[:LOGGED]->(l:RunLog:`{label}` "
+        "{runId: $runId, kind: log.kind, name: log.name}) "
+        "ON CREATE SET l.createdAt = $at, l.restId = log.restId "
+        "SET l += log.props, l.updatedAt = $at "
+        f"RETURN collect(l {{.*}}) AS stored{i} }} "
+        for i, (_, label) in enumerate(kinds)
+    )
+    row = await tx.single(
+        f"MATCH (r:Node:ExperimentRun {{id: $runId}}) {calls}"
+        f"RETURN {' + '.join(f'stored{i}' for i in range(len(kinds)))} AS stored",
+        {
+            "runId": run_id,
+            "at": at,
+            **{f"logs{i}": _of(logs, kind) for i, (kind, _) in enumerate(kinds)},
+        },
+    )
+    return list(row["stored"]) if row is not None else []
+
+
+def _of(logs: list[dict[str, Any]], kind: LogKind) -> list[dict[str, Any]]:
+    return [g for g in logs if g["kind"] == kind.value]
 
 
 async def create_standalone(tx: Tx, fields: MetricLog | ParameterLog) -> dict[str, Any]:
