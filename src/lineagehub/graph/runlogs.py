@@ -154,19 +154,22 @@ async def log_in(
 
 
 async def _upsert(
-    tx: Tx, run_id: str, logs: list[dict[str, Any]], at: datetime
+    tx: Tx, run_id: str, logs: list[dict[str, Any]], at: datetime, *, fresh: bool = False
 ) -> list[dict[str, Any]]:
     """Create or update a run's log nodes (``{kind, name, props}`` each), numbering new
     ones; the stored logs come back, metrics first. The caller holds the run's lock, which
-    serialises loggers of the run, so the logs found here are the ones the MERGE updates."""
-    rows = await tx.run(
-        "UNWIND $logs AS log "
-        "OPTIONAL MATCH (:Node:ExperimentRun {id: $runId})-[:LOGGED]->"
-        "(l:RunLog {kind: log.kind, name: log.name}) "
-        "RETURN l.restId AS restId",
-        {"runId": run_id, "logs": [{"kind": g["kind"], "name": g["name"]} for g in logs]},
-    )
-    missing = [g for g, row in zip(logs, rows, strict=True) if row["restId"] is None]
+    serialises loggers of the run, so the logs found here are the ones the MERGE updates.
+    ``fresh``: the run was created in this transaction (every log is new)."""
+    missing = logs
+    if not fresh:
+        rows = await tx.run(
+            "UNWIND $logs AS log "
+            "OPTIONAL MATCH (:Node:ExperimentRun {id: $runId})-[:LOGGED]->"
+            "(l:RunLog {kind: log.kind, name: log.name}) "
+            "RETURN l.restId AS restId",
+            {"runId": run_id, "logs": [{"kind": g["kind"], "name": g["name"]} for g in logs]},
+        )
+        missing = [g for g, row in zip(logs, rows, strict=True) if row["restId"] is None]
     if missing:
         first = await restids.allocate(tx, len(missing))
         for i, g in enumerate(missing):
@@ -253,10 +256,13 @@ async def mirror(
     params: list[CustomPropertyIn],
     metrics: list[MetricIn],
     at: datetime,
+    *,
+    fresh: bool = False,
 ) -> None:
     """Keep a run's log nodes in step with params and metric points logged through the
     run itself (GraphQL's logToRun, registerModel's training run), so REST clients see
-    them as the run's parameter and metric artifacts."""
+    them as the run's parameter and metric artifacts. ``fresh``: the run was created in
+    this transaction, so it has no log nodes yet."""
     logs: list[dict[str, Any]] = []
     for param in params:
         value, kind = _as_text(param.typed())
@@ -276,4 +282,4 @@ async def mirror(
                 "artifactState": "LIVE"}}
         )  # fmt: skip
     if logs:
-        await _upsert(tx, run_id, logs, at)
+        await _upsert(tx, run_id, logs, at, fresh=fresh)
