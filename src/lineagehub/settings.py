@@ -65,11 +65,14 @@ class Settings(BaseSettings):
     @field_validator("log_level", "log_format", mode="before")
     @classmethod
     def _any_case(cls, value: object) -> object:
-        # LINEAGEHUB_LOG_LEVEL=warning means WARNING, as it does for uvicorn and logging.
-        if not isinstance(value, str):
+        # LINEAGEHUB_LOG_LEVEL=warning means WARNING, as it does for uvicorn and logging;
+        # anything else is left as given, for the error to quote.
+        if not isinstance(value, str) or not value.isascii():
             return value
-        upper = value.upper()
-        return upper if upper in ("DEBUG", "INFO", "WARNING", "ERROR") else value.lower()
+        for known in ("DEBUG", "INFO", "WARNING", "ERROR", "json", "text"):
+            if value.lower() == known.lower():
+                return known
+        return value
 
     @field_validator("neo4j_uri", "neo4j_user", "neo4j_password", "bootstrap_token", mode="before")
     @classmethod

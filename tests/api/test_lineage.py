@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+import random
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -524,3 +526,32 @@ def test_identical_concurrent_links_make_one_edge(
         {"a": a, "b": b},
     )
     assert edges[0]["n"] == 1
+
+
+def test_overlapping_links_in_other_orders_do_not_deadlock(
+    api: Api, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Sixteen runs each add the same six datasets as outputs at once, each in its own
+    order: every transaction locks the ends it links in the same (id) order, so none
+    waits on another in a cycle (Neo4j would abort one, and the driver retry it)."""
+    experiment = api('mutation { createExperiment(input: {name: "e"}) { id } }')
+    record = (
+        "mutation($i: CreateExperimentRunInput!) { recordExperimentRun(input: $i) { run { id } } }"
+    )
+    runs = [
+        api(record, {"i": {"experimentId": experiment["createExperiment"]["id"], "name": f"r{i}"}})[
+            "recordExperimentRun"
+        ]["run"]["id"]
+        for i in range(16)
+    ]
+    outputs = [register_dataset(api, f"s3://out/{i}", "d")["dataset"]["id"] for i in range(6)]
+    rng = random.Random(7)
+    orders = [rng.sample(outputs, len(outputs)) for _ in runs]
+    add = "mutation($r: ID!, $o: [ID!]!) { addRunOutputs(runId: $r, outputs: $o) { id } }"
+    with caplog.at_level(logging.WARNING, logger="neo4j"), ThreadPoolExecutor(16) as pool:
+        list(
+            pool.map(
+                lambda job: api(add, {"r": job[0], "o": job[1]}), zip(runs, orders, strict=True)
+            )
+        )
+    assert not [r for r in caplog.records if "Deadlock" in r.getMessage()]

@@ -54,12 +54,17 @@ async def add(tx: Tx, links: list[Link], at: datetime) -> int:
         if (key := (link.from_id, link.type, link.to_id)) not in seen:
             seen.add(key)
             by_type.setdefault(link.type, []).append(link)
-    for edge_type, group in by_type.items():
+    for edge_type, group in sorted(by_type.items()):
         # The type is a key of EDGE_TYPES (checked above), never input text. Two
         # transactions adding the same edge would each see none and both create it: the
         # one that creates first write-locks the edge's downstream end (the newer, less
         # shared one: a run, not the dataset it read), and looks again under the lock.
+        # Ends are locked in id order (types in name order), so transactions adding
+        # overlapping edges in other orders do not deadlock.
         downstream = "b" if EDGE_TYPES[edge_type].flow is Flow.FORWARD else "a"
+        locked = [(k.to_id if downstream == "b" else k.from_id, i) for i, k in enumerate(group)]
+        position = {id(link): i for i, link in enumerate(group)}
+        group = [group[i] for _, i in sorted(locked)]
         rows = await tx.run(
             "UNWIND $links AS link "
             f"OPTIONAL MATCH (a:Node {{id: link.from}}) WHERE {in_scope('a')} "
@@ -87,11 +92,18 @@ async def add(tx: Tx, links: list[Link], at: datetime) -> int:
                 **scope_params(),
             },
         )
-        for row, link in zip(rows, group, strict=True):
+        # A missing end is reported for the first link given that has one.
+        missing = [
+            (link, row)
+            for link, row in zip(group, rows, strict=True)
+            if not row["fromFound"] or not row["toFound"]
+        ]
+        if missing:
+            link, row = min(missing, key=lambda found: position[id(found[0])])
             if not row["fromFound"]:
                 raise NotFound(f"no node with id {link.from_id!r}", field=f"{link.path}.from")
-            if not row["toFound"]:
-                raise NotFound(f"no node with id {link.to_id!r}", field=f"{link.path}.to")
+            raise NotFound(f"no node with id {link.to_id!r}", field=f"{link.path}.to")
+        for row, link in zip(rows, group, strict=True):
             if row["made"]:
                 created += row["made"]
                 tx.touch(link.from_id, None, {"edge": f"+{link.type}", "to": link.to_id})
