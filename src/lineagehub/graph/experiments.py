@@ -292,22 +292,10 @@ async def ensure_run(
     assert saved is not None
     run = ExperimentRun.from_props(saved["n"])
     await _link_inputs(tx, run.id, fields.inputs, path)
-    await _mirror_logs(tx, run.id, fields.params, fields.metrics, stamp, fresh=created)
-    return run, created
-
-
-async def _mirror_logs(
-    tx: Tx,
-    run_id: str,
-    params: list[CustomPropertyIn],
-    metrics: list[MetricIn],
-    at: datetime,
-    *,
-    fresh: bool = False,
-) -> None:
     from lineagehub.graph import runlogs  # it builds on this module
 
-    await runlogs.mirror(tx, run_id, params, metrics, at, fresh=fresh)
+    await runlogs.mirror(tx, run.id, fields.params, fields.metrics, stamp, fresh=created)
+    return run, created
 
 
 async def _next_run_name(tx: Tx, experiment_id: str) -> str:
@@ -353,7 +341,9 @@ async def log_to_run(
         )
         assert row is not None
         await _link_inputs(tx, run_id, inputs, "input")
-        await _mirror_logs(tx, run_id, params, metrics, stamp)
+        from lineagehub.graph import runlogs  # it builds on this module
+
+        await runlogs.mirror(tx, run_id, params, metrics, stamp)
         return ExperimentRun.from_props(row["n"])
 
     return await store.write(work)

@@ -62,9 +62,7 @@ async def add(tx: Tx, links: list[Link], at: datetime) -> int:
         # Ends are locked in id order (types in name order), so transactions adding
         # overlapping edges in other orders do not deadlock.
         downstream = "b" if EDGE_TYPES[edge_type].flow is Flow.FORWARD else "a"
-        locked = [(k.to_id if downstream == "b" else k.from_id, i) for i, k in enumerate(group)]
-        position = {id(link): i for i, link in enumerate(group)}
-        group = [group[i] for _, i in sorted(locked)]
+        ordered = sorted(group, key=lambda k: k.to_id if downstream == "b" else k.from_id)
         rows = await tx.run(
             "UNWIND $links AS link "
             f"OPTIONAL MATCH (a:Node {{id: link.from}}) WHERE {in_scope('a')} "
@@ -87,23 +85,19 @@ async def add(tx: Tx, links: list[Link], at: datetime) -> int:
             "RETURN link.from AS fromId, link.to AS toId, "
             "a IS NOT NULL AS fromFound, b IS NOT NULL AS toFound, made",
             {
-                "links": [{"from": k.from_id, "to": k.to_id} for k in group],
+                "links": [{"from": k.from_id, "to": k.to_id} for k in ordered],
                 "at": at,
                 **scope_params(),
             },
         )
-        # A missing end is reported for the first link given that has one.
-        missing = [
-            (link, row)
-            for link, row in zip(group, rows, strict=True)
-            if not row["fromFound"] or not row["toFound"]
-        ]
-        if missing:
-            link, row = min(missing, key=lambda found: position[id(found[0])])
+        # Answers by pair (unique within a type), read in the order the links were given.
+        answers = {(row["fromId"], row["toId"]): row for row in rows}
+        for link in group:
+            row = answers[link.from_id, link.to_id]
             if not row["fromFound"]:
                 raise NotFound(f"no node with id {link.from_id!r}", field=f"{link.path}.from")
-            raise NotFound(f"no node with id {link.to_id!r}", field=f"{link.path}.to")
-        for row, link in zip(rows, group, strict=True):
+            if not row["toFound"]:
+                raise NotFound(f"no node with id {link.to_id!r}", field=f"{link.path}.to")
             if row["made"]:
                 created += row["made"]
                 tx.touch(link.from_id, None, {"edge": f"+{link.type}", "to": link.to_id})

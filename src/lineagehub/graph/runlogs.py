@@ -176,7 +176,11 @@ async def _upsert(
             g["restId"] = first + i
     # One query for both kinds: a subquery per kind, each with its label (one of two
     # literals), metrics first.
-    kinds = [(kind, label) for kind, label in LOG_LABELS.items() if _of(logs, kind)]
+    kinds = [
+        (label, mine)
+        for kind, label in LOG_LABELS.items()
+        if (mine := [g for g in logs if g["kind"] == kind.value])
+    ]
     if not kinds:
         return []
     calls = "".join(
@@ -186,22 +190,14 @@ async def _upsert(
         "ON CREATE SET l.createdAt = $at, l.restId = log.restId "
         "SET l += log.props, l.updatedAt = $at "
         f"RETURN collect(l {{.*}}) AS stored{i} }} "
-        for i, (_, label) in enumerate(kinds)
+        for i, (label, _) in enumerate(kinds)
     )
     row = await tx.single(
         f"MATCH (r:Node:ExperimentRun {{id: $runId}}) {calls}"
         f"RETURN {' + '.join(f'stored{i}' for i in range(len(kinds)))} AS stored",
-        {
-            "runId": run_id,
-            "at": at,
-            **{f"logs{i}": _of(logs, kind) for i, (kind, _) in enumerate(kinds)},
-        },
+        {"runId": run_id, "at": at, **{f"logs{i}": mine for i, (_, mine) in enumerate(kinds)}},
     )
     return list(row["stored"]) if row is not None else []
-
-
-def _of(logs: list[dict[str, Any]], kind: LogKind) -> list[dict[str, Any]]:
-    return [g for g in logs if g["kind"] == kind.value]
 
 
 async def create_standalone(tx: Tx, fields: MetricLog | ParameterLog) -> dict[str, Any]:
