@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
+from collections import Counter
 from pathlib import Path
 
 import httpx
+import pytest
 
 from tests.conftest import Neo4jServer, _free_port
 
@@ -85,14 +88,67 @@ def test_serve_starts_and_stops_its_own_neo4j_when_no_uri_is_set(tmp_path: Path)
     assert launchers.stdout == "", "serve left its Neo4j running"
 
 
-def test_serve_with_several_stateless_workers(neo4j_server: Neo4jServer) -> None:
+def _neo4j_env(neo4j_server: Neo4jServer) -> dict[str, str]:
     env = {"LINEAGEHUB_NEO4J_URI": neo4j_server.uri}
     if neo4j_server.user:
         env |= {
             "LINEAGEHUB_NEO4J_USER": neo4j_server.user,
             "LINEAGEHUB_NEO4J_PASSWORD": neo4j_server.password or "",
         }
-    process, url = _serve(env, "--workers", "2")
+    return env
+
+
+def _tcp_states(port: int) -> dict[str, str]:
+    """Socket inode -> TCP state (hex, as the kernel writes it) of sockets on local ``port``."""
+    states = {}
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        with open(table) as rows:
+            for row in rows.readlines()[1:]:
+                fields = row.split()
+                if int(fields[1].rsplit(":", 1)[1], 16) == port:
+                    states[fields[9]] = fields[3]
+    return states
+
+
+def _sockets_by_worker(process: subprocess.Popen[str], port: int) -> dict[int, Counter[str]]:
+    """For each child of ``serve`` listening on ``port``: its sockets there, by state."""
+    children = subprocess.run(
+        ["pgrep", "-P", str(process.pid)], capture_output=True, text=True
+    ).stdout.split()
+    states = _tcp_states(port)
+    found: dict[int, Counter[str]] = {}
+    for pid in map(int, children):
+        held: Counter[str] = Counter()
+        for fd in os.listdir(f"/proc/{pid}/fd"):
+            try:
+                target = os.readlink(f"/proc/{pid}/fd/{fd}")
+            except OSError:
+                continue
+            inode = target.removeprefix("socket:[").removesuffix("]")
+            if inode in states:
+                held["listen" if states[inode] == "0A" else "established"] += 1
+        if held["listen"]:
+            found[pid] = held
+    return found
+
+
+def _wait_workers(process: subprocess.Popen[str], port: int, count: int) -> dict[int, Counter[str]]:
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        workers = _sockets_by_worker(process, port)
+        if len(workers) == count:
+            return workers
+        time.sleep(0.2)
+    raise AssertionError(f"expected {count} listening workers, saw {workers}")
+
+
+linux_only = pytest.mark.skipif(
+    not sys.platform.startswith("linux"), reason="workers get a socket each on Linux only"
+)
+
+
+def test_serve_with_several_stateless_workers(neo4j_server: Neo4jServer) -> None:
+    process, url = _serve(_neo4j_env(neo4j_server), "--workers", "2")
     try:
         _wait_ready(process, url, timeout=90)
         # A write through one worker is read through whichever answers next.
@@ -109,4 +165,84 @@ def test_serve_with_several_stateless_workers(neo4j_server: Neo4jServer) -> None
             )
             assert seen.json()["data"]["experiment"] == {"name": f"w{i}"}
     finally:
+        output = _stop(process)
+    assert '"message": "POST /graphql 200"' in output, "workers log as configured"
+
+
+@linux_only
+def test_workers_share_a_burst_of_new_connections(neo4j_server: Neo4jServer) -> None:
+    """A client pool opening 40 keep-alive connections at once lands on both workers.
+
+    With one listening socket shared by the workers (uvicorn's own ``--workers``), whichever
+    worker woke first could take most of the burst (38 of 40 in one try), and kept it for as long as
+    the connections lived: one worker busy, the other idle.
+    """
+    process, url = _serve(_neo4j_env(neo4j_server), "--workers", "2")
+    port = int(url.rsplit(":", 1)[1])
+    clients = [socket.socket() for _ in range(40)]
+    try:
+        _wait_ready(process, url, timeout=90)
+        _wait_workers(process, port, 2)
+        for client in clients:  # all connect before any worker gets to accept
+            client.setblocking(False)
+            client.connect_ex(("127.0.0.1", port))
+        for client in clients:
+            client.setblocking(True)
+            client.settimeout(10)
+            client.sendall(b"GET /readyz HTTP/1.1\r\nHost: lineagehub\r\n\r\n")
+        for client in clients:
+            assert client.recv(65536).startswith(b"HTTP/1.1 200 "), "keep-alive answer"
+        held = _sockets_by_worker(process, port)
+        assert sum(c["established"] for c in held.values()) == 40, held
+        # A fair split is 20 each; the kernel hashes connections, so allow a wide margin
+        # (fewer than 5 on one happens by chance about once in 5 million runs).
+        assert all(c["established"] >= 5 for c in held.values()), held
+    finally:
+        for client in clients:
+            client.close()
         _stop(process)
+
+
+@linux_only
+def test_a_worker_that_dies_is_replaced(neo4j_server: Neo4jServer) -> None:
+    process, url = _serve(_neo4j_env(neo4j_server), "--workers", "2")
+    port = int(url.rsplit(":", 1)[1])
+    try:
+        _wait_ready(process, url, timeout=90)
+        before = _wait_workers(process, port, 2)
+        victim = min(before)
+        os.kill(victim, signal.SIGKILL)
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            now = _sockets_by_worker(process, port)
+            if len(now) == 2 and victim not in now:
+                break
+            time.sleep(0.2)
+        else:
+            raise AssertionError(f"worker {victim} was not replaced: {now}")
+        for _ in range(10):  # fresh connections reach both, the new worker ready or queued
+            answer = httpx.post(
+                f"{url}/graphql", json={"query": "{ registeredModels { totalCount } }"}
+            )
+            assert "errors" not in answer.json(), answer.json()
+    finally:
+        output = _stop(process)
+    assert "exited with code -9: starting another" in output
+
+
+@linux_only
+def test_serve_refuses_a_port_something_already_listens_on(neo4j_server: Neo4jServer) -> None:
+    port = _free_port()
+    with socket.socket() as taken:
+        taken.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        taken.bind(("127.0.0.1", port))
+        taken.listen()
+        result = subprocess.run(
+            [sys.executable, "-m", "lineagehub.cli", "serve", "--workers", "2"],
+            env={**os.environ, **_neo4j_env(neo4j_server), "LINEAGEHUB_PORT": str(port)},
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+    assert result.returncode == 1
+    assert f"127.0.0.1:{port} is already in use" in result.stdout + result.stderr

@@ -24,7 +24,7 @@ log = logging.getLogger("lineagehub")
 def _serve(args: argparse.Namespace) -> int:
     import uvicorn
 
-    from lineagehub import logs
+    from lineagehub import logs, workers
     from lineagehub.app import create_app
 
     settings = Settings()
@@ -68,6 +68,9 @@ def _serve(args: argparse.Namespace) -> int:
                 LINEAGEHUB_HOST=settings.host,
                 LINEAGEHUB_PORT=str(settings.port),
             )
+            if workers.supported():
+                # A socket per worker: connections spread evenly (see lineagehub.workers).
+                return workers.Supervisor(settings.host, settings.port, args.workers).run()
             uvicorn.run(
                 "lineagehub.app:create_app",
                 factory=True,
