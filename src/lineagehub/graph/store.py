@@ -23,6 +23,7 @@ from neo4j import AsyncGraphDatabase, AsyncManagedTransaction, RoutingControl
 from neo4j import exceptions as neo4j_errors
 from neo4j.time import Date, DateTime, Duration, Time
 
+from lineagehub.graph import driver_compat
 from lineagehub.graph.coalesce import Coalescer
 from lineagehub.graph.errors import Conflict, RegistryError, Unavailable
 
@@ -206,6 +207,7 @@ class Store:
 
     @classmethod
     def connect(cls, uri: str, *, user: str | None, password: str | None, database: str) -> Store:
+        driver_compat.install()  # Python 3.11: the driver's socket waits as on 3.12
         auth = (user, password) if user and password is not None else None
         driver = AsyncGraphDatabase.driver(
             uri,

@@ -1,0 +1,82 @@
+"""The driver's socket waits on Python 3.11 (graph/driver_compat.py), against real Neo4j."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+import time
+from typing import Any
+
+import neo4j
+import pytest
+from neo4j._async_compat.network import _bolt_socket
+from neo4j._async_compat.shims import wait_for as driver_wait_for
+
+from lineagehub.graph import driver_compat
+from tests.conftest import Neo4jServer
+
+on_311 = pytest.mark.skipif(sys.version_info[:2] != (3, 11), reason="a backport for 3.11 only")
+
+
+@on_311
+def test_the_driver_gets_the_cheaper_wait_once_a_store_exists() -> None:
+    assert driver_compat.install() is True
+    assert getattr(_bolt_socket, "wait_for") is not driver_wait_for  # noqa: B009
+    assert driver_compat.install() is True  # idempotent
+
+
+@on_311
+def test_the_wait_returns_times_out_and_cancels_as_the_drivers_own() -> None:
+    driver_compat.install()
+    wait_for = getattr(_bolt_socket, "wait_for")  # noqa: B009
+
+    async def answer(delay: float) -> str:
+        await asyncio.sleep(delay)
+        return "answer"
+
+    async def scenario() -> None:
+        assert await wait_for(answer(0), 1.0) == "answer"
+        assert await wait_for(answer(0), None) == "answer"
+        began = time.monotonic()
+        with pytest.raises(asyncio.TimeoutError):
+            await wait_for(answer(5), 0.05)
+        assert time.monotonic() - began < 1.0
+        # An outer cancellation reaches the read and is not swallowed.
+        task = asyncio.ensure_future(wait_for(answer(5), 10.0))
+        await asyncio.sleep(0.01)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        # An expired timeout goes to the driver's own function: it still times out.
+        with pytest.raises(asyncio.TimeoutError):
+            await wait_for(asyncio.ensure_future(answer(5)), 0)
+
+    asyncio.run(scenario())
+
+
+@on_311
+def test_reads_under_the_servers_receive_timeout_still_work(neo4j_server: Neo4jServer) -> None:
+    """Neo4j announces a receive timeout, so every read of a query goes through the wait."""
+    driver_compat.install()
+    calls = []
+    installed = getattr(_bolt_socket, "wait_for")  # noqa: B009
+
+    async def counting(awaitable: Any, timeout: float | None) -> Any:  # noqa: ASYNC109
+        calls.append(timeout)
+        return await installed(awaitable, timeout)
+
+    async def scenario() -> None:
+        auth = (neo4j_server.user, neo4j_server.password or "") if neo4j_server.user else None
+        async with neo4j.AsyncGraphDatabase.driver(neo4j_server.uri, auth=auth) as driver:
+            records, _, _ = await driver.execute_query(
+                "UNWIND range(1, $n) AS i RETURN i", {"n": 20000}
+            )
+            assert [r["i"] for r in records] == list(range(1, 20001))
+
+    setattr(_bolt_socket, "wait_for", counting)  # noqa: B010
+    try:
+        asyncio.run(scenario())
+    finally:
+        setattr(_bolt_socket, "wait_for", installed)  # noqa: B010
+    assert calls, "the driver read through wait_for"
+    assert any(t is not None and t > 0 for t in calls), "the server announced a timeout"
