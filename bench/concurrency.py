@@ -221,7 +221,7 @@ async def run(
                 "10% registerModel.",
                 "Latencies are per request as each client sees it, queueing included.",
                 "Concurrent keyed reads share Bolt queries (LINEAGEHUB_COALESCE_READS, "
-                "default 2 running per kind); 'reads alone' is a server with it set to 0. "
+                "default 1 running per kind); 'reads alone' is a server with it set to 0. "
                 "The raw baseline sends one query per request.",
             ]
         finally:

@@ -45,7 +45,7 @@ class Settings(BaseSettings):
     # version by id): at most this many queries of one kind run at once per process; more
     # concurrent reads of that kind wait and go together as one query (graph/coalesce.py).
     # 0: every read alone. Applies to the store the app opens (not to one handed to it).
-    coalesce_reads: int = Field(default=2, ge=0, le=100)
+    coalesce_reads: int = Field(default=1, ge=0, le=100)
     # Ensured to exist as an admin token at start-up (for containers; keep it secret).
     bootstrap_token: str | None = Field(default=None, min_length=24)
     # Governance rules.

@@ -112,7 +112,7 @@ READ_RETRY_DELAY = 0.05
 READ_RETRY_MAX_DELAY = 1.0
 # Keyed reads of one kind running at once per process before more wait to share one query
 # (graph/coalesce.py; LINEAGEHUB_COALESCE_READS).
-COALESCE_IN_FLIGHT = 2
+COALESCE_IN_FLIGHT = 1
 REST_ID_BLOCK = 32
 BULK_REST_ID_BLOCKS = 4
 # The counter never hands out an id at or below one in use (a bulk load may number its own
