@@ -21,9 +21,21 @@ class Context:
     # Set by the fast executor when it runs this request: resolvers may then answer with
     # values only it completes (``execution.Prepared``).
     prepared_ok: bool = field(init=False, default=False)
+    # The executor running this request (set by it), for ``release``.
+    executor: Any = field(init=False, default=None, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         self.loaders = Loaders(self.store)
+
+    def release(self) -> None:
+        """Once the request is answered: undo the reference cycles its executor and batch
+        loaders made, so that what they hold is freed at once rather than by the cycle
+        collector (which, under load, ran a full collection every half second, pausing
+        every request in flight for 10-20 ms)."""
+        executor, self.executor = self.executor, None
+        if executor is not None:
+            executor.__dict__.clear()
+        self.loaders.release()
 
 
 Info = _Info[Context, Any]

@@ -261,6 +261,9 @@ class Executor(StrawberryGraphQLCoreExecutionContext):
         self._scope = _SHARED.scope(self.operation, self.fragments, self.variable_values.coerced)
         if hasattr(self.context_value, "prepared_ok"):
             self.context_value.prepared_ok = True
+            # For ``Context.release`` to undo this executor's reference cycles once the
+            # request is answered (the warm lane does; the view leaves them to the collector).
+            self.context_value.executor = self
 
     def complete_value(
         self,

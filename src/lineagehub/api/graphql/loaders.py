@@ -48,6 +48,11 @@ class Loaders:
         self._by_id: dict[type[Entity], DataLoader[str, Any]] = {}
         self._by_fn: dict[Any, DataLoader[str, Any]] = {}
 
+    def release(self) -> None:
+        """Drop every loader (each refers back to this object through its load function):
+        for the end of the request, when none can be used any more."""
+        self.__dict__.clear()
+
     @cached_property
     def pages(self) -> DataLoader[PageRequest, PageResult]:
         return DataLoader(self._load_pages, cache_key_fn=lambda r: (r.group(), r.parent_id))
