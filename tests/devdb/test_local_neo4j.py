@@ -102,6 +102,8 @@ def test_start_query_stop_restart_keeps_data_and_needs_no_recovery(tmp_path: Pat
         assert status.uri == db.uri == f"bolt://127.0.0.1:{db.port}"
         assert status.pid is not None
         pid = status.pid
+        argv = Path(f"/proc/{pid}/cmdline").read_bytes().decode().split("\0")
+        assert {"-Xms1g", "-Xmx1g", "-XX:+UseG1GC", "-XX:MaxGCPauseMillis=20"} <= set(argv)
         assert json.loads(db.pid_file.read_text())["pid"] == pid
         with neo4j.GraphDatabase.driver(db.uri, auth=None) as driver:
             driver.verify_connectivity()

@@ -95,9 +95,13 @@ _LOG_ROTATE_BYTES = 10 * 1024 * 1024
 _SIZE_RE = re.compile(r"^[1-9][0-9]*[kKmMgG]$")
 
 # JVM options (mostly as Neo4j's own launcher sets them): no warnings from Netty
-# and Neo4j's native access on Java 17+, and die rather than limp on after OOM.
+# and Neo4j's native access on Java 17+, and die rather than limp on after OOM. One of
+# ours: G1 aims at 20 ms pauses, not its default 200. With a 2g heap under 100 clients,
+# young collections took ~49 ms every ~6 s, and every query in flight waited them out (the
+# API's p99.9 80-100 ms); now ~19 ms every ~4 s (p99.9 64-68 ms), same throughput.
 _JVM_OPTS = (
     "-XX:+UseG1GC",
+    "-XX:MaxGCPauseMillis=20",
     "-XX:-OmitStackTraceInFastThrow",
     "-XX:+ExitOnOutOfMemoryError",
     "-XX:+UnlockExperimentalVMOptions",
