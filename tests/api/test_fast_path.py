@@ -415,3 +415,49 @@ def test_an_exception_escaping_execution_in_the_lane_is_internal(
     (error,) = response.body["errors"]
     assert error["extensions"]["code"] == "INTERNAL"
     assert "secret" not in error["message"]
+
+
+def test_resolvers_with_plain_arguments_answer_the_same(
+    api: Api, slow: Api, scenario: Scenario
+) -> None:
+    """Fields whose arguments are plain scalars skip Strawberry's wrapper on the fast path
+    (``api/graphql/thin.py``): arguments named as in GraphQL or Python, given, omitted,
+    null, aliased, wrong; the same answers and errors as through the wrapper."""
+    cases: list[tuple[str, dict[str, Any]]] = [
+        ("query($id: ID!) { modelVersion(id: $id) { id name model { name } } }", {"id": scenario.v1}),
+        (
+            "query($id: ID!) { v: modelVersion(id: $id) { direct: trainingDatasets(transitive: false) "
+            "{ uri } all: trainingDatasets { uri } customProperty(key: \"nope\") { key } } }",
+            {"id": scenario.v2},
+        ),
+        ("query($e: String) { modelVersion(externalId: $e) { id } }", {"e": None}),
+        ("query($e: String) { modelVersion(externalId: $e) { id } }", {"e": "nobody"}),
+        ("query($id: ID!) { modelVersion(id: $id, model: null) { id } }", {"id": scenario.v1}),
+        ('{ modelVersion(model: "only-a-model") { id } }', {}),
+        ('{ modelVersion(ref: "no-at-sign") { id } }', {}),
+        ("query($id: ID!) { node(id: $id) { id } n2: node(id: \"nope\") { id } }", {"id": scenario.run1}),
+    ]  # fmt: skip
+    for query, variables in cases:
+        _same(api, slow, query, variables)
+
+
+def test_only_fields_with_plain_arguments_lose_the_wrapper() -> None:
+    from lineagehub.api.graphql.schema import build_schema
+    from lineagehub.settings import Settings
+
+    def thin_fields(fast_path: bool) -> set[str]:
+        settings = Settings(fast_path=fast_path, _env_file=None)  # type: ignore[call-arg]
+        schema = build_schema(settings)._schema
+        return {
+            f"{type_name}.{name}"
+            for type_name, kind in schema.type_map.items()
+            for name, field in getattr(kind, "fields", {}).items()
+            if getattr(field, "resolve", None) is not None
+            and field.resolve.__qualname__.startswith("thin_resolver")
+        }
+
+    fast = thin_fields(True)
+    assert {"Query.modelVersion", "Query.inferenceService", "ModelVersion.trainingDatasets"} <= fast
+    # An input object, an enum, a JSON scalar: Strawberry converts these, so it keeps them.
+    assert not {"Query.registeredModels", "Query.lineage", "Mutation.registerModel"} & fast
+    assert thin_fields(False) == set()

@@ -11,6 +11,7 @@ from strawberry.schema.config import StrawberryConfig
 from strawberry.tools import merge_types
 from strawberry.types.execution import ExecutionContext
 
+from lineagehub.api.graphql import thin
 from lineagehub.api.graphql.authorization import Authorization
 from lineagehub.api.graphql.documents import DocumentCache, Documents
 from lineagehub.api.graphql.errors import ErrorCodes
@@ -57,6 +58,8 @@ def build_schema(settings: Settings | None = None) -> strawberry.Schema:
         execution_context_class=Executor if settings.fast_path else None,
     )
     schema.documents = documents
+    if settings.fast_path:
+        thin.install(schema._schema, schema.config)
     return schema
 
 
