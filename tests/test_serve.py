@@ -256,3 +256,49 @@ def test_serve_refuses_a_port_something_already_listens_on(neo4j_server: Neo4jSe
         )
     assert result.returncode == 1
     assert f"127.0.0.1:{port} is already in use" in result.stdout + result.stderr
+
+
+@linux_only
+def test_serve_stops_when_a_worker_cannot_start(neo4j_server: Neo4jServer) -> None:
+    """A socket bound to the port (not listening) lets the supervisor start, but no worker
+    can bind: the server stops with uvicorn's start-up failure code rather than retrying."""
+    port = _free_port()
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", port))
+        result = subprocess.run(
+            [sys.executable, "-m", "lineagehub.cli", "serve", "--workers", "2"],
+            env={**os.environ, **_neo4j_env(neo4j_server), "LINEAGEHUB_PORT": str(port)},
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+    assert result.returncode == 3, result.stdout + result.stderr
+    assert "failed to start: stopping" in result.stdout + result.stderr
+
+
+def _running(pid: int) -> bool:
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return not stat[stat.rindex(")") + 2 :].startswith("Z")
+
+
+@linux_only
+def test_workers_die_with_a_killed_supervisor(neo4j_server: Neo4jServer) -> None:
+    process, url = _serve(_neo4j_env(neo4j_server), "--workers", "2")
+    port = int(url.rsplit(":", 1)[1])
+    try:
+        _wait_ready(process, url, timeout=90)
+        workers = _wait_workers(process, port, 2)
+        process.kill()  # no chance to stop them itself
+        process.wait(timeout=10)
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and [p for p in workers if _running(p)]:
+            time.sleep(0.2)
+        assert not [p for p in workers if _running(p)], "workers outlived their supervisor"
+    finally:
+        if process.poll() is None:
+            process.kill()
+        if process.stdout:
+            process.stdout.close()

@@ -14,6 +14,8 @@ import orjson
 request_id: ContextVar[str | None] = ContextVar("lineagehub_request_id", default=None)
 
 _STANDARD = set(logging.makeLogRecord({}).__dict__) | {"message", "asctime"}
+# Enums are written as their value, NaN and infinities as null (json wrote NaN, which is
+# not JSON).
 _ORJSON = orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_PASSTHROUGH_DATACLASS
 
 
@@ -38,8 +40,8 @@ class JsonFormatter(logging.Formatter):
             # it would write otherwise than ``str`` (datetimes, dataclasses) go to ``str``
             # as before.
             return orjson.dumps(entry, default=str, option=_ORJSON).decode()
-        except TypeError:  # e.g. an integer beyond 64 bits
-            return json.dumps(entry, default=str)
+        except TypeError:  # e.g. an integer beyond 64 bits: the same style, by json
+            return json.dumps(entry, default=str, separators=(",", ":"), ensure_ascii=False)
 
 
 class TextFormatter(logging.Formatter):

@@ -7,11 +7,13 @@ clients we saw one worker at 99% CPU and the other idle for the whole run. Here 
 worker binds its own socket to the same address with ``SO_REUSEPORT``, and Linux spreads
 new connections across the workers' sockets by a hash of the connection.
 
-The supervisor (the parent) serves nothing: it starts the workers, restarts one that dies
-after it started, and stops them all, each gracefully, on SIGTERM or SIGINT. A worker that
-fails to start (a bad setting, Neo4j unreachable) stops the whole server with an error, as
-a single process would. Elsewhere than Linux (where ``SO_REUSEPORT`` does not balance), the
-caller falls back to uvicorn's shared socket.
+The supervisor (the parent) serves nothing: it starts the workers, replaces one that dies
+(after a pause that doubles, up to 30 s, while its replacements keep dying, e.g. failing
+to start while Neo4j is down), and stops them all, each gracefully, on SIGTERM or SIGINT.
+A worker that fails its first start (a bad setting, Neo4j unreachable, the port taken)
+stops the whole server with uvicorn's start-up failure code, as a single process would.
+Workers die with the supervisor, even when it is killed outright. Elsewhere than Linux
+(where ``SO_REUSEPORT`` does not balance), the caller falls back to uvicorn's shared socket.
 """
 
 from __future__ import annotations
@@ -19,10 +21,12 @@ from __future__ import annotations
 import logging
 import multiprocessing
 import multiprocessing.process
+import os
 import signal
 import socket
 import sys
 import time
+from dataclasses import dataclass
 from types import FrameType
 
 log = logging.getLogger("lineagehub")
@@ -30,8 +34,12 @@ log = logging.getLogger("lineagehub")
 BACKLOG = 2048  # uvicorn's default
 STARTUP_FAILURE = 3  # uvicorn's exit code when the app's start-up fails
 GRACE_SECONDS = 10.0  # for requests in flight when a worker is told to stop
-_RESTART_PAUSE = 1.0  # between a worker dying and its replacement starting
-_MAX_RESTARTS = 5  # in a minute: more means something is wrong with every worker
+# Between a worker dying and its replacement starting: doubled for each replacement of
+# that slot that dies too (say, failing to start while Neo4j is down), up to the maximum;
+# back to the first once one has lived a minute.
+_RESTART_PAUSE = 1.0
+_RESTART_PAUSE_MAX = 30.0
+_SETTLED_SECONDS = 60.0
 
 
 def supported() -> bool:
@@ -40,15 +48,15 @@ def supported() -> bool:
 
 
 def listening_socket(host: str, port: int) -> socket.socket:
-    """A socket bound (not yet listening) to ``host:port``, shareable with other workers."""
-    family, kind, proto, _, address = socket.getaddrinfo(
-        host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
-    )[0]
-    sock = socket.socket(family, kind, proto)
+    """A socket bound (not yet listening) to ``host:port``, shareable with other workers.
+    IPv6 when the host has a colon, else IPv4, as uvicorn decides (``localhost`` is then
+    127.0.0.1 even where the resolver lists ::1 first)."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
     try:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
-        sock.bind(address)
+        sock.bind((host, port))
     except OSError:
         sock.close()
         raise
@@ -75,8 +83,23 @@ def _exit_cleanly(signum: int, frame: FrameType | None) -> None:
     raise SystemExit(0)
 
 
-def _work(host: str, port: int) -> None:
+def _die_with_parent(parent: int) -> None:
+    """SIGTERM this worker when the supervisor dies, even by SIGKILL (Linux)."""
+    try:
+        import ctypes
+
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM, 0, 0, 0)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        return
+    if os.getppid() != parent:  # gone before the request took effect
+        os.kill(os.getpid(), signal.SIGTERM)
+
+
+def _work(host: str, port: int, parent: int) -> None:
     """One worker process: its own socket, its own app (and Neo4j driver) from the env."""
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, _exit_cleanly)
+    _die_with_parent(parent)
     import uvicorn
 
     from lineagehub import logs
@@ -84,10 +107,8 @@ def _work(host: str, port: int) -> None:
 
     settings = Settings()
     logs.configure(settings.log_level, settings.log_format)
-    # uvicorn stops gracefully on SIGTERM/SIGINT, then re-raises the signal to the handler
-    # it found: make that a clean exit.
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(signum, _exit_cleanly)
+    # (uvicorn stops gracefully on SIGTERM/SIGINT, then re-raises the signal to the
+    # handler it found: the clean exit installed above.)
     try:
         sock = listening_socket(host, port)
         # Listen before the app starts: the kernel counts a socket in the group only once
@@ -113,78 +134,93 @@ def _work(host: str, port: int) -> None:
         sys.exit(STARTUP_FAILURE)
 
 
+@dataclass
+class _Slot:
+    """One worker's place: the process in it, and when to start the next one."""
+
+    index: int
+    worker: multiprocessing.process.BaseProcess | None = None
+    started_at: float = 0.0
+    starts: int = 0
+    pause: float = _RESTART_PAUSE
+    due: float | None = 0.0  # when to start a worker here; None while one runs
+
+
 class Supervisor:
     """Runs ``workers`` processes of :func:`_work` until told to stop."""
 
     def __init__(self, host: str, port: int, workers: int) -> None:
-        self.host, self.port, self.count = host, port, workers
+        self.host, self.port = host, port
         self.context = multiprocessing.get_context("spawn")
-        self.workers: list[multiprocessing.process.BaseProcess] = []
+        self.slots = [_Slot(i) for i in range(workers)]
         self.stopping = False
-        self.restarts: list[float] = []
 
-    def _start_one(self, index: int) -> multiprocessing.process.BaseProcess:
+    def _start(self, slot: _Slot) -> None:
         worker = self.context.Process(
-            target=_work, args=(self.host, self.port), name=f"lineagehub-worker-{index}"
+            target=_work,
+            args=(self.host, self.port, os.getpid()),
+            name=f"lineagehub-worker-{slot.index}",
         )
         worker.start()
-        log.info("worker %d started (pid %s)", index, worker.pid)
-        return worker
+        slot.worker, slot.started_at, slot.due = worker, time.monotonic(), None
+        slot.starts += 1
+        log.info("worker %d started (pid %s)", slot.index, worker.pid)
 
     def _stop(self, signum: int, frame: FrameType | None) -> None:
         self.stopping = True
 
     def run(self) -> int:
-        """Serve until SIGTERM or SIGINT (0), or until a worker fails to start (1)."""
-        if self.in_use():
+        """Serve until SIGTERM or SIGINT (0); 3 when a worker cannot start the first time
+        (a bad setting, Neo4j unreachable), as a single process would exit; 1 when the
+        address is in use."""
+        if in_use(self.host, self.port):
             log.error("%s:%d is already in use", self.host, self.port)
             return 1
         previous = {s: signal.signal(s, self._stop) for s in (signal.SIGTERM, signal.SIGINT)}
         failed = False
         try:
-            self.workers = [self._start_one(i) for i in range(self.count)]
             while not self.stopping and not failed:
+                failed = self._tend(time.monotonic())
                 time.sleep(0.2)
-                failed = self._replace_dead()
         finally:
             self._stop_all()
             for signum, handler in previous.items():
                 signal.signal(signum, handler)
-        return 1 if failed else 0
+        return STARTUP_FAILURE if failed else 0
 
-    def in_use(self) -> bool:
-        return in_use(self.host, self.port)
-
-    def _replace_dead(self) -> bool:
-        """Restart workers that died; True when one could not start (give up)."""
-        for index, worker in enumerate(self.workers):
-            if worker.is_alive() or self.stopping:
-                continue
-            if worker.exitcode == STARTUP_FAILURE:
-                log.error("worker %d (pid %s) failed to start: stopping", index, worker.pid)
-                return True
-            log.warning(
-                "worker %d (pid %s) exited with code %s: starting another",
-                index,
-                worker.pid,
-                worker.exitcode,
-            )
-            now = time.monotonic()
-            self.restarts = [t for t in self.restarts if now - t < 60.0] + [now]
-            if len(self.restarts) > _MAX_RESTARTS:
-                log.error("workers keep dying (%d restarts in a minute): stopping", _MAX_RESTARTS)
-                return True
-            time.sleep(_RESTART_PAUSE)
-            if not self.stopping:
-                self.workers[index] = self._start_one(index)
+    def _tend(self, now: float) -> bool:
+        """Start workers that are due, schedule replacements for those that died; True
+        when one failed its first start (give up)."""
+        for slot in self.slots:
+            worker = slot.worker
+            if worker is not None and not worker.is_alive():
+                if worker.exitcode == STARTUP_FAILURE and slot.starts == 1:
+                    log.error(
+                        "worker %d (pid %s) failed to start: stopping", slot.index, worker.pid
+                    )
+                    return True
+                if now - slot.started_at >= _SETTLED_SECONDS:
+                    slot.pause = _RESTART_PAUSE
+                log.warning(
+                    "worker %d (pid %s) exited with code %s: starting another in %.0f s",
+                    slot.index,
+                    worker.pid,
+                    worker.exitcode,
+                    slot.pause,
+                )
+                slot.worker, slot.due = None, now + slot.pause
+                slot.pause = min(slot.pause * 2, _RESTART_PAUSE_MAX)
+            if slot.due is not None and now >= slot.due and not self.stopping:
+                self._start(slot)
         return False
 
     def _stop_all(self) -> None:
-        for worker in self.workers:
-            if worker.is_alive() and worker.pid is not None:
+        workers = [slot.worker for slot in self.slots if slot.worker is not None]
+        for worker in workers:
+            if worker.is_alive():
                 worker.terminate()  # SIGTERM: uvicorn finishes requests in flight
         deadline = time.monotonic() + GRACE_SECONDS + 5.0
-        for worker in self.workers:
+        for worker in workers:
             worker.join(max(0.0, deadline - time.monotonic()))
             if worker.is_alive():
                 log.warning("worker pid %s did not stop in time: killing it", worker.pid)

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import re
 
+from neo4j import exceptions as neo4j_errors
+
 from lineagehub.graph.records import RECORD_TYPES
 from lineagehub.graph.store import Store, Tx
 
@@ -90,14 +92,30 @@ def _statements() -> tuple[dict[str, str], dict[str, str]]:
 CONSTRAINTS, INDEXES = _statements()
 
 
+# What Neo4j answers a CREATE ... IF NOT EXISTS racing another one for the same rule: the
+# other process (a worker starting beside this one) created it.
+_CREATED_MEANWHILE = frozenset(
+    {
+        "Neo.ClientError.Schema.EquivalentSchemaRuleAlreadyExists",
+        "Neo.ClientError.Schema.IndexAlreadyExists",
+        "Neo.ClientError.Schema.ConstraintAlreadyExists",
+    }
+)
+
+
 async def ensure_constraints(store: Store) -> None:
-    """Create every constraint and index that is missing; a no-op when all exist."""
+    """Create every constraint and index that is missing; a no-op when all exist, and
+    safe while other processes do the same (``serve --workers N`` on a new database)."""
     for statement in [*CONSTRAINTS.values(), *INDEXES.values()]:
 
         async def create(tx: Tx, statement: str = statement) -> None:
             await tx.run(statement)
 
-        await store.write(create)
+        try:
+            await store.write(create)
+        except neo4j_errors.ClientError as error:
+            if error.code not in _CREATED_MEANWHILE:
+                raise
 
 
 async def missing_constraints(store: Store) -> list[str]:

@@ -58,7 +58,8 @@ def build_schema(settings: Settings | None = None) -> strawberry.Schema:
         execution_context_class=Executor if settings.fast_path else None,
     )
     schema.documents = documents
-    if settings.fast_path:
+    if settings.fast_path and not schema.exception_handlers:
+        # (Exception handlers, if the schema ever gets any, live in the wrapper.)
         thin.install(schema._schema, schema.config)
     return schema
 
