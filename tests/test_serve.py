@@ -15,7 +15,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.conftest import Neo4jServer, _free_port
+from tests.conftest import Neo4jServer, _free_port, process_alive
 
 
 def _serve(env: dict[str, str], *args: str) -> tuple[subprocess.Popen[str], str]:
@@ -152,6 +152,19 @@ def _wait_workers(process: subprocess.Popen[str], port: int, count: int) -> dict
     raise AssertionError(f"expected {count} listening workers, saw {workers}")
 
 
+def _serve_workers(neo4j_server: Neo4jServer) -> tuple[subprocess.Popen[str], str, int]:
+    """``serve --workers 2``, ready, both workers listening: (process, url, port)."""
+    process, url = _serve(_neo4j_env(neo4j_server), "--workers", "2")
+    port = int(url.rsplit(":", 1)[1])
+    try:
+        _wait_ready(process, url, timeout=90)
+        _wait_workers(process, port, 2)
+    except BaseException:
+        process.kill()
+        raise
+    return process, url, port
+
+
 linux_only = pytest.mark.skipif(
     not sys.platform.startswith("linux"), reason="workers get a socket each on Linux only"
 )
@@ -187,12 +200,9 @@ def test_workers_share_a_burst_of_new_connections(neo4j_server: Neo4jServer) -> 
     worker woke first could take most of the burst (38 of 40 in one try), and kept it for as long as
     the connections lived: one worker busy, the other idle.
     """
-    process, url = _serve(_neo4j_env(neo4j_server), "--workers", "2")
-    port = int(url.rsplit(":", 1)[1])
+    process, _, port = _serve_workers(neo4j_server)
     clients = [socket.socket() for _ in range(40)]
     try:
-        _wait_ready(process, url, timeout=90)
-        _wait_workers(process, port, 2)
         for client in clients:  # all connect before any worker gets to accept
             client.setblocking(False)
             client.connect_ex(("127.0.0.1", port))
@@ -215,11 +225,9 @@ def test_workers_share_a_burst_of_new_connections(neo4j_server: Neo4jServer) -> 
 
 @linux_only
 def test_a_worker_that_dies_is_replaced(neo4j_server: Neo4jServer) -> None:
-    process, url = _serve(_neo4j_env(neo4j_server), "--workers", "2")
-    port = int(url.rsplit(":", 1)[1])
+    process, url, port = _serve_workers(neo4j_server)
     try:
-        _wait_ready(process, url, timeout=90)
-        before = _wait_workers(process, port, 2)
+        before = _sockets_by_worker(process, port)
         victim = min(before)
         os.kill(victim, signal.SIGKILL)
         deadline = time.monotonic() + 60
@@ -276,27 +284,17 @@ def test_serve_stops_when_a_worker_cannot_start(neo4j_server: Neo4jServer) -> No
     assert "failed to start: stopping" in result.stdout + result.stderr
 
 
-def _running(pid: int) -> bool:
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return False
-    return not stat[stat.rindex(")") + 2 :].startswith("Z")
-
-
 @linux_only
 def test_workers_die_with_a_killed_supervisor(neo4j_server: Neo4jServer) -> None:
-    process, url = _serve(_neo4j_env(neo4j_server), "--workers", "2")
-    port = int(url.rsplit(":", 1)[1])
+    process, _, port = _serve_workers(neo4j_server)
     try:
-        _wait_ready(process, url, timeout=90)
-        workers = _wait_workers(process, port, 2)
+        workers = _sockets_by_worker(process, port)
         process.kill()  # no chance to stop them itself
         process.wait(timeout=10)
         deadline = time.monotonic() + 30
-        while time.monotonic() < deadline and [p for p in workers if _running(p)]:
+        while time.monotonic() < deadline and [p for p in workers if process_alive(p)]:
             time.sleep(0.2)
-        assert not [p for p in workers if _running(p)], "workers outlived their supervisor"
+        assert not [p for p in workers if process_alive(p)], "workers outlived their supervisor"
     finally:
         if process.poll() is None:
             process.kill()

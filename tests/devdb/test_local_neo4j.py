@@ -26,6 +26,7 @@ from lineagehub.devdb import (
     free_port,
     jar_dir,
 )
+from tests.conftest import process_alive
 
 STOPPED_LINE = "LINEAGEHUB-NEO4J STOPPED"
 
@@ -50,17 +51,9 @@ def _launcher_pids_under(root: Path) -> list[int]:
     return found
 
 
-def _alive(pid: int) -> bool:
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return False
-    return not stat[stat.rindex(")") + 2 :].startswith("Z")
-
-
 def _wait_gone(pid: int, timeout: float) -> bool:
     deadline = time.monotonic() + timeout
-    while _alive(pid):
+    while process_alive(pid):
         if time.monotonic() > deadline:
             return False
         time.sleep(0.05)
@@ -113,7 +106,7 @@ def test_start_query_stop_restart_keeps_data_and_needs_no_recovery(tmp_path: Pat
         t0 = time.monotonic()
         assert db.stop() is True
         assert time.monotonic() - t0 < 15, "SIGTERM shutdown should be prompt"
-        assert not _alive(pid)
+        assert not process_alive(pid)
         assert db.log_file.read_text().rstrip().endswith(STOPPED_LINE)
         assert not db.pid_file.exists()
         assert not db.status().running
@@ -247,7 +240,7 @@ def test_cli_start_status_stop_round_trip(tmp_path: Path) -> None:
 
         # The CLI process has exited; the server lives on in its own session.
         pid = json.loads((state_dir / "neo4j.pid").read_text())["pid"]
-        assert _alive(pid)
+        assert process_alive(pid)
         assert os.getsid(pid) == pid
         with neo4j.GraphDatabase.driver(f"bolt://127.0.0.1:{port}", auth=None) as driver:
             records, _, _ = driver.execute_query("RETURN 40 + 2 AS answer")
@@ -311,7 +304,7 @@ def test_child_server_shuts_down_cleanly_when_parent_dies(tmp_path: Path) -> Non
         line = parent.stdout.readline()
         assert line.strip().isdigit(), f"parent did not report a pid: {line!r}"
         java_pid = int(line)
-        assert _alive(java_pid)
+        assert process_alive(java_pid)
         parent.kill()  # SIGKILL: no atexit, no cleanup in the parent
         parent.wait()
         assert _wait_gone(java_pid, 30), "server outlived its parent"
