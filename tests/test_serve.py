@@ -248,6 +248,17 @@ def test_a_worker_that_dies_is_replaced(neo4j_server: Neo4jServer) -> None:
     assert "exited with code -9: starting another" in output
 
 
+def _serve_until_exit(neo4j_server: Neo4jServer, port: int) -> subprocess.CompletedProcess[str]:
+    """``serve --workers 2`` on ``port``, expected to give up by itself."""
+    return subprocess.run(
+        [sys.executable, "-m", "lineagehub.cli", "serve", "--workers", "2"],
+        env={**os.environ, **_neo4j_env(neo4j_server), "LINEAGEHUB_PORT": str(port)},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
 @linux_only
 def test_serve_refuses_a_port_something_already_listens_on(neo4j_server: Neo4jServer) -> None:
     port = _free_port()
@@ -255,13 +266,7 @@ def test_serve_refuses_a_port_something_already_listens_on(neo4j_server: Neo4jSe
         taken.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         taken.bind(("127.0.0.1", port))
         taken.listen()
-        result = subprocess.run(
-            [sys.executable, "-m", "lineagehub.cli", "serve", "--workers", "2"],
-            env={**os.environ, **_neo4j_env(neo4j_server), "LINEAGEHUB_PORT": str(port)},
-            capture_output=True,
-            text=True,
-            timeout=60,
-        )
+        result = _serve_until_exit(neo4j_server, port)
     assert result.returncode == 1
     assert f"127.0.0.1:{port} is already in use" in result.stdout + result.stderr
 
@@ -273,13 +278,7 @@ def test_serve_stops_when_a_worker_cannot_start(neo4j_server: Neo4jServer) -> No
     port = _free_port()
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", port))
-        result = subprocess.run(
-            [sys.executable, "-m", "lineagehub.cli", "serve", "--workers", "2"],
-            env={**os.environ, **_neo4j_env(neo4j_server), "LINEAGEHUB_PORT": str(port)},
-            capture_output=True,
-            text=True,
-            timeout=60,
-        )
+        result = _serve_until_exit(neo4j_server, port)
     assert result.returncode == 3, result.stdout + result.stderr
     assert "failed to start: stopping" in result.stdout + result.stderr
 

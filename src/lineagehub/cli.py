@@ -57,7 +57,7 @@ def _serve(args: argparse.Namespace) -> int:
     # uvicorn shuts down gracefully on SIGTERM/SIGINT, then re-raises the signal to the
     # handler it found: make that a clean exit, so the local Neo4j is stopped below.
     for signum in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(signum, _exit_cleanly)
+        signal.signal(signum, workers.exit_cleanly)
     url = f"http://{settings.host}:{settings.port}/graphql"
     print(f"lineagehub {settings.neo4j_uri} -> GraphiQL at {url}", flush=True)
     try:
@@ -79,7 +79,7 @@ def _serve(args: argparse.Namespace) -> int:
                 port=settings.port,
                 log_config=None,
                 access_log=False,
-                timeout_graceful_shutdown=10,
+                timeout_graceful_shutdown=int(workers.GRACE_SECONDS),
             )
         else:
             uvicorn.run(
@@ -88,16 +88,12 @@ def _serve(args: argparse.Namespace) -> int:
                 port=settings.port,
                 log_config=None,
                 access_log=False,
-                timeout_graceful_shutdown=10,
+                timeout_graceful_shutdown=int(workers.GRACE_SECONDS),
             )
     finally:
         if local is not None:
             local.stop()
     return 0
-
-
-def _exit_cleanly(signum: int, frame: object) -> None:
-    raise SystemExit(0)
 
 
 def _schema(args: argparse.Namespace) -> int:

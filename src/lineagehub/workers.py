@@ -79,7 +79,8 @@ def in_use(host: str, port: int) -> bool:
         return False
 
 
-def _exit_cleanly(signum: int, frame: FrameType | None) -> None:
+def exit_cleanly(signum: int, frame: FrameType | None) -> None:
+    """A signal handler: exit with code 0 (uvicorn re-raises the signal that stopped it)."""
     raise SystemExit(0)
 
 
@@ -98,7 +99,7 @@ def _die_with_parent(parent: int) -> None:
 def _work(host: str, port: int, parent: int) -> None:
     """One worker process: its own socket, its own app (and Neo4j driver) from the env."""
     for signum in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(signum, _exit_cleanly)
+        signal.signal(signum, exit_cleanly)
     _die_with_parent(parent)
     import uvicorn
 

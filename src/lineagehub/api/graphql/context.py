@@ -33,12 +33,12 @@ class Context:
         collector (which, under load, ran a full collection every half second, pausing
         every request in flight for 10-20 ms)."""
         executor, self.executor = self.executor, None
-        if executor is not None and getattr(executor, "background_futures", None):
-            # A field failed beside others still running: graphql-core answered at once
-            # and lets those settle in the background, where they may still use the
-            # executor and the loaders. Leave this request to the collector.
-            return
         if executor is not None:
+            if getattr(executor, "background_futures", None):
+                # A field failed beside others still running: graphql-core answered at
+                # once and lets those settle in the background, where they may still use
+                # the executor and the loaders. Leave this request to the collector.
+                return
             executor.__dict__.clear()
         self.loaders.release()
 

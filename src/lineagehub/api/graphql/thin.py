@@ -24,12 +24,12 @@ from typing import Any, cast
 import strawberry
 from graphql import GraphQLObjectType, GraphQLResolveInfo, GraphQLSchema
 from strawberry.schema.config import StrawberryConfig
+from strawberry.schema.schema_converter import GraphQLCoreConverter
 from strawberry.types.base import StrawberryOptional
 from strawberry.types.field import StrawberryField
 
 # Python types whose Strawberry argument conversion is the identity.
 _PLAIN: tuple[object, ...] = (str, int, float, bool, strawberry.ID)
-_BACKREF = "strawberry-definition"
 
 
 def _plain(field: StrawberryField) -> bool:
@@ -74,21 +74,17 @@ def thin_resolver(field: StrawberryField, config: StrawberryConfig) -> Callable[
     return resolve
 
 
-def install(schema: GraphQLSchema, config: StrawberryConfig) -> list[str]:
-    """Give every eligible field of ``schema``'s object types its thin resolver; returns
-    the fields changed (``Type.field``)."""
-    changed = []
+def install(schema: GraphQLSchema, config: StrawberryConfig) -> None:
+    """Give every eligible field of ``schema``'s object types its thin resolver."""
     for type_name, kind in schema.type_map.items():
         if not isinstance(kind, GraphQLObjectType) or type_name.startswith("__"):
             continue
         if kind is schema.subscription_type:
             continue
-        for name, graphql_field in kind.fields.items():
-            field = (graphql_field.extensions or {}).get(_BACKREF)
+        for graphql_field in kind.fields.values():
+            field = (graphql_field.extensions or {}).get(GraphQLCoreConverter.DEFINITION_BACKREF)
             if not isinstance(field, StrawberryField):
                 continue
             thin = thin_resolver(field, config)
             if thin is not None:
                 graphql_field.resolve = thin
-                changed.append(f"{type_name}.{name}")
-    return changed
