@@ -5,8 +5,8 @@ from __future__ import annotations
 import asyncio
 import gc
 import logging
+import random
 import time
-import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from functools import lru_cache
@@ -50,7 +50,7 @@ class RequestContext:
             await self.app(scope, receive, send)
             return
         given = dict(scope["headers"]).get(b"x-request-id", b"").decode("latin-1")
-        rid = given if 0 < len(given) <= 128 and set(given) <= _REQUEST_ID_OK else uuid.uuid4().hex
+        rid = given if 0 < len(given) <= 128 and set(given) <= _REQUEST_ID_OK else _new_request_id()
         token = request_id.set(rid)
         started = time.perf_counter()
         status = 500
@@ -86,6 +86,39 @@ class RequestContext:
                 },
             )
             request_id.reset(token)
+
+
+def _new_request_id() -> str:
+    """32 random hex digits, as ``uuid4().hex`` gave (a fifth of its cost). Unique, not
+    secret: the module's generator is seeded from the OS, again in a forked child."""
+    return f"{random.getrandbits(128):032x}"
+
+
+class GraphQLPosts:
+    """Innermost middleware: a POST to ``/graphql`` goes straight to the GraphQL app, with
+    the scope the router gives it, past Starlette's exception middleware and router (they
+    would pick that same route and hand it over unchanged: ~3% of a point lookup's CPU).
+    Anything else, or a server under a root path, takes the usual way."""
+
+    def __init__(self, app: ASGIApp, route: Route) -> None:
+        self.app = app
+        self.route = route
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if (
+            scope["type"] == "http"
+            and scope["method"] == "POST"
+            and scope["path"] == self.route.path
+            and not scope.get("root_path")
+        ):
+            if "router" not in scope:
+                scope["router"] = scope["app"].router
+            scope["route"] = self.route
+            scope["endpoint"] = self.route.endpoint
+            scope["path_params"] = {}
+            await self.route.app(scope, receive, send)
+            return
+        await self.app(scope, receive, send)
 
 
 class LineagehubGraphQL(GraphQL[Context, None]):
@@ -271,16 +304,24 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
             )
         return JSONResponse({"status": "ready", "neo4j": "reachable", "constraints": "present"})
 
-    graphql_app = LineagehubGraphQL(settings, graphql_ide="graphiql")
+    graphql_route = Route(
+        "/graphql",
+        LineagehubGraphQL(settings, graphql_ide="graphiql"),
+        methods=["GET", "POST"],
+    )
     app = Starlette(
         routes=[
             Route("/healthz", healthz),
             Route("/readyz", readyz),
-            Route("/graphql", graphql_app, methods=["GET", "POST"]),
+            graphql_route,
             *rest_routes(),
         ],
         exception_handlers={404: _not_found, 405: _not_allowed},
-        middleware=[Middleware(RequestContext), Middleware(Authentication, settings=settings)],
+        middleware=[
+            Middleware(RequestContext),
+            Middleware(Authentication, settings=settings),
+            Middleware(GraphQLPosts, route=graphql_route),
+        ],
         lifespan=lifespan,
     )
     return app

@@ -2,14 +2,21 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
+from typing import Any
 
 import httpx
 import pytest
 from graphql import GraphQLError
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.routing import Route
+from starlette.types import Message, Receive, Scope, Send
 
 from lineagehub.api.graphql.errors import format_error
+from lineagehub.app import GraphQLPosts
 from lineagehub.logs import JsonFormatter, request_id
 from tests.conftest import Api, ThreadedServer
 
@@ -37,8 +44,71 @@ def test_request_id_is_echoed_and_reported(server: ThreadedServer) -> None:
     )
     assert r.headers["x-request-id"] == "trace-123"
     assert r.json()["extensions"]["requestId"] == "trace-123"
-    fresh = httpx.post(f"{server.url}/graphql", json={"query": "{ __typename }"})
-    assert len(fresh.headers["x-request-id"]) == 32
+    fresh = [
+        httpx.post(f"{server.url}/graphql", json={"query": "{ __typename }"}).headers[
+            "x-request-id"
+        ]
+        for _ in range(2)
+    ]
+    assert all(len(rid) == 32 and int(rid, 16) >= 0 for rid in fresh)
+    assert fresh[0] != fresh[1]
+
+
+async def _scope_at_endpoint(method: str, root_path: str = "") -> tuple[dict[str, Any], bool]:
+    """The scope a /graphql endpoint sees behind the app's middleware order, and whether
+    Starlette's router handed it over."""
+    seen: dict[str, Any] = {}
+
+    class Endpoint:  # an ASGI app, as the GraphQL view is
+        async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+            seen.update(scope)
+            await send({"type": "http.response.start", "status": 200, "headers": []})
+            await send({"type": "http.response.body", "body": b""})
+
+    route = Route("/graphql", Endpoint(), methods=["GET", "POST"])
+    routed = False
+    matches = route.matches
+
+    def counting_matches(scope: Scope) -> Any:
+        nonlocal routed
+        routed = True
+        return matches(scope)
+
+    route.matches = counting_matches  # type: ignore[method-assign]
+    app = Starlette(routes=[route], middleware=[Middleware(GraphQLPosts, route=route)])
+    scope = {
+        "type": "http",
+        "method": method,
+        "path": f"{root_path}/graphql",
+        "root_path": root_path,
+        "headers": [],
+        "query_string": b"",
+    }
+
+    async def receive() -> Message:
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    async def send(message: Message) -> None:
+        pass
+
+    await app(scope, receive, send)
+    return seen, routed
+
+
+def test_graphql_posts_skip_the_router_with_the_scope_it_would_give() -> None:
+    posted, routed = asyncio.run(_scope_at_endpoint("POST"))
+    assert not routed
+    got, routed = asyncio.run(_scope_at_endpoint("GET"))  # the router's way, to compare
+    assert routed
+    for key in ("router", "route", "endpoint", "path_params"):
+        assert key in posted
+        assert type(posted[key]).__name__ == type(got[key]).__name__
+    assert posted["route"] is posted["router"].routes[0]
+    assert posted["endpoint"] is posted["route"].endpoint
+    assert posted["path_params"] == got["path_params"] == {}
+    # Under a root path (behind a proxy), requests keep going through the router.
+    _, routed = asyncio.run(_scope_at_endpoint("POST", root_path="/registry"))
+    assert routed
 
 
 def test_introspection_stays_on(api: Api) -> None:

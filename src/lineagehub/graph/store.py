@@ -365,23 +365,29 @@ def node_map(var: str, *, skip: bool = False) -> str:
 
     ``skip``: leave out the properties whose names start with one of ``$skipProps`` (big
     values the caller will not show, e.g. a run's metric histories), and, when
-    ``$keepProps`` is not null, those that start with none of its names."""
-    is_instant = f"{var}[prop] IS :: ZONED DATETIME"
-    is_instants = f"{var}[prop] IS :: LIST<ZONED DATETIME NOT NULL>"
+    ``$keepProps`` is not null, those that start with none of its names.
+
+    The properties are read from the store once, as a map (``properties``), and the map is
+    then looked at: reading ``var[prop]`` for each test read the store again each time
+    (~10 us of Neo4j's CPU per node)."""
+    props = f"_p_{var.replace('.', '_')}"
+    is_instant = f"{props}[prop] IS :: ZONED DATETIME"
+    is_instants = f"{props}[prop] IS :: LIST<ZONED DATETIME NOT NULL>"
     temporal = f"({is_instant} OR {is_instants})"
-    keys = f"keys({var})"
+    keys = f"keys({props})"
     if skip:
         keys = (
-            f"[prop IN keys({var}) WHERE NOT any(s IN $skipProps WHERE prop STARTS WITH s) "
+            f"[prop IN keys({props}) WHERE NOT any(s IN $skipProps WHERE prop STARTS WITH s) "
             "AND ($keepProps IS NULL OR any(k IN $keepProps WHERE prop STARTS WITH k))]"
         )
     return (
+        f"[{props} IN [properties({var})] | "
         f"{{labels: labels({var}), keys: {keys}, "
         f"values: [prop IN {keys} | CASE "
-        f"WHEN {is_instant} THEN toString({var}[prop]) "
-        f"WHEN {is_instants} THEN [t IN {var}[prop] | toString(t)] "
-        f"ELSE {var}[prop] END], "
-        f"temporal: [prop IN {keys} WHERE {temporal}]}}"
+        f"WHEN {is_instant} THEN toString({props}[prop]) "
+        f"WHEN {is_instants} THEN [t IN {props}[prop] | toString(t)] "
+        f"ELSE {props}[prop] END], "
+        f"temporal: [prop IN {keys} WHERE {temporal}]}}][0]"
     )
 
 

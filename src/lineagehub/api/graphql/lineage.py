@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Set as AbstractSet
 from dataclasses import fields, replace
 from datetime import datetime
+from functools import lru_cache
 from operator import attrgetter
 from typing import Any
 
@@ -204,7 +206,7 @@ _STRUCTURAL = frozenset(
 _CORE = ("id", "name", "state")
 
 
-def props_shown_by(names: set[str]) -> tuple[str, ...] | None:
+def props_shown_by(names: AbstractSet[str]) -> tuple[str, ...] | None:
     """The stored properties (names or prefixes) a lineage selection of fields ``names``
     shows, or None when it reaches beyond plain fields (then every property is read)."""
     keep = set(_CORE)
@@ -216,25 +218,56 @@ def props_shown_by(names: set[str]) -> tuple[str, ...] | None:
     return tuple(sorted(keep))
 
 
-def _names(selections: list[Any]) -> set[str]:
-    """Every field name selected anywhere below ``selections`` (fragments included)."""
+def _names_in(selection_set: Any, fragments: Mapping[str, Any], found: set[str]) -> None:
+    """Adds to ``found`` every field name in ``selection_set`` at any depth (through
+    fragments, whatever their directives say), as Strawberry's ``selected_fields`` show
+    them."""
+    for node in selection_set.selections if selection_set else ():
+        if isinstance(node, FieldNode):
+            found.add(node.name.value)
+            _names_in(node.selection_set, fragments, found)
+        elif isinstance(node, InlineFragmentNode):
+            _names_in(node.selection_set, fragments, found)
+        elif isinstance(node, FragmentSpreadNode):
+            fragment = fragments.get(node.name.value)
+            if fragment is not None:
+                _names_in(fragment.selection_set, fragments, found)
+
+
+# Field names below field nodes, by the nodes' ids; each entry keeps its nodes (alive, so
+# their ids name no others). They depend on the document alone: clients send the same few
+# documents, and the document cache hands back the very same nodes for the same text.
+_NAMES_BELOW: dict[tuple[int, ...], tuple[tuple[FieldNode, ...], frozenset[str]]] = {}
+_NAMES_BELOW_SIZE = 2048
+
+
+def names_below(nodes: Sequence[FieldNode], fragments: Mapping[str, Any]) -> frozenset[str]:
+    """Every field name selected below any of ``nodes`` (one field, maybe selected more
+    than once), remembered for the document's nodes."""
+    key = tuple(map(id, nodes))
+    known = _NAMES_BELOW.get(key)
+    if known is not None and all(a is b for a, b in zip(known[0], nodes, strict=True)):
+        return known[1]
     found: set[str] = set()
-    for item in selections:
-        if isinstance(item, SelectedField):
-            found.add(item.name)
-        found |= _names(item.selections)
-    return found
+    for node in nodes:
+        _names_in(node.selection_set, fragments, found)
+    names = frozenset(found)
+    if len(_NAMES_BELOW) >= _NAMES_BELOW_SIZE:
+        _NAMES_BELOW.clear()
+    _NAMES_BELOW[key] = (tuple(nodes), names)
+    return names
 
 
-def selected_below(info: Info) -> set[str] | None:
+def selected_below(info: Info) -> frozenset[str] | None:
     """Every field name selected below the resolved field, over *all* its field nodes
     (graphql-core merges a field selected twice under one key, e.g. from two fragments)."""
-    if not info.selected_fields:
+    raw = info._raw_info
+    if not raw.field_nodes:
         return None
-    return set().union(*(_names(f.selections) for f in info.selected_fields))
+    return names_below(raw.field_nodes, raw.fragments)
 
 
-def props_unshown_by(selected: set[str]) -> tuple[str, ...]:
+def props_unshown_by(selected: AbstractSet[str]) -> tuple[str, ...]:
     """Big property prefixes a lineage selection of fields ``selected`` never shows."""
     skipped: list[str] = []
     for prefixes, shown_by in _HEAVY:
@@ -243,14 +276,14 @@ def props_unshown_by(selected: set[str]) -> tuple[str, ...]:
     return tuple(skipped)
 
 
-def reads_for(selected: set[str] | None) -> dict[str, Any]:
+def reads_for(selected: AbstractSet[str] | None) -> dict[str, Any]:
     """What a lineage query must read for a selection naming fields ``selected`` below the
     lineage field (None: unknown, read everything), as ``LineageSpec`` arguments.
     Properties no field shows, and parts no field names (edges, their times, whether
     lineage goes on past maxDepth), are left out; a name anywhere below keeps its part
     (a superset, never less)."""
     return {
-        "skip_props": props_unshown_by(selected or set()),
+        "skip_props": props_unshown_by(selected or frozenset()),
         "keep_props": props_shown_by(selected) if selected is not None else None,
         "edges": selected is None or "edges" in selected,
         "edge_times": selected is None or bool({"since", "until"} & selected),
@@ -433,8 +466,9 @@ def shortcut_spec(
     return _shortcut_request(selected_below(info), spec, needs)
 
 
+@lru_cache(maxsize=1024)
 def _shortcut_request(
-    selected: set[str] | None, spec: engine.LineageSpec, needs: tuple[str, ...]
+    selected: frozenset[str] | None, spec: engine.LineageSpec, needs: tuple[str, ...]
 ) -> engine.LineageSpec:
     reads = reads_for(selected)
     if reads["keep_props"] is not None:
@@ -494,17 +528,19 @@ def lookahead(
     resolver's ``selected_below`` will see, and its arguments those it will receive."""
     raw = info._raw_info
     by_key: dict[str, list[SelectedField]] = {}
+    nodes_by_key: dict[str, list[FieldNode]] = {}
     for node in _below(info):
         if node.name.value in shortcuts:
             key = node.alias.value if node.alias else node.name.value
             by_key.setdefault(key, []).append(SelectedField.from_node(raw, node))
+            nodes_by_key.setdefault(key, []).append(node)
     requests: list[engine.LineageSpec] = []
-    for merged in by_key.values():
+    for key, merged in by_key.items():
         # graphql-core takes arguments from the first node; a variable left out reads as
         # None here, while the resolver gets the argument's default: leave it out too.
         given = {k: v for k, v in merged[0].arguments.items() if v is not None}
         spec = shortcuts[merged[0].name](info.context.settings, given)
-        selected = set().union(*(_names(f.selections) for f in merged))
+        selected = names_below(nodes_by_key[key], raw.fragments)
         request = _shortcut_request(selected, spec, ())
         if request not in requests:
             requests.append(request)
