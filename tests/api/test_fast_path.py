@@ -216,6 +216,49 @@ def test_random_lineage_selections_answer_the_same(api: Api, slow: Api, scenario
         assert not body.get("errors"), body["errors"]
 
 
+def test_random_version_lookups_answer_the_same(api: Api, slow: Api, scenario: Scenario) -> None:
+    """A version looked up by model and name reads only the properties a plain selection
+    shows (fast path): every selection, plain or not, answers as a full read does."""
+    rng = random.Random(1127)
+    found = api(
+        "query($a: ID!, $b: ID!) { a: node(id: $a) { ...V } b: node(id: $b) { ...V } } "
+        "fragment V on ModelVersion { name model { name } }",
+        {"a": scenario.v1, "b": scenario.v2},
+    )
+    keys = [(found[k]["model"]["name"], found[k]["name"]) for k in ("a", "b")]
+    keys.append((keys[0][0], "no-such-version"))
+    plain = [f for f in _ENTITY if "(" not in f] + ["author", "approvalStatus", "project"]
+    others = [
+        "model { name }",
+        "aliases",
+        "trainingDatasets(transitive: false) { id name }",
+        "trainingDatasets { name }",
+        'customProperty(key: "team") { value }',
+    ]
+    for _ in range(40):
+        _FRAGMENTS.clear()
+        parts = [_alias(rng, f) for f in rng.sample(plain, k=rng.randint(1, 5))]
+        if rng.random() < 0.4:
+            parts.append(rng.choice(others))
+        if rng.random() < 0.2:
+            parts.append("...FV")
+            _FRAGMENTS["FV"] = f"fragment FV on ModelVersion {{ {rng.choice(plain)} }}"
+        parts.append(rng.choice(["author @include(if: $flag)", "state @skip(if: $flag)"]))
+        if rng.random() < 0.2:
+            parts.append("__typename")
+        rng.shuffle(parts)
+        query = (
+            "query($model: String!, $name: String!, $flag: Boolean!) { "
+            f"modelVersion(model: $model, name: $name) {{ {' '.join(parts)} }} }}\n"
+            + "\n".join(_FRAGMENTS.values())
+        )
+        model, name = rng.choice(keys)
+        variables = {"model": model, "name": name, "flag": rng.random() < 0.5}
+        body = _same(api, slow, query, variables)
+        assert not body.get("errors"), body["errors"]
+        assert (body["data"]["modelVersion"] is None) == (name == "no-such-version")
+
+
 def test_errors_answer_the_same(api: Api, slow: Api, scenario: Scenario) -> None:
     """Refusals and bad input: the same codes, messages and paths from both servers."""
     cases: list[tuple[str, dict[str, Any]]] = [

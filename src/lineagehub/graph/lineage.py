@@ -464,7 +464,7 @@ def _listed_edge(row: list[Any]) -> LineageEdge:
     )
 
 
-def _columns(keep: tuple[str, ...] | None) -> tuple[str, ...] | None:
+def named_columns(keep: tuple[str, ...] | None) -> tuple[str, ...] | None:
     """The stored properties to read as fixed columns, when the caller shows only named
     properties (no prefixed families such as custom properties): else None."""
     if keep is None or any("." in name for name in keep):
@@ -511,7 +511,7 @@ class _Request:
             if spec.direction is Direction.BOTH
             else (spec.direction,)
         )
-        columns = _columns(spec.keep_props)
+        columns = named_columns(spec.keep_props)
         shape = (
             directions,
             _types(spec),
@@ -616,17 +616,27 @@ async def found_with_lineage(
     params: dict[str, Any],
     keys: Sequence[Mapping[str, Any]],
     specs: Sequence[LineageSpec],
+    columns: tuple[str, ...] | None = None,
 ) -> list[list[tuple[dict[str, Any], list[Lineage]]]]:
     """For each of ``keys``, each node ``match`` finds for it (Cypher binding ``n``, already
     limited to the caller's projects; the key is ``key``, as in ``coalesce.KEYED``) with
-    all its properties, and its lineage for each of ``specs``, in one round trip: a
-    lookup that knows what will be asked of its answer next. ``match`` and its
-    ``params`` come from the caller's own code, never from user text. The read may share
-    its query with other requests' (``Store.read_keyed``)."""
+    all its properties (or, given ``columns``, only those), and its lineage for each of
+    ``specs``, in one round trip: a lookup that knows what will be asked of its answer
+    next. ``match`` and its ``params`` come from the caller's own code, never from user
+    text. The read may share its query with other requests' (``Store.read_keyed``)."""
     requests = [_Request.of(spec) for spec in specs]
     calls, merged = _calls(requests)
+    decode: Callable[[Any], tuple[list[str], dict[str, Any]]] = decode_node
+    projection = node_map("n")
+    if columns is not None:
+        values = _values_decoder(columns)
+        projection = node_values("n", columns, TEMPORAL_PROPS)
+
+        def decode(row: Any) -> tuple[list[str], dict[str, Any]]:
+            return values(row, 0)
+
     per_key = await store.read_keyed(
-        f"{KEYED}{match} {calls}RETURN {KEY_INDEX}, {node_map('n')} AS n{_columns_of(requests)}",
+        f"{KEYED}{match} {calls}RETURN {KEY_INDEX}, {projection} AS n{_columns_of(requests)}",
         {**merged, **params},
         keys,
         raw=True,
@@ -636,7 +646,7 @@ async def found_with_lineage(
     return [
         [
             (
-                decode_node(row["n"])[1],
+                decode(row["n"])[1],
                 [request.answer(row[f"lineage{i}"]) for i, request in enumerate(requests)],
             )
             for row in rows

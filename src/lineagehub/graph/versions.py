@@ -140,18 +140,31 @@ def _by_name() -> str:
     )
 
 
-async def get_by_name(store: Store, model_name: str, version_name: str) -> ModelVersion | None:
-    found, _ = await get_with_lineage(store, (), model_name=model_name, version_name=version_name)
+async def get_by_name(
+    store: Store, model_name: str, version_name: str, columns: tuple[str, ...] | None = None
+) -> ModelVersion | None:
+    """A version by model and version name: all its properties, or only ``columns`` (a
+    record for an answer that shows no others)."""
+    found, _ = await get_with_lineage(
+        store, (), model_name=model_name, version_name=version_name, columns=columns
+    )
     return found
 
 
 async def get_with_lineage(
-    store: Store, specs: Sequence[LineageSpec], *, model_name: str, version_name: str
+    store: Store,
+    specs: Sequence[LineageSpec],
+    *,
+    model_name: str,
+    version_name: str,
+    columns: tuple[str, ...] | None = None,
 ) -> tuple[ModelVersion | None, list[Lineage]]:
-    """A version by model and version name, and its lineage for each of ``specs``, in
-    one round trip."""
+    """A version by model and version name (all its properties, or only ``columns``), and
+    its lineage for each of ``specs``, in one round trip."""
     key = {"model": model_name, "version": version_name}
-    for props, lineages in (await found_with_lineage(store, _by_name(), {}, [key], specs))[0]:
+    for props, lineages in (await found_with_lineage(store, _by_name(), {}, [key], specs, columns))[
+        0
+    ]:
         return ModelVersion.from_props(props), lineages
     return None, []
 

@@ -111,8 +111,16 @@ class Prepared:
 
 def plain_attribute(parent: GraphQLObjectType, name: str, field_nodes: Any) -> str | None:
     """The attribute a field of ``parent`` reads when it is plain, else None."""
+    if field_nodes[0].node.arguments:
+        return None
+    return plain_field(parent, name)
+
+
+def plain_field(parent: GraphQLObjectType, name: str) -> str | None:
+    """The attribute field ``name`` of ``parent`` reads when it is plain (a Strawberry
+    field with no resolver, arguments, permissions or extensions), else None."""
     field_def = parent.fields.get(name)
-    if field_def is None or field_def.args or field_nodes[0].node.arguments:
+    if field_def is None or field_def.args:
         return None
     strawberry_field = (field_def.extensions or {}).get(_DEFINITION)
     if strawberry_field is None or not getattr(field_def.resolve, "_is_default", False):

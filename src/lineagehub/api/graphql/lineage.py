@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import enum
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from collections.abc import Set as AbstractSet
 from dataclasses import fields, replace
 from datetime import datetime
@@ -15,8 +15,10 @@ import strawberry
 from graphql import (
     FieldNode,
     FragmentSpreadNode,
+    GraphQLObjectType,
     InlineFragmentNode,
     VariableNode,
+    get_nullable_type,
     is_list_type,
     is_non_null_type,
     is_object_type,
@@ -25,7 +27,7 @@ from strawberry.types.nodes import SelectedField
 
 from lineagehub.api.graphql.context import Info
 from lineagehub.api.graphql.enums import EdgeType
-from lineagehub.api.graphql.execution import Executor, GiveUp, Prepared, filler
+from lineagehub.api.graphql.execution import Executor, GiveUp, Prepared, filler, plain_field
 from lineagehub.api.graphql.types import RegistryEntity
 from lineagehub.graph import lineage as engine
 from lineagehub.graph import records
@@ -516,6 +518,33 @@ def _field_nodes_below(raw: Any, selection_sets: list[Any]) -> list[FieldNode]:
 def _below(info: Info) -> list[FieldNode]:
     raw = info._raw_info
     return _field_nodes_below(raw, [node.selection_set for node in raw.field_nodes])
+
+
+# Read for a looked-up node whatever is selected on it: what its record needs to be built
+# at all, and whether it is live.
+_LOOKUP_CORE = ("deletedAt", *_CORE)
+
+
+def lookup_columns(info: Info, answered: Collection[str] = ()) -> tuple[str, ...] | None:
+    """The stored properties a looked-up node must have for what is selected on it, when
+    every field selected is plain (its value is the record's attribute, read from the
+    properties ``_ENTITY_PROPS`` names) and none is a family of properties (custom
+    properties): those, plus what any record needs. Fields named in ``answered`` are
+    left aside (shortcuts the lookup's own query answers: they read only the id). None:
+    read every property (a field with a resolver may read anything), as a server without
+    the fast path always does (``tests/api/test_fast_path.py`` compares the two)."""
+    parent = get_nullable_type(info._raw_info.return_type)
+    if not info.context.settings.fast_path or not isinstance(parent, GraphQLObjectType):
+        return None
+    keep = set(_LOOKUP_CORE)
+    for node in _below(info):
+        name = node.name.value
+        if name == "__typename" or name in answered:
+            continue
+        if node.arguments or name not in _ENTITY_PROPS or plain_field(parent, name) is None:
+            return None
+        keep.update(_ENTITY_PROPS[name])
+    return engine.named_columns(tuple(keep))
 
 
 def lookahead(

@@ -8,7 +8,7 @@ import strawberry
 from typing_extensions import TypeIs
 
 from lineagehub.api.graphql.context import Info
-from lineagehub.api.graphql.lineage import lookahead, prime, version_ahead
+from lineagehub.api.graphql.lineage import lookahead, lookup_columns, prime, version_ahead
 from lineagehub.api.graphql.types import (
     VERSION_SHORTCUTS,
     Connection,
@@ -132,15 +132,18 @@ class Query:
             assert model is not None
             assert name is not None
             ahead = lookahead(info, VERSION_SHORTCUTS)
+            # Only the properties the selection shows, when it is plain: the record is
+            # this field's alone (no loader holds it for other fields to find).
+            columns = lookup_columns(info, VERSION_SHORTCUTS)
             if ahead:
                 # One query finds the version and answers the shortcut fields selected on it.
                 record, answers = await versions.get_with_lineage(
-                    store, ahead, model_name=model, version_name=name
+                    store, ahead, model_name=model, version_name=name, columns=columns
                 )
                 if record is not None:
                     prime(info, record.id, ahead, answers)
             else:
-                record = await versions.get_by_name(store, model, name)
+                record = await versions.get_by_name(store, model, name, columns)
         return ModelVersion.from_record(record) if live(record) else None
 
     @strawberry.field(description="Versions across all models (default order: oldest first).")
