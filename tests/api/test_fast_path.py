@@ -216,17 +216,59 @@ def test_random_lineage_selections_answer_the_same(api: Api, slow: Api, scenario
         assert not body.get("errors"), body["errors"]
 
 
+def _random_lookups(
+    api: Api,
+    slow: Api,
+    rng: random.Random,
+    lookup: str,
+    keys: list[dict[str, Any]],
+    plain: list[str],
+    others: list[str],
+) -> None:
+    """Random selections on ``lookup`` (a field taking ``$a`` and ``$b``) of plain fields,
+    sometimes with ``others`` (fields with resolvers, arguments, families of properties):
+    each answered by both servers, for one of ``keys`` (the last one finds nothing)."""
+    for _ in range(40):
+        _FRAGMENTS.clear()
+        parts = [_alias(rng, f) for f in rng.sample(plain, k=rng.randint(1, 5))]
+        if rng.random() < 0.4:
+            parts.append(rng.choice(others))
+        if rng.random() < 0.2:
+            parts.append("...F")
+            on = lookup.split(":")[0]
+            _FRAGMENTS["F"] = f"fragment F on {on} {{ {rng.choice(plain)} }}"
+        parts.append(rng.choice(["name @include(if: $flag)", "state @skip(if: $flag)"]))
+        if rng.random() < 0.2:
+            parts.append("__typename")
+        rng.shuffle(parts)
+        field = lookup.split(":", 1)[1]
+        query = (
+            "query($a: String!, $b: String!, $flag: Boolean!) { "
+            f"{field} {{ {' '.join(parts)} }} }}\n" + "\n".join(_FRAGMENTS.values())
+        )
+        key = rng.choice(keys)
+        body = _same(api, slow, query, {**key, "flag": rng.random() < 0.5})
+        assert not body.get("errors"), body["errors"]
+        assert (next(iter(body["data"].values())) is None) == (key is keys[-1])
+
+
+def _lookup_keys(api: Api, on: str, parent: str, *ids: str) -> list[dict[str, Any]]:
+    """Lookup variables for the nodes ``ids`` of type ``on`` ($a: the name of their
+    ``parent``, $b: theirs), and last a name that finds nothing."""
+    keys = []
+    for node_id in ids:
+        found = api(
+            f"query($id: ID!) {{ node(id: $id) {{ ... on {on} {{ name {parent} {{ name }} }} }} }}",
+            {"id": node_id},
+        )["node"]
+        keys.append({"a": found[parent]["name"], "b": found["name"]})
+    return [*keys, {"a": keys[0]["a"], "b": "no-such-name"}]
+
+
 def test_random_version_lookups_answer_the_same(api: Api, slow: Api, scenario: Scenario) -> None:
     """A version looked up by model and name reads only the properties a plain selection
     shows (fast path): every selection, plain or not, answers as a full read does."""
-    rng = random.Random(1127)
-    found = api(
-        "query($a: ID!, $b: ID!) { a: node(id: $a) { ...V } b: node(id: $b) { ...V } } "
-        "fragment V on ModelVersion { name model { name } }",
-        {"a": scenario.v1, "b": scenario.v2},
-    )
-    keys = [(found[k]["model"]["name"], found[k]["name"]) for k in ("a", "b")]
-    keys.append((keys[0][0], "no-such-version"))
+    keys = _lookup_keys(api, "ModelVersion", "model", scenario.v1, scenario.v2)
     plain = [f for f in _ENTITY if "(" not in f] + ["author", "approvalStatus", "project"]
     others = [
         "model { name }",
@@ -235,28 +277,39 @@ def test_random_version_lookups_answer_the_same(api: Api, slow: Api, scenario: S
         "trainingDatasets { name }",
         'customProperty(key: "team") { value }',
     ]
-    for _ in range(40):
-        _FRAGMENTS.clear()
-        parts = [_alias(rng, f) for f in rng.sample(plain, k=rng.randint(1, 5))]
-        if rng.random() < 0.4:
-            parts.append(rng.choice(others))
-        if rng.random() < 0.2:
-            parts.append("...FV")
-            _FRAGMENTS["FV"] = f"fragment FV on ModelVersion {{ {rng.choice(plain)} }}"
-        parts.append(rng.choice(["author @include(if: $flag)", "state @skip(if: $flag)"]))
-        if rng.random() < 0.2:
-            parts.append("__typename")
-        rng.shuffle(parts)
-        query = (
-            "query($model: String!, $name: String!, $flag: Boolean!) { "
-            f"modelVersion(model: $model, name: $name) {{ {' '.join(parts)} }} }}\n"
-            + "\n".join(_FRAGMENTS.values())
-        )
-        model, name = rng.choice(keys)
-        variables = {"model": model, "name": name, "flag": rng.random() < 0.5}
-        body = _same(api, slow, query, variables)
-        assert not body.get("errors"), body["errors"]
-        assert (body["data"]["modelVersion"] is None) == (name == "no-such-version")
+    _random_lookups(
+        api,
+        slow,
+        random.Random(1127),
+        "ModelVersion:modelVersion(model: $a, name: $b)",
+        keys,
+        plain,
+        others,
+    )
+
+
+def test_random_service_lookups_answer_the_same(api: Api, slow: Api, scenario: Scenario) -> None:
+    """The same for a service looked up by environment and name, with or without the
+    version it serves (read in the same query, found through servedVersionId)."""
+    keys = _lookup_keys(
+        api, "InferenceService", "environment", scenario.api_service, scenario.shadow_service
+    )
+    plain = [f for f in _ENTITY if "(" not in f] + _BY_TYPE["InferenceService"][:4]
+    others = [
+        "modelVersion { id name author }",
+        "modelVersion { trainingDatasets { name } }",
+        "environment { name }",
+        "deployments { totalCount }",
+    ]
+    _random_lookups(
+        api,
+        slow,
+        random.Random(2711),
+        "InferenceService:inferenceService(environment: $a, name: $b)",
+        keys,
+        plain,
+        others,
+    )
 
 
 def test_errors_answer_the_same(api: Api, slow: Api, scenario: Scenario) -> None:

@@ -28,10 +28,13 @@ from lineagehub.graph.identity import in_scope, scope, scope_params
 from lineagehub.graph.records import TEMPORAL_PROPS, Entity, record_from
 from lineagehub.graph.store import (
     Store,
+    ValuesDecoder,
     decode_node,
     iso,
     node_map,
+    node_projection,
     node_values,
+    values_decoder,
 )
 from lineagehub.graph.vocabulary import EDGE_TYPES, LINEAGE_EDGE_TYPES, NODE_TYPES, Flow
 
@@ -431,23 +434,9 @@ def _edge(row: dict[str, Any]) -> LineageEdge:
     return _listed_edge([row["from"], row["to"], row["type"], row["since"], row["until"]])
 
 
-# Decodes a node_values projection found at ``row[at:]``: (labels, properties).
-ValuesDecoder = Callable[[list[Any], int], tuple[list[str], dict[str, Any]]]
-
-
-@lru_cache(maxsize=256)
 def _values_decoder(columns: tuple[str, ...]) -> ValuesDecoder:
-    temporal = [name for name in columns if name in TEMPORAL_PROPS]
-
-    def decoded(row: list[Any], at: int) -> tuple[list[str], dict[str, Any]]:
-        props = dict(zip(columns, row[at + 1 :], strict=True))
-        for name in temporal:
-            value = props[name]
-            if value is not None:
-                props[name] = iso(value)
-        return row[at], props
-
-    return decoded
+    decoder: ValuesDecoder = values_decoder(columns, TEMPORAL_PROPS)
+    return decoder
 
 
 def _listed_edge(row: list[Any]) -> LineageEdge:
@@ -626,14 +615,7 @@ async def found_with_lineage(
     text. The read may share its query with other requests' (``Store.read_keyed``)."""
     requests = [_Request.of(spec) for spec in specs]
     calls, merged = _calls(requests)
-    decode: Callable[[Any], tuple[list[str], dict[str, Any]]] = decode_node
-    projection = node_map("n")
-    if columns is not None:
-        values = _values_decoder(columns)
-        projection = node_values("n", columns, TEMPORAL_PROPS)
-
-        def decode(row: Any) -> tuple[list[str], dict[str, Any]]:
-            return values(row, 0)
+    projection, props_of = node_projection("n", columns, TEMPORAL_PROPS)
 
     per_key = await store.read_keyed(
         f"{KEYED}{match} {calls}RETURN {KEY_INDEX}, {projection} AS n{_columns_of(requests)}",
@@ -646,7 +628,7 @@ async def found_with_lineage(
     return [
         [
             (
-                decode(row["n"])[1],
+                props_of(row["n"]),
                 [request.answer(row[f"lineage{i}"]) for i, request in enumerate(requests)],
             )
             for row in rows

@@ -7,6 +7,7 @@ transaction; concurrent deploys to one service serialise on the service's lock.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from lineagehub.graph import ids, links
@@ -29,6 +30,7 @@ from lineagehub.graph.listing import ListSpec
 from lineagehub.graph.models import Project
 from lineagehub.graph.properties import encode
 from lineagehub.graph.records import (
+    TEMPORAL_PROPS,
     Deployment,
     DeploymentState,
     DesiredState,
@@ -40,7 +42,7 @@ from lineagehub.graph.records import (
     ServingEnvironment,
     State,
 )
-from lineagehub.graph.store import Store, Tx, decode_node, node_map
+from lineagehub.graph.store import Store, Tx, decode_node, node_map, node_projection
 
 
 class EnvironmentFields(EntityCreate):
@@ -368,36 +370,46 @@ def _service_by_name() -> str:
     )
 
 
-async def get_service(store: Store, environment: str, name: str) -> InferenceService | None:
-    rows = await _service_rows(store, environment, name, with_version=False)
-    return InferenceService.from_props(decode_node(rows[0]["n"])[1]) if rows else None
+async def get_service(
+    store: Store, environment: str, name: str, columns: tuple[str, ...] | None = None
+) -> InferenceService | None:
+    """A service by environment and name: all its properties, or only ``columns``."""
+    rows, props_of = await _service_rows(store, environment, name, False, columns)
+    return InferenceService.from_props(props_of(rows[0]["n"])) if rows else None
 
 
 async def get_service_and_version(
-    store: Store, environment: str, name: str
+    store: Store, environment: str, name: str, columns: tuple[str, ...] | None = None
 ) -> tuple[InferenceService | None, ModelVersion | None]:
-    """A service and the version it serves (None when undeployed), in one round trip."""
-    rows = await _service_rows(store, environment, name, with_version=True)
+    """A service (all its properties, or only ``columns``) and the version it serves
+    (None when undeployed), in one round trip."""
+    rows, props_of = await _service_rows(store, environment, name, True, columns)
     if not rows:
         return None, None
     served = rows[0]["v"]
     return (
-        InferenceService.from_props(decode_node(rows[0]["n"])[1]),
+        InferenceService.from_props(props_of(rows[0]["n"])),
         ModelVersion.from_props(decode_node(served)[1]) if served is not None else None,
     )
 
 
 async def _service_rows(
-    store: Store, environment: str, name: str, *, with_version: bool
-) -> list[dict[str, Any]]:
-    """The service ``environment``/``name`` (``n``), and the version it serves (``v``)."""
+    store: Store,
+    environment: str,
+    name: str,
+    with_version: bool,
+    columns: tuple[str, ...] | None,
+) -> tuple[list[dict[str, Any]], Callable[[Any], dict[str, Any]]]:
+    """The service ``environment``/``name`` (``n``: every property, or ``columns``), the
+    version it serves (``v``: every property), and how to read ``n``'s properties."""
+    service, props_of = node_projection("n", columns, TEMPORAL_PROPS)
     version = (
         "OPTIONAL MATCH (v:Node:ModelVersion {id: n.servedVersionId}) "
         f"WHERE {in_scope('v')} "
-        f"RETURN {KEY_INDEX}, {node_map('n')} AS n, "
+        f"RETURN {KEY_INDEX}, {service} AS n, "
         f"  CASE WHEN v IS NULL THEN null ELSE {node_map('v')} END AS v"
         if with_version
-        else f"RETURN {KEY_INDEX}, {node_map('n')} AS n"
+        else f"RETURN {KEY_INDEX}, {service} AS n"
     )
     (rows,) = await store.read_keyed(
         f"{_service_by_name()}{version}",
@@ -405,7 +417,7 @@ async def _service_rows(
         [{"env": environment, "name": name}],
         raw=True,
     )
-    return rows
+    return rows, props_of
 
 
 async def update_service(

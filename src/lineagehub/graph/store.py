@@ -16,6 +16,7 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import datetime
+from functools import lru_cache
 from typing import Any, TypeVar
 
 import neo4j
@@ -405,6 +406,46 @@ def node_values(var: str, columns: tuple[str, ...], temporal: frozenset[str]) ->
         value = f"{var}.`{name}`"
         values.append(f"toString({value})" if name in temporal else value)
     return f"[labels({var}), {', '.join(values)}]"
+
+
+# Decodes a node_values projection found at ``row[at:]``: (labels, properties).
+ValuesDecoder = Callable[[list[Any], int], tuple[list[str], dict[str, Any]]]
+
+
+@lru_cache(maxsize=256)
+def values_decoder(columns: tuple[str, ...], temporal: frozenset[str]) -> ValuesDecoder:
+    """How a ``node_values(var, columns, temporal)`` projection reads back."""
+    instants = [name for name in columns if name in temporal]
+
+    def decoded(row: list[Any], at: int) -> tuple[list[str], dict[str, Any]]:
+        props = dict(zip(columns, row[at + 1 :], strict=True))
+        for name in instants:
+            value = props[name]
+            if value is not None:
+                props[name] = iso(value)
+        return row[at], props
+
+    return decoded
+
+
+def node_projection(
+    var: str, columns: tuple[str, ...] | None, temporal: frozenset[str]
+) -> tuple[str, Callable[[Any], dict[str, Any]]]:
+    """Cypher projecting node ``var`` with every property (``node_map``) or, given
+    ``columns``, only those (``node_values``), and how to read its properties back."""
+    if columns is None:
+        return node_map(var), _mapped_props
+    values = values_decoder(columns, temporal)
+
+    def listed_props(row: Any) -> dict[str, Any]:
+        props: dict[str, Any] = values(row, 0)[1]
+        return props
+
+    return node_values(var, columns, temporal), listed_props
+
+
+def _mapped_props(projected: Any) -> dict[str, Any]:
+    return decode_node(projected)[1]
 
 
 def iso(text: str) -> datetime:

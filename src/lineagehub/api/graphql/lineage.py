@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import enum
-from collections.abc import Callable, Collection, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from collections.abc import Set as AbstractSet
 from dataclasses import fields, replace
 from datetime import datetime
@@ -525,12 +525,15 @@ def _below(info: Info) -> list[FieldNode]:
 _LOOKUP_CORE = ("deletedAt", *_CORE)
 
 
-def lookup_columns(info: Info, answered: Collection[str] = ()) -> tuple[str, ...] | None:
+def lookup_columns(
+    info: Info, answered: Mapping[str, tuple[str, ...]] | None = None
+) -> tuple[str, ...] | None:
     """The stored properties a looked-up node must have for what is selected on it, when
     every field selected is plain (its value is the record's attribute, read from the
     properties ``_ENTITY_PROPS`` names) and none is a family of properties (custom
     properties): those, plus what any record needs. Fields named in ``answered`` are
-    left aside (shortcuts the lookup's own query answers: they read only the id). None:
+    resolved otherwise (a shortcut the lookup's own query answers, the version a
+    service serves): each needs only the properties given for it. None:
     read every property (a field with a resolver may read anything), as a server without
     the fast path always does (``tests/api/test_fast_path.py`` compares the two)."""
     parent = get_nullable_type(info._raw_info.return_type)
@@ -539,7 +542,10 @@ def lookup_columns(info: Info, answered: Collection[str] = ()) -> tuple[str, ...
     keep = set(_LOOKUP_CORE)
     for node in _below(info):
         name = node.name.value
-        if name == "__typename" or name in answered:
+        if name == "__typename":
+            continue
+        if answered is not None and name in answered:
+            keep.update(answered[name])
             continue
         if node.arguments or name not in _ENTITY_PROPS or plain_field(parent, name) is None:
             return None

@@ -32,6 +32,7 @@ from lineagehub.api.graphql.lineage import (
     Lineage,
     LineagePath,
     load_lineage,
+    lookup_columns,
     serves_plainly,
     spec_of,
     wrap,
@@ -275,15 +276,20 @@ class LineageQuery:
             raise ValidationFailed("environment and name go together", field="name")
         if one_of(id=id, environment=environment) == "id":
             return await _by_id(info, records.InferenceService, str(id))  # type: ignore[no-any-return]
+        # Only the properties the selection shows when it is plain; the version it serves
+        # is found through servedVersionId (and is read whole).
+        columns = lookup_columns(info, {"modelVersion": ("servedVersionId",)})
         if serves_plainly(info):
             # The version it serves comes in the same query; its field finds it loaded.
             found, version = await serving.get_service_and_version(
-                info.context.store, str(environment), str(name)
+                info.context.store, str(environment), str(name), columns
             )
             if version is not None:
                 info.context.loaders.by_id(records.ModelVersion).prime(version.id, version)
         else:
-            found = await serving.get_service(info.context.store, str(environment), str(name))
+            found = await serving.get_service(
+                info.context.store, str(environment), str(name), columns
+            )
         return InferenceService.from_record(found) if found else None
 
     @strawberry.field(description="Inference services across environments.")

@@ -134,7 +134,7 @@ class Query:
             ahead = lookahead(info, VERSION_SHORTCUTS)
             # Only the properties the selection shows, when it is plain: the record is
             # this field's alone (no loader holds it for other fields to find).
-            columns = lookup_columns(info, VERSION_SHORTCUTS)
+            columns = lookup_columns(info, dict.fromkeys(VERSION_SHORTCUTS, ()))
             if ahead:
                 # One query finds the version and answers the shortcut fields selected on it.
                 record, answers = await versions.get_with_lineage(
