@@ -252,18 +252,20 @@ def _parse_response(buffer: bytearray) -> tuple[int, bytes, bool, int] | None:
         return None
     lines = bytes(buffer[:head_end]).split(b"\r\n")
     status = int(lines[0].split(b" ", 2)[1])
-    length, chunked, close = 0, False, False
+    length, has_length, chunked, close = 0, False, False, False
     for line in lines[1:]:
         name, _, value = line.partition(b":")
         name = name.strip().lower()
         if name == b"content-length":
-            length = int(value)
+            length, has_length = int(value), True
         elif name == b"transfer-encoding" and b"chunked" in value.lower():
             chunked = True
         elif name == b"connection" and b"close" in value.lower():
             close = True
     at = head_end + 4
     if not chunked:
+        if not has_length and status >= 200 and status not in (204, 304):
+            raise ValueError("a response body without Content-Length or chunks")
         if len(buffer) < at + length:
             return None
         return status, bytes(buffer[at : at + length]), close, at + length
@@ -275,9 +277,13 @@ def _parse_response(buffer: bytearray) -> tuple[int, bytes, bool, int] | None:
         size = int(bytes(buffer[at:line_end]).split(b";")[0], 16)
         at = line_end + 2
         if size == 0:
-            if buffer.find(b"\r\n", at) < 0:  # no trailers are sent: the empty line
-                return None
-            return status, b"".join(parts), close, buffer.find(b"\r\n", at) + 2
+            while True:  # trailer lines, if any, then the empty line
+                line_end = buffer.find(b"\r\n", at)
+                if line_end < 0:
+                    return None
+                if line_end == at:
+                    return status, b"".join(parts), close, at + 2
+                at = line_end + 2
         if len(buffer) < at + size + 2:
             return None
         parts.append(bytes(buffer[at : at + size]))
@@ -311,6 +317,8 @@ class HttpConnection:
 
     async def _exchange(self, protocol: _Response, request: bytes) -> tuple[int, bytes, bool]:
         assert protocol.transport is not None
+        if protocol.buffer:  # bytes no request asked for: the connection can't be trusted
+            raise ConnectionError("unexpected bytes from the server")
         protocol.received = False
         protocol.waiter = asyncio.get_running_loop().create_future()
         protocol.transport.write(request)
@@ -328,12 +336,17 @@ class HttpConnection:
         protocol, reused = await self._connect()
         try:
             status, payload, close = await self._exchange(protocol, request)
+        except asyncio.CancelledError:
+            await self.close()  # its answer may still come: never read it as the next one's
+            raise
         except ConnectionError:
-            if not reused or protocol.received:
+            if not reused or protocol.received or protocol.buffer:
                 await self.close()
                 raise
             # The server closed the idle keep-alive connection before reading the request
-            # (uvicorn does after 5 s): nothing was processed, so send it again, once.
+            # (uvicorn does after 5 s): nothing was answered, so send it again, once. (A
+            # server dying after running it, before answering, would run it twice: the
+            # benches' writes are idempotent registrations.)
             await self.close()
             protocol, _ = await self._connect()
             status, payload, close = await self._exchange(protocol, request)

@@ -288,6 +288,24 @@ def test_random_version_lookups_answer_the_same(api: Api, slow: Api, scenario: S
     )
 
 
+def test_a_deleted_version_is_not_looked_up(api: Api, slow: Api, scenario: Scenario) -> None:
+    """A tombstone keeps its model and takes its id as its name: a lookup by that name
+    finds the node, and reads deletedAt (whatever is selected) to answer null."""
+    model = api(
+        "query($id: ID!) { node(id: $id) { ... on ModelVersion { model { name } } } }",
+        {"id": scenario.v1},
+    )["node"]["model"]["name"]
+    api("mutation($id: ID!) { deleteNode(id: $id) { id } }", {"id": scenario.v1})
+    for selection in ("id", "name author", "createdAt state approvalStatus", "deleted"):
+        body = _same(
+            api,
+            slow,
+            f"query($m: String!, $n: String!) {{ modelVersion(model: $m, name: $n) {{ {selection} }} }}",
+            {"m": model, "n": scenario.v1},
+        )
+        assert body["data"] == {"modelVersion": None}, selection
+
+
 def test_random_service_lookups_answer_the_same(api: Api, slow: Api, scenario: Scenario) -> None:
     """The same for a service looked up by environment and name, with or without the
     version it serves (read in the same query, found through servedVersionId)."""

@@ -16,8 +16,10 @@ from starlette.routing import Route
 from starlette.types import Message, Receive, Scope, Send
 
 from lineagehub.api.graphql.errors import format_error
-from lineagehub.app import GraphQLPosts
+from lineagehub.app import GraphQLPosts, create_app
+from lineagehub.auth import Authentication
 from lineagehub.logs import JsonFormatter, request_id
+from lineagehub.settings import Settings
 from tests.conftest import Api, ThreadedServer
 
 
@@ -95,7 +97,10 @@ async def _scope_at_endpoint(method: str, root_path: str = "") -> tuple[dict[str
     return seen, routed
 
 
-def test_graphql_posts_skip_the_router_with_the_scope_it_would_give() -> None:
+def test_graphql_posts_skip_the_router_with_the_scope_it_would_give(settings: Settings) -> None:
+    # The app's innermost middleware: after authentication, in front of the router.
+    middleware: list[Any] = [m.cls for m in create_app(settings).user_middleware]
+    assert middleware[-2:] == [Authentication, GraphQLPosts]
     posted, routed = asyncio.run(_scope_at_endpoint("POST"))
     assert not routed
     got, routed = asyncio.run(_scope_at_endpoint("GET"))  # the router's way, to compare

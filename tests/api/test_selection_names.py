@@ -4,16 +4,27 @@ Strawberry's ``selected_fields`` show, which is what it replaced."""
 
 from __future__ import annotations
 
+import contextlib
 from collections import defaultdict
 from types import SimpleNamespace
 from typing import Any
 
 import pytest
-from graphql import FieldNode, FragmentDefinitionNode, OperationDefinitionNode, parse
+from graphql import (
+    FieldNode,
+    FragmentDefinitionNode,
+    GraphQLObjectType,
+    OperationDefinitionNode,
+    parse,
+)
 from strawberry.types.nodes import SelectedField, convert_selections
 
 from lineagehub.api.graphql import lineage
+from lineagehub.api.graphql.execution import plain_field
 from lineagehub.api.graphql.lineage import names_below
+from lineagehub.api.graphql.schema import build_schema
+from lineagehub.graph.records import RECORD_TYPES, reading_plan
+from lineagehub.settings import Settings
 from tests.test_queries_dir import QUERIES
 
 SYNTHETIC = [
@@ -102,3 +113,66 @@ def test_remembered_names_belong_to_their_nodes() -> None:
     # Pretend the other document's node got the first node's id.
     lineage._NAMES_BELOW[(id(other_node),)] = lineage._NAMES_BELOW[key]
     assert names_below([other_node], {}) == {"edges", "from"}
+
+
+class _Reads(dict[str, Any]):
+    """Properties that remember which names a decoder looked at (and hold none)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.seen: set[str] = set()
+
+    def get(self, key: str, default: Any = None) -> Any:
+        self.seen.add(key)
+        return default
+
+    def __getitem__(self, key: str) -> Any:
+        self.seen.add(key)
+        raise KeyError(key)
+
+    def __contains__(self, key: object) -> bool:
+        self.seen.add(str(key))
+        return False
+
+    def keys(self) -> Any:
+        self.seen.add("*")
+        return iter(())
+
+    def items(self) -> Any:
+        self.seen.add("*")
+        return iter(())
+
+
+@pytest.mark.parametrize("type_name", ["ModelVersion", "InferenceService"])
+def test_a_plain_field_needs_no_property_beyond_its_lookup_columns(type_name: str) -> None:
+    """A lookup with a plain selection reads only the properties ``_ENTITY_PROPS`` names for
+    the fields selected (plus the core ones): every plain field's record value must come
+    from those alone, whatever its decoder reads."""
+    schema = build_schema(Settings())._schema
+    graphql_type = schema.type_map[type_name]
+    assert isinstance(graphql_type, GraphQLObjectType)
+    record = RECORD_TYPES[type_name]
+    plan = {
+        name: (stored, decoder)
+        for name, stored, decoder in reading_plan(record)  # type: ignore[arg-type]
+    }
+    checked = 0
+    for name in graphql_type.fields:
+        attribute = plain_field(graphql_type, name)
+        if attribute is None or name not in lineage._ENTITY_PROPS:
+            continue  # a lookup selecting it reads every property
+        if any("." in prop for prop in lineage._ENTITY_PROPS[name]):
+            continue  # a family of properties (custom properties): so does this one
+        allowed = set(lineage._ENTITY_PROPS[name]) | set(lineage._LOOKUP_CORE)
+        assert attribute in plan, f"{type_name}.{name} is not a field of its record"
+        stored, decoder = plan[attribute]
+        if decoder is None:
+            needed = {stored}
+        else:
+            reads = _Reads()
+            with contextlib.suppress(KeyError, ValueError, TypeError):
+                decoder(reads)
+            needed = reads.seen
+        assert needed <= allowed, f"{type_name}.{name} reads {needed - allowed}"
+        checked += 1
+    assert checked >= 8

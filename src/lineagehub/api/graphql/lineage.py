@@ -240,7 +240,7 @@ def _names_in(selection_set: Any, fragments: Mapping[str, Any], found: set[str])
 # their ids name no others). They depend on the document alone: clients send the same few
 # documents, and the document cache hands back the very same nodes for the same text.
 _NAMES_BELOW: dict[tuple[int, ...], tuple[tuple[FieldNode, ...], frozenset[str]]] = {}
-_NAMES_BELOW_SIZE = 2048
+_NAMES_BELOW_SIZE = 512  # a few fields for each of the 256 documents the cache keeps
 
 
 def names_below(nodes: Sequence[FieldNode], fragments: Mapping[str, Any]) -> frozenset[str]:
