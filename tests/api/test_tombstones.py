@@ -124,3 +124,24 @@ def test_deleting_a_model_cascades_and_purge_is_for_admins(
     assert kept["auditEvents"]["nodes"] == [
         {"actor": "ada", "targetIds": [s.v1]}
     ]  # ...the event stays
+
+
+def test_a_deleted_service_is_not_looked_up_by_name(api: Api) -> None:
+    """Lookups answer live nodes: a service's tombstone keeps its environment and takes its
+    id as its name, and a lookup by that name answers null, as for a version."""
+    s = build(api)
+    env = api(
+        "query($id: ID!) { node(id: $id) { ... on InferenceService { environment { name } } } }",
+        {"id": s.shadow_service},
+    )["node"]["environment"]["name"]
+    api(DELETE, {"id": s.shadow_service})
+    lookup = (
+        "query($e: String!, $n: String!) { inferenceService(environment: $e, name: $n) { %s } }"
+    )
+    for selection in ("id", "name url", "modelVersion { id }"):
+        found = api(lookup % selection, {"e": env, "n": s.shadow_service})
+        assert found["inferenceService"] is None, selection
+    assert api(
+        "query($id: ID!) { node(id: $id) { ... on InferenceService { deleted } } }",
+        {"id": s.shadow_service},
+    )["node"] == {"deleted": True}

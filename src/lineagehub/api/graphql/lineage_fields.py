@@ -290,7 +290,7 @@ class LineageQuery:
             found = await serving.get_service(
                 info.context.store, str(environment), str(name), columns
             )
-        return InferenceService.from_record(found) if found else None
+        return InferenceService.from_record(found) if live(found) else None
 
     @strawberry.field(description="Inference services across environments.")
     async def inference_services(
