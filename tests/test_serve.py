@@ -129,7 +129,11 @@ def _sockets_by_worker(process: subprocess.Popen[str], port: int) -> dict[int, C
     found: dict[int, Counter[str]] = {}
     for pid in map(int, children):
         held: Counter[str] = Counter()
-        for fd in os.listdir(f"/proc/{pid}/fd"):
+        try:
+            fds = os.listdir(f"/proc/{pid}/fd")
+        except OSError:  # gone since pgrep saw it (a worker just killed, say)
+            continue
+        for fd in fds:
             try:
                 target = os.readlink(f"/proc/{pid}/fd/{fd}")
             except OSError:
