@@ -434,11 +434,6 @@ def _edge(row: dict[str, Any]) -> LineageEdge:
     return _listed_edge([row["from"], row["to"], row["type"], row["since"], row["until"]])
 
 
-def _values_decoder(columns: tuple[str, ...]) -> ValuesDecoder:
-    decoder: ValuesDecoder = values_decoder(columns, TEMPORAL_PROPS)
-    return decoder
-
-
 def _listed_edge(row: list[Any]) -> LineageEdge:
     """An edge read as [from, to, type] or [from, to, type, since, until]."""
     if len(row) == 3:
@@ -472,7 +467,7 @@ def _node_decoders(
             return LineageNode(*decode_node(n[2]), n[0], n[1])
 
         return mapped, decode_node
-    values = _values_decoder(columns)
+    values: ValuesDecoder = values_decoder(columns, TEMPORAL_PROPS)
 
     def listed(n: list[Any]) -> LineageNode:
         return LineageNode(*values(n, 2), n[0], n[1])

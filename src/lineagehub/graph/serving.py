@@ -374,7 +374,7 @@ async def get_service(
     store: Store, environment: str, name: str, columns: tuple[str, ...] | None = None
 ) -> InferenceService | None:
     """A service by environment and name: all its properties, or only ``columns``."""
-    rows, props_of = await _service_rows(store, environment, name, False, columns)
+    rows, props_of = await _service_rows(store, environment, name, columns, with_version=False)
     return InferenceService.from_props(props_of(rows[0]["n"])) if rows else None
 
 
@@ -383,7 +383,7 @@ async def get_service_and_version(
 ) -> tuple[InferenceService | None, ModelVersion | None]:
     """A service (all its properties, or only ``columns``) and the version it serves
     (None when undeployed), in one round trip."""
-    rows, props_of = await _service_rows(store, environment, name, True, columns)
+    rows, props_of = await _service_rows(store, environment, name, columns, with_version=True)
     if not rows:
         return None, None
     served = rows[0]["v"]
@@ -397,8 +397,9 @@ async def _service_rows(
     store: Store,
     environment: str,
     name: str,
-    with_version: bool,
     columns: tuple[str, ...] | None,
+    *,
+    with_version: bool,
 ) -> tuple[list[dict[str, Any]], Callable[[Any], dict[str, Any]]]:
     """The service ``environment``/``name`` (``n``: every property, or ``columns``), the
     version it serves (``v``: every property), and how to read ``n``'s properties."""

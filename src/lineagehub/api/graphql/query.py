@@ -29,6 +29,10 @@ from lineagehub.graph.errors import ValidationFailed
 from lineagehub.graph.models import MODELS
 from lineagehub.graph.versions import ALL_VERSIONS
 
+# A version's shortcut fields, answered in its lookup's own query: they read no property
+# of the version (beyond its id).
+_SHORTCUTS_READ_NOTHING: dict[str, tuple[str, ...]] = dict.fromkeys(VERSION_SHORTCUTS, ())
+
 
 def live(record: records.Entity | None) -> TypeIs[records.Entity]:
     """Lookups answer live nodes; tombstones are reached through node(id) and lineage."""
@@ -134,7 +138,7 @@ class Query:
             ahead = lookahead(info, VERSION_SHORTCUTS)
             # Only the properties the selection shows, when it is plain: the record is
             # this field's alone (no loader holds it for other fields to find).
-            columns = lookup_columns(info, dict.fromkeys(VERSION_SHORTCUTS, ()))
+            columns = lookup_columns(info, _SHORTCUTS_READ_NOTHING)
             if ahead:
                 # One query finds the version and answers the shortcut fields selected on it.
                 record, answers = await versions.get_with_lineage(
