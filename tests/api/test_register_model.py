@@ -405,3 +405,20 @@ def test_params_and_metrics_are_written_together(api: Api, db: neo4j.Driver) -> 
         "RETURN l.kind AS kind, count(l) AS n ORDER BY kind"
     )
     assert {r["kind"]: r["n"] for r in records} == {"Metric": 1, "Parameter": 1}
+
+
+def test_a_named_registration_costs_two_queries(api: Api, db: neo4j.Driver) -> None:
+    """Model, version and artifact found or created in one query; the audit event and the
+    new nodes' REST ids in one more (none when nothing changed)."""
+    first = api.post(REGISTER, registration())
+    again = api.post(REGISTER, registration())
+    assert not first.errors and not again.errors, (first.errors, again.errors)
+    assert first.data["registerModel"]["versionCreated"]
+    assert not again.data["registerModel"]["versionCreated"]
+    assert (first.round_trips, again.round_trips) == (2, 1)
+    records, _, _ = db.execute_query(
+        "MATCH (e:AuditEvent)-[:CONCERNS]->(n:Node) "
+        "RETURN e.id AS event, count(n) AS targets, collect(n.restId IS NOT NULL) AS numbered"
+    )
+    # Only the first changed anything: one event, about the three nodes it made, numbered.
+    assert [(r["targets"], all(r["numbered"])) for r in records] == [(3, True)]

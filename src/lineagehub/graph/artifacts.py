@@ -144,7 +144,8 @@ def kind_of(command: DocArtifactFields) -> type[Artifact]:
     return ModelArtifact if isinstance(command, ModelArtifactFields) else DocArtifact
 
 
-def _check_open(version: dict[str, Any], path: str) -> None:
+def check_open(version: dict[str, Any], path: str) -> None:
+    """CONFLICT when ``version`` (its properties) is archived: it takes no new artifacts."""
     if version["state"] == State.ARCHIVED.value:
         raise Conflict(
             f"ModelVersion {version['name']!r} is archived; unarchive it to add artifacts",
@@ -159,7 +160,7 @@ async def create_in(
     without a version it stands alone until :func:`attach_in` gives it one."""
     record = kind_of(command)
     if version is not None:
-        _check_open(version, path)
+        check_open(version, path)
     props = new_node(record.LABEL, command, now())
     props.update(
         versionId=version["id"] if version else None,
@@ -188,7 +189,7 @@ async def create_in(
 async def attach_in(tx: Tx, artifact_id: str, version: dict[str, Any], *, path: str) -> Artifact:
     """Add an existing artifact to ``version`` (locked); a no-op when it is already there.
     A standalone artifact takes the version as its own (and must then be unique in it)."""
-    _check_open(version, path)
+    check_open(version, path)
     label = ids.label_of(artifact_id, field=f"{path}.id")
     record = ModelArtifact if label == ModelArtifact.LABEL else DocArtifact
     current = await lock(tx, record, artifact_id, field=f"{path}.id")

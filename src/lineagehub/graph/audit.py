@@ -1,4 +1,5 @@
-"""The audit trail: one AuditEvent per mutation, written in the mutation's own transaction.
+"""The audit trail: one AuditEvent per mutation, written in the mutation's own transaction
+(in one query with the REST ids of the nodes it created).
 
 An event names the actor (and token), the action, the time, the request id, the nodes it
 touched and each one's changed properties before -> after. Events are only ever created:
@@ -19,6 +20,7 @@ from lineagehub.graph import ids
 from lineagehub.graph.entities import now
 from lineagehub.graph.identity import actor
 from lineagehub.graph.listing import Kind, ListSpec, Sort
+from lineagehub.graph.restids import Along, assign_rest_ids
 from lineagehub.graph.store import Change, Tx
 from lineagehub.logs import request_id
 
@@ -55,10 +57,16 @@ def _entry(change: Change) -> dict[str, Any]:
     }
 
 
-async def record_audit_event(tx: Tx) -> None:
-    """Commit hook: write the transaction's AuditEvent (when it changed anything)."""
+async def finish(tx: Tx) -> None:
+    """Commit hook: the transaction's AuditEvent (when it changed anything) and the REST
+    ids of the nodes it created, in one query."""
+    await assign_rest_ids(tx, along=audit_statement(tx))
+
+
+def audit_statement(tx: Tx) -> Along | None:
+    """The statement writing the transaction's AuditEvent; None when nothing changed."""
     if not tx.changes:
-        return
+        return None
     principal = actor()
     targets = list(dict.fromkeys(c.target_id for c in tx.changes))
     stamp = now()
@@ -73,16 +81,19 @@ async def record_audit_event(tx: Tx) -> None:
         "targetIds": targets,
         "changes": json.dumps([_entry(c) for c in tx.changes], default=str),
     }
-    await tx.run(
-        "CREATE (e:AuditEvent) SET e = $props "
+    return (
+        "CREATE (e:AuditEvent) SET e = $auditProps "
         "WITH e "
-        "UNWIND $targets AS targetId "
+        "UNWIND $auditTargets AS targetId "
         "MATCH (n:Node {id: targetId}) "
         "CREATE (e)-[:CONCERNS]->(n) "
         # An event belongs to the project of what it touched, so scoped tokens see their own.
         "WITH e, collect(n.project) AS projects "
         "SET e.project = head(projects)",
-        {"props": {k: v for k, v in props.items() if v is not None}, "targets": targets},
+        {
+            "auditProps": {k: v for k, v in props.items() if v is not None},
+            "auditTargets": targets,
+        },
     )
 
 

@@ -317,11 +317,16 @@ async def check_unique(tx: Tx, keys: list[UniqueKey]) -> None:
     assert row is not None
     for key, taken in zip(checks, row["taken"], strict=True):
         if taken:
-            shown = ", ".join(f"{k}={v!r}" for k, v in key.props.items() if not k.endswith("Id"))
-            scope = (
-                " here" if any(k.endswith("Id") and k != "externalId" for k in key.props) else ""
-            )
-            raise Conflict(f"a {key.label} with {shown} already exists{scope}", field=key.path)
+            raise taken_conflict(key)
+
+
+def taken_conflict(key: UniqueKey) -> Conflict:
+    """The CONFLICT for a unique key another node already holds (its scope, the id of the
+    parent it is unique under, is said as "here")."""
+    scoped = [k for k in key.props if k.endswith("Id") and k != "externalId"]
+    shown = ", ".join(f"{k}={v!r}" for k, v in key.props.items() if k not in scoped)
+    scope = " here" if scoped else ""
+    return Conflict(f"a {key.label} with {shown} already exists{scope}", field=key.path)
 
 
 def create_keys(record: type[Entity], props: dict[str, Any], path: str) -> list[UniqueKey]:

@@ -16,9 +16,17 @@ from pydantic import model_validator
 
 from lineagehub.graph import artifacts, experiments, links, versions
 from lineagehub.graph.commands import Command
-from lineagehub.graph.entities import Name, UniqueKey, check_unique, new_node, now
+from lineagehub.graph.entities import (
+    Name,
+    UniqueKey,
+    check_unique,
+    create_keys,
+    new_node,
+    now,
+    taken_conflict,
+)
 from lineagehub.graph.errors import Conflict, NotFound
-from lineagehub.graph.identity import check_project, in_scope, scope_params
+from lineagehub.graph.identity import DEFAULT_PROJECT, check_project, in_scope, scope_params
 from lineagehub.graph.models import RegisteredModelCreate
 from lineagehub.graph.records import (
     ExperimentRun,
@@ -160,29 +168,10 @@ async def _model(tx: Tx, command: RegisteredModelCreate, path: str) -> tuple[dic
     )
     assert row is not None
     if row["found"]:
-        check_project(row["project"], f"{path}.model.name")
-        if "project" in command.model_fields_set and row["project"] != command.project:
-            raise Conflict(
-                f"RegisteredModel {command.name!r} belongs to project {row['project']!r}",
-                field=f"{path}.model.project",
-            )
-        if command.external_id is not None and row["externalId"] != command.external_id:
-            raise Conflict(
-                f"RegisteredModel {command.name!r} has externalId {row['externalId']!r}",
-                field=f"{path}.model.externalId",
-            )
+        _existing_model(command, row["project"], row["externalId"], path)
     else:
         check_project(command.project, f"{path}.model.project")
-        await check_unique(
-            tx,
-            [
-                UniqueKey(
-                    f"{path}.model.externalId",
-                    RegisteredModel.LABEL,
-                    {"externalId": command.external_id},
-                )
-            ],
-        )
+        await check_unique(tx, [_model_external_id(command, path)])
     props = new_node(RegisteredModel.LABEL, command, now())
     # MERGE on the uniquely constrained name: concurrent first registrations create one model.
     merged = await tx.single(
@@ -208,8 +197,231 @@ async def register_many(store: Store, commands: list[RegisterModel]) -> list[Reg
     return await store.write(lambda tx: register_batch(tx, commands))
 
 
+# A registration's model, version and artifact, found or created.
+_Parts = tuple[dict[str, Any], bool, ModelVersion, bool, ModelArtifact | None, bool]
+
+# A registration with a named version, in one query: the same steps ``_stepwise`` takes
+# one query each, in the same order and with the same locks (the model, then the version).
+# Each creation happens only when nothing it depends on failed; the flags it returns are
+# then checked in Python, in ``_stepwise``'s order, and the first failure raises, which
+# rolls the transaction back.
+_NAMED = (
+    "OPTIONAL MATCH (old:RegisteredModel {name: $model.name}) "
+    "WITH old IS NOT NULL AS modelFound, old.project AS oldProject, "
+    "  old.externalId AS oldExternalId "
+    "WITH *, NOT modelFound AND $model.externalId IS NOT NULL AND "
+    "  COUNT { MATCH (x:RegisteredModel {externalId: $model.externalId}) } > 0 "
+    "  AS modelExternalIdTaken "
+    # MERGE on the uniquely constrained name: concurrent first registrations create one model.
+    "OPTIONAL CALL (modelExternalIdTaken) { "
+    "  WITH modelExternalIdTaken WHERE NOT modelExternalIdTaken "
+    "  MERGE (m:RegisteredModel {name: $model.name}) "
+    "  ON CREATE SET m = $model, m:Node "
+    "  SET m._lock = true REMOVE m._lock "
+    "  RETURN m "
+    "} "
+    "WITH *, m {.*} AS modelProps, m.id = $model.id AS modelCreated "
+    # By the key the version's uniqueness constraint indexes.
+    "OPTIONAL MATCH (v0:ModelVersion {modelId: m.id, name: $version.name}) "
+    "WITH *, v0 IS NULL AND $version.externalId IS NOT NULL AND "
+    "  COUNT { MATCH (x:ModelVersion {externalId: $version.externalId}) } > 0 "
+    "  AS versionExternalIdTaken "
+    "OPTIONAL CALL (m, v0, versionExternalIdTaken) { "
+    "  WITH m, v0, versionExternalIdTaken "
+    "  WHERE v0 IS NULL AND m.state <> $archived AND NOT versionExternalIdTaken "
+    "  CREATE (m)-[:HAS_VERSION {since: $version.createdAt}]->(n:Node:ModelVersion) "
+    "  SET n = $version, n.modelId = m.id, n.project = coalesce(m.project, $defaultProject), "
+    "    m.updatedAt = $version.updatedAt "
+    "  RETURN n "
+    "} "
+    "WITH *, coalesce(v0, n) AS v "
+    "WITH *, v {.*} AS versionProps "
+)
+_NAMED_ARTIFACT = (
+    "CALL (v) { WITH v WHERE v IS NOT NULL SET v._lock = true REMOVE v._lock } "
+    "OPTIONAL MATCH (v)-[:HAS_ARTIFACT]->(a0:Artifact {name: $artifact.name}) "
+    "WITH *, a0 IS NULL AND "
+    "  COUNT { MATCH (x:Artifact {versionId: v.id, name: $artifact.name}) } > 0 "
+    "  AS artifactNameTaken, "
+    "  a0 IS NULL AND $artifact.externalId IS NOT NULL AND "
+    "  COUNT { MATCH (x:ModelArtifact {externalId: $artifact.externalId}) } > 0 "
+    "  AS artifactExternalIdTaken "
+    "OPTIONAL CALL (v, a0, artifactNameTaken, artifactExternalIdTaken) { "
+    "  WITH v, a0, artifactNameTaken, artifactExternalIdTaken "
+    "  WHERE a0 IS NULL AND v.state <> $archived "
+    "    AND NOT artifactNameTaken AND NOT artifactExternalIdTaken "
+    "  CREATE (a:Node:Artifact:ModelArtifact) "
+    "  SET a = $artifact, a.versionId = v.id, a.project = v.project "
+    "  CREATE (v)-[:HAS_ARTIFACT {since: $artifact.createdAt}]->(a) "
+    "  SET v.updatedAt = $artifact.updatedAt "
+    "  RETURN a "
+    "} "
+)
+_NAMED_RETURN = (
+    "RETURN modelFound, oldProject, oldExternalId, modelExternalIdTaken, modelProps, "
+    "  modelCreated, v0 IS NOT NULL AS versionFound, versionExternalIdTaken, versionProps"
+)
+_NAMED_ARTIFACT_RETURN = (
+    ", a0 {.*} AS artifactFound, artifactNameTaken, artifactExternalIdTaken, a {.*} AS artifact"
+)
+
+
+async def _named(tx: Tx, command: RegisterModel, path: str) -> _Parts:
+    """Model, named version and artifact in one query (``_NAMED``), checked as
+    ``_stepwise`` checks them: the same errors, in the same order."""
+    model_in, version_in, artifact_in = command.model, command.version, command.artifact
+    model_new = new_node(RegisteredModel.LABEL, model_in, now())
+    version_new = new_node(ModelVersion.LABEL, version_in, now())
+    version_new["approvalStatus"] = "NONE"
+    params: dict[str, Any] = {
+        "model": model_new,
+        "version": version_new,
+        "archived": State.ARCHIVED.value,
+        "defaultProject": DEFAULT_PROJECT,
+    }
+    query = _NAMED
+    if artifact_in is not None:
+        artifact_new = new_node(ModelArtifact.LABEL, artifact_in, now())
+        artifact_new.update(
+            kind=ModelArtifact.LABEL, state=artifacts.state_for(artifact_in.artifact_state).value
+        )
+        params["artifact"] = artifact_new
+        query += _NAMED_ARTIFACT + _NAMED_RETURN + _NAMED_ARTIFACT_RETURN
+    else:
+        query += _NAMED_RETURN
+    row = await tx.single(query, params)
+    assert row is not None
+
+    # The model, as ``_model`` checks it.
+    if row["modelFound"]:
+        _existing_model(model_in, row["oldProject"], row["oldExternalId"], path)
+    else:
+        check_project(model_in.project, f"{path}.model.project")
+        if row["modelExternalIdTaken"]:
+            raise taken_conflict(_model_external_id(model_in, path))
+    model: dict[str, Any] = row["modelProps"]
+    model_created = bool(row["modelCreated"])
+    if model_created:
+        tx.touch(model["id"], None, model)
+
+    # The version, as ``_stepwise`` and ``versions.create_in`` check it.
+    version_props: dict[str, Any] = row["versionProps"]
+    if row["versionFound"]:
+        _same_facts(version_props, version_in.node_properties(), _VERSION_FACTS, f"{path}.version")
+    else:
+        versions.check_open(model, f"{path}.model.name")
+        if row["versionExternalIdTaken"]:
+            raise taken_conflict(create_keys(ModelVersion, version_new, f"{path}.version")[1])
+        version_new.update(modelId=model["id"], project=model.get("project", DEFAULT_PROJECT))
+        tx.touch(version_new["id"], None, version_new)
+    version = ModelVersion.from_props(version_props)
+
+    # The artifact, as ``_stepwise`` and ``artifacts.create_in`` check it.
+    if artifact_in is None:
+        return model, model_created, version, not row["versionFound"], None, False
+    stored: dict[str, Any] | None = row["artifactFound"]
+    if stored is not None:
+        return (
+            model,
+            model_created,
+            version,
+            not row["versionFound"],
+            _existing_artifact(artifact_in, stored, path),
+            False,
+        )
+    artifacts.check_open(version_props, f"{path}.artifact")
+    artifact_new.update(versionId=version_props["id"], project=version_props.get("project"))
+    artifact_new = {k: v for k, v in artifact_new.items() if v is not None}
+    name_key, external_id_key = create_keys(ModelArtifact, artifact_new, f"{path}.artifact")
+    if row["artifactNameTaken"]:
+        raise taken_conflict(name_key)
+    if row["artifactExternalIdTaken"]:
+        raise taken_conflict(external_id_key)
+    tx.touch(artifact_new["id"], None, artifact_new)
+    artifact = ModelArtifact.from_props(row["artifact"])
+    return model, model_created, version, not row["versionFound"], artifact, True
+
+
+def _existing_model(
+    command: RegisteredModelCreate, project: str | None, external_id: str | None, path: str
+) -> None:
+    """What a registration may not change about a model that exists."""
+    check_project(project, f"{path}.model.name")
+    if "project" in command.model_fields_set and project != command.project:
+        raise Conflict(
+            f"RegisteredModel {command.name!r} belongs to project {project!r}",
+            field=f"{path}.model.project",
+        )
+    if command.external_id is not None and external_id != command.external_id:
+        raise Conflict(
+            f"RegisteredModel {command.name!r} has externalId {external_id!r}",
+            field=f"{path}.model.externalId",
+        )
+
+
+def _model_external_id(command: RegisteredModelCreate, path: str) -> UniqueKey:
+    return UniqueKey(
+        f"{path}.model.externalId", RegisteredModel.LABEL, {"externalId": command.external_id}
+    )
+
+
+def _existing_artifact(
+    command: artifacts.ModelArtifactFields, stored: dict[str, Any], path: str
+) -> ModelArtifact:
+    """The version's artifact of that name, when a registration may name it again."""
+    if stored.get("kind") != ModelArtifact.LABEL:
+        raise Conflict(
+            f"artifact {command.name!r} of this version is a doc artifact",
+            field=f"{path}.artifact.name",
+        )
+    _same_facts(stored, command.node_properties(), _ARTIFACT_FACTS, f"{path}.artifact")
+    return ModelArtifact.from_props(stored)
+
+
 async def register_in(tx: Tx, command: RegisterModel, path: str) -> Registration:
     """Register inside ``tx``; errors name fields under ``path``."""
+    if command.version.name is not None:
+        parts = await _named(tx, command, path)
+    else:
+        parts = await _stepwise(tx, command, path)
+    model, model_created, version, version_created, artifact, artifact_created = parts
+    run: ExperimentRun | None = None
+    run_created = False
+    stamp = now()
+    if command.training_run is not None:
+        experiment, _ = await experiments.ensure_experiment(
+            tx,
+            experiments.ExperimentFields(
+                name=command.training_run.experiment, project=model.get("project")
+            ),
+            path=f"{path}.trainingRun",
+        )
+        run, run_created = await experiments.ensure_run(
+            tx, command.training_run, experiment, path=f"{path}.trainingRun"
+        )
+        await links.add(
+            tx, [links.Link(run.id, "PRODUCED", version.id, f"{path}.trainingRun")], stamp
+        )
+    if command.base_version is not None:
+        base = await resolve_version(tx, command.base_version, field=f"{path}.baseVersion")
+        await links.add(
+            tx, [links.Link(version.id, "DERIVED_FROM", base, f"{path}.baseVersion")], stamp
+        )
+    return Registration(
+        model=RegisteredModel.from_props(model),
+        version=version,
+        artifact=artifact,
+        model_created=model_created,
+        version_created=version_created,
+        artifact_created=artifact_created,
+        training_run=run,
+        training_run_created=run_created,
+    )
+
+
+async def _stepwise(tx: Tx, command: RegisterModel, path: str) -> _Parts:
+    """Model, version and artifact one query at a time (an unnamed version needs its
+    number before it exists)."""
     model, model_created = await _model(tx, command.model, path)
     version_props: dict[str, Any] | None = None
     if command.version.name is not None:
@@ -259,52 +471,10 @@ async def register_in(tx: Tx, command: RegisterModel, path: str) -> Registration
             )
             artifact_created = True
         else:
-            if row["a"].get("kind") != ModelArtifact.LABEL:
-                raise Conflict(
-                    f"artifact {command.artifact.name!r} of this version is a doc artifact",
-                    field=f"{path}.artifact.name",
-                )
-            _same_facts(
-                row["a"],
-                command.artifact.node_properties(),
-                _ARTIFACT_FACTS,
-                f"{path}.artifact",
-            )
-            created = ModelArtifact.from_props(row["a"])
+            created = _existing_artifact(command.artifact, row["a"], path)
         assert isinstance(created, ModelArtifact)
         artifact = created
-    run: ExperimentRun | None = None
-    run_created = False
-    stamp = now()
-    if command.training_run is not None:
-        experiment, _ = await experiments.ensure_experiment(
-            tx,
-            experiments.ExperimentFields(
-                name=command.training_run.experiment, project=model.get("project")
-            ),
-            path=f"{path}.trainingRun",
-        )
-        run, run_created = await experiments.ensure_run(
-            tx, command.training_run, experiment, path=f"{path}.trainingRun"
-        )
-        await links.add(
-            tx, [links.Link(run.id, "PRODUCED", version.id, f"{path}.trainingRun")], stamp
-        )
-    if command.base_version is not None:
-        base = await resolve_version(tx, command.base_version, field=f"{path}.baseVersion")
-        await links.add(
-            tx, [links.Link(version.id, "DERIVED_FROM", base, f"{path}.baseVersion")], stamp
-        )
-    return Registration(
-        model=RegisteredModel.from_props(model),
-        version=version,
-        artifact=artifact,
-        model_created=model_created,
-        version_created=version_created,
-        artifact_created=artifact_created,
-        training_run=run,
-        training_run_created=run_created,
-    )
+    return model, model_created, version, version_created, artifact, artifact_created
 
 
 # --- bulk, set-based --------------------------------------------------------------------

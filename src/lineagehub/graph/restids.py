@@ -10,7 +10,13 @@ version) get theirs at start-up.
 
 from __future__ import annotations
 
+from typing import Any
+
 from lineagehub.graph.store import Store, Tx
+
+# A statement to run in the same query as a numbering: an updating Cypher clause sequence
+# (no RETURN) and its parameters, which must not be named first, count or ids.
+Along = tuple[str, dict[str, Any]]
 
 # The Kubeflow id pattern allows at most nine digits.
 MAX_REST_ID = 999_999_999
@@ -24,9 +30,12 @@ _TAKEN = (
 )
 
 
-async def allocate(tx: Tx, count: int, *, numbering: list[str] | None = None) -> int:
+async def allocate(
+    tx: Tx, count: int, *, numbering: list[str] | None = None, along: Along | None = None
+) -> int:
     """Reserve ``count`` consecutive free ids; returns the first. With ``numbering`` (ids
-    of nodes ``tx`` created), also give those nodes the ids, in the same query.
+    of nodes ``tx`` created), also give those nodes the ids, in the same query. ``along``
+    runs first in that same query (once, whether or not the ids turn out free).
 
     A process's block can go stale when something else writes REST ids (a bulk load that
     numbers its own nodes, a wiped and reloaded database): ids found taken are skipped by
@@ -40,8 +49,13 @@ async def allocate(tx: Tx, count: int, *, numbering: list[str] | None = None) ->
         if first + count - 1 > MAX_REST_ID:
             raise RuntimeError("the REST id sequence is exhausted")
         params = {"first": first, "count": count, "ids": numbering or []}
+        before = ""
+        if along is not None:
+            before = f"CALL () {{ {along[0]} }} "
+            params.update(along[1])
+            along = None
         row = await tx.single(
-            f"WITH {_TAKEN} AS taken "
+            f"{before}WITH {_TAKEN} AS taken "
             "CALL (taken) { "
             "  WITH taken WHERE NOT taken "
             "  UNWIND range(0, size($ids) - 1) AS i "
@@ -58,8 +72,9 @@ async def allocate(tx: Tx, count: int, *, numbering: list[str] | None = None) ->
     raise RuntimeError("could not find free REST ids")
 
 
-async def assign_rest_ids(tx: Tx) -> None:
-    """Commit hook: number the nodes this transaction created (in creation order)."""
+async def assign_rest_ids(tx: Tx, *, along: Along | None = None) -> None:
+    """Number the nodes ``tx`` created (in creation order), in one query with ``along``
+    (which runs alone when nothing was created)."""
     created: list[str] = []
     seen: set[str] = set()
     for change in tx.changes:
@@ -69,8 +84,10 @@ async def assign_rest_ids(tx: Tx) -> None:
             seen.add(change.target_id)
             created.append(change.target_id)
     if not created:
+        if along is not None:
+            await tx.run(*along)
         return
-    await allocate(tx, len(created), numbering=created)
+    await allocate(tx, len(created), numbering=created, along=along)
 
 
 async def backfill(store: Store, batch: int = 10_000) -> int:

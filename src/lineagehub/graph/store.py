@@ -182,11 +182,11 @@ class Tx:
 
 
 def _default_hooks() -> list[Callable[[Tx], Awaitable[None]]]:
-    # Every store audits its writes; imported late because audit builds on this module.
-    from lineagehub.graph.audit import record_audit_event
-    from lineagehub.graph.restids import assign_rest_ids
+    # Every store audits its writes and numbers its new nodes (one query for both);
+    # imported late because audit builds on this module.
+    from lineagehub.graph.audit import finish
 
-    return [record_audit_event, assign_rest_ids]
+    return [finish]
 
 
 class Store:

@@ -83,6 +83,15 @@ async def next_version_name(tx: Tx, model_id: str) -> str:
     return name
 
 
+def check_open(model: dict[str, Any], field: str) -> None:
+    """CONFLICT when ``model`` (its properties) is archived: it takes no new versions."""
+    if model["state"] == State.ARCHIVED.value:
+        raise Conflict(
+            f"RegisteredModel {model['name']!r} is archived; unarchive it to add versions",
+            field=field,
+        )
+
+
 async def create_in(
     tx: Tx,
     command: ModelVersionFields,
@@ -95,11 +104,7 @@ async def create_in(
     """Create a version inside ``tx`` under ``model`` (the locked model's properties).
     ``name_checked``: the caller found no version of this name in ``tx`` already (its
     uniqueness is not asked again; the constraint still backs it)."""
-    if model["state"] == State.ARCHIVED.value:
-        raise Conflict(
-            f"RegisteredModel {model['name']!r} is archived; unarchive it to add versions",
-            field=model_field,
-        )
+    check_open(model, model_field)
     name = command.name or await next_version_name(tx, model["id"])
     props = new_node(ModelVersion.LABEL, command, now())
     props.update(

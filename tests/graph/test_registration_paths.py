@@ -1,0 +1,294 @@
+"""registerModel's two ways against real Neo4j: the one-query way a named version takes
+(``_named``) and the query-per-step way (``_stepwise``, which unnamed versions take) give
+the same answer and error (code, field, message), and on success the same writes and the
+same recorded changes, for every case a registration can meet: new and existing models, versions and artifacts,
+every immutable fact, externalId and name taken, archived parents, project scopes."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import datetime
+from typing import Any
+
+import neo4j
+import pytest
+
+from lineagehub.graph import artifacts, registration
+from lineagehub.graph.constraints import ensure_constraints
+from lineagehub.graph.errors import RegistryError
+from lineagehub.graph.identity import Principal, current_principal, expand
+from lineagehub.graph.registration import RegisterModel
+from lineagehub.graph.store import Store, Tx, count_round_trips
+from lineagehub.settings import Settings
+from tests.conftest import with_store
+
+SCOPED = Principal(name="scoped", roles=expand(["writer"]), projects=frozenset({"p1"}))
+
+
+def _input(
+    model: str,
+    version: str,
+    artifact: dict[str, Any] | None = None,
+    *,
+    model_extra: dict[str, Any] | None = None,
+    version_extra: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    data: dict[str, Any] = {
+        "model": {"name": model, **(model_extra or {})},
+        "version": {"name": version, "author": "ada", **(version_extra or {})},
+    }
+    if artifact is not None:
+        data["artifact"] = artifact
+    return data
+
+
+ART = {"name": "art", "uri": "s3://b/art", "digest": "d1", "externalId": "xa1"}
+
+# (case, principal, input)
+CASES: list[tuple[str, Principal | None, dict[str, Any]]] = [
+    ("all new", None, _input("new", "1", {"uri": "s3://b/new", "sizeBytes": 10})),
+    ("all new, no artifact", None, _input("new", "1")),
+    (
+        "all new, every field",
+        None,
+        _input(
+            "new",
+            "1",
+            {
+                "name": "a",
+                "uri": "s3://x",
+                "modelFormatName": "onnx",
+                "artifactState": "LIVE",
+                "customProperties": [{"key": "k", "intValue": 3}],
+            },
+            model_extra={"externalId": "xm-new", "project": "p1", "owner": "o", "tags": ["t"]},
+            version_extra={
+                "externalId": "xv-new",
+                "description": "d",
+                "customProperties": [{"key": "acc", "floatValue": 0.9}],
+            },
+        ),
+    ),
+    ("new version", None, _input("m1", "v2", {"uri": "s3://b/v2"})),
+    ("new version, no artifact", None, _input("m1", "v2")),
+    ("everything again", None, _input("m1", "v1", ART, model_extra={"externalId": "xm1"})),
+    ("version again, no artifact", None, _input("m1", "v1")),
+    ("new artifact of a version", None, _input("m1", "v1", {"name": "art2", "uri": "s3://2"})),
+    ("changed author", None, _input("m1", "v1", version_extra={"author": "bob"})),
+    ("changed uri", None, _input("m1", "v1", {**ART, "uri": "s3://other"})),
+    ("changed digest", None, _input("m1", "v1", {**ART, "digest": "d2"})),
+    ("a doc artifact's name", None, _input("m1", "v1", {"name": "doc", "uri": "s3://d"})),
+    ("artifact externalId taken", None, _input("m1", "v1", {"name": "a3", "externalId": "xa1"})),
+    ("archived model", None, _input("arch", "9", {"uri": "s3://z"})),
+    ("archived model's version", None, _input("arch", "1")),
+    ("archived version, new artifact", None, _input("m1", "old", {"name": "x", "uri": "s3://x"})),
+    ("archived version, again", None, _input("m1", "old")),
+    ("model externalId differs", None, _input("m1", "v1", model_extra={"externalId": "other"})),
+    ("model project differs", None, _input("m1", "v2", model_extra={"project": "p9"})),
+    ("new model, externalId taken", None, _input("n2", "1", model_extra={"externalId": "xm1"})),
+    (
+        "new model, version externalId taken",
+        None,
+        _input("n3", "1", version_extra={"externalId": "xv1"}),
+    ),
+    (
+        "new version, externalId taken",
+        None,
+        _input("m1", "v3", version_extra={"externalId": "xv1"}),
+    ),
+    ("scoped, another project's model", SCOPED, _input("pm", "1")),
+    ("scoped, new model elsewhere", SCOPED, _input("n4", "1", model_extra={"project": "p2"})),
+    (
+        "scoped, new model in scope",
+        SCOPED,
+        _input("n5", "1", {"uri": "s3://5"}, model_extra={"project": "p1"}),
+    ),
+    ("scoped, own model", SCOPED, _input("pm1", "2", {"uri": "s3://6"})),
+]
+
+
+class _Undo(Exception):
+    """Raised once a case is recorded: its transaction rolls back."""
+
+    def __init__(self, seen: Any) -> None:
+        super().__init__("undo")
+        self.seen = seen
+
+
+def _normal(value: Any, ids: dict[str, str]) -> Any:
+    """``value`` with new ids numbered in order of appearance and times made equal."""
+    if isinstance(value, dict):
+        return {k: _normal(v, ids) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_normal(v, ids) for v in value]
+    if isinstance(value, datetime) or type(value).__name__ == "DateTime":
+        return "<time>"
+    if isinstance(value, str) and value in ids:
+        return ids[value]
+    return value
+
+
+def _record(parts: Any) -> dict[str, Any]:
+    model, model_created, version, version_created, artifact, artifact_created = parts
+    return {
+        "model": model,
+        "version": vars(version),
+        "artifact": vars(artifact) if artifact else None,
+        "created": (model_created, version_created, artifact_created),
+    }
+
+
+async def _seed(store: Store) -> None:
+    async def register(data: dict[str, Any]) -> registration.Registration:
+        return await registration.register(store, RegisterModel.model_validate(data))
+
+    first = await register(
+        _input(
+            "m1",
+            "v1",
+            ART,
+            model_extra={"externalId": "xm1"},
+            version_extra={"externalId": "xv1"},
+        )
+    )
+    await artifacts.create(
+        store,
+        artifacts.DocArtifactCreate.model_validate(
+            {"versionId": first.version.id, "name": "doc", "uri": "s3://doc"}
+        ),
+    )
+    old = await register(_input("m1", "old"))
+    arch = await register(_input("arch", "1"))
+    await register(_input("pm", "1", model_extra={"project": "p2"}))
+    await register(_input("pm1", "1", model_extra={"project": "p1"}))
+
+    async def archive(tx: Tx) -> None:
+        await tx.run(
+            "MATCH (n:Node) WHERE n.id IN $ids SET n.state = 'ARCHIVED'",
+            {"ids": [old.version.id, arch.model.id]},
+        )
+
+    await store.write(archive)
+
+
+async def _run(store: Store, way: Any, case: tuple[str, Principal | None, dict[str, Any]]) -> Any:
+    _, principal, data = case
+    command = RegisterModel.model_validate(data)
+
+    async def work(tx: Tx) -> None:
+        try:
+            parts = await way(tx, command, "input")
+        except RegistryError as error:
+            outcome: Any = ("error", error.code, error.field, error.message, error.details)
+        else:
+            outcome = _record(parts)
+        changes = [(c.target_id, c.before, c.after) for c in tx.changes]
+        stored = await tx.run(
+            "MATCH (n:Node) WHERE n:RegisteredModel OR n:ModelVersion OR n:Artifact "
+            "OPTIONAL MATCH (n)-[r]->(o:Node) "
+            "WITH n, collect([type(r), o.id]) AS out "
+            "RETURN n {.*} AS n, labels(n) AS labels, out ORDER BY n.name, n.id"
+        )
+        raise _Undo((outcome, changes, stored))
+
+    token = current_principal.set(principal)
+    try:
+        await store.write(work)
+    except _Undo as undo:
+        seen = undo.seen
+    finally:
+        current_principal.reset(token)
+    # Ids made during the case are numbered as they appear; stored ones stay.
+    fresh: dict[str, str] = {}
+    for target, _, _ in seen[1]:
+        fresh.setdefault(target, f"<new {len(fresh)}>")
+    return _normal(seen, fresh)
+
+
+def test_both_ways_agree_on_every_case(settings: Settings, db: neo4j.Driver) -> None:
+    async def work(store: Store) -> list[tuple[str, Any, Any]]:
+        await _seed(store)
+        return [
+            (
+                case[0],
+                await _run(store, registration._named, case),
+                await _run(store, registration._stepwise, case),
+            )
+            for case in CASES
+        ]
+
+    results = with_store(settings, work)
+    for name, named, stepwise in results:
+        assert named[0] == stepwise[0], name
+        if isinstance(named[0], dict):  # a registration, not an error
+            # What was written and recorded for the audit trail (a failed case rolls back:
+            # what it wrote before failing is never seen).
+            assert named[1:] == stepwise[1:], name
+    outcomes = {name: named[0] for name, named, _ in results}
+    # The cases reach what they are named after (so agreeing is not agreeing on nothing).
+    assert outcomes["all new"]["created"] == [True, True, True]
+    assert outcomes["everything again"]["created"] == [False, False, False]
+    assert outcomes["new artifact of a version"]["created"] == [False, False, True]
+    errors = {name: tuple(o[1:3]) for name, o in outcomes.items() if isinstance(o, list)}
+    assert errors == {
+        "changed author": ("CONFLICT", "input.version.author"),
+        "changed uri": ("CONFLICT", "input.artifact.uri"),
+        "changed digest": ("CONFLICT", "input.artifact.digest"),
+        "a doc artifact's name": ("CONFLICT", "input.artifact.name"),
+        "artifact externalId taken": ("CONFLICT", "input.artifact.externalId"),
+        "archived model": ("CONFLICT", "input.model.name"),
+        "archived version, new artifact": ("CONFLICT", "input.artifact.versionId"),
+        "model externalId differs": ("CONFLICT", "input.model.externalId"),
+        "model project differs": ("CONFLICT", "input.model.project"),
+        "new model, externalId taken": ("CONFLICT", "input.model.externalId"),
+        "new model, version externalId taken": ("CONFLICT", "input.version.externalId"),
+        "new version, externalId taken": ("CONFLICT", "input.version.externalId"),
+        "scoped, another project's model": ("FORBIDDEN", "input.model.name"),
+        "scoped, new model elsewhere": ("FORBIDDEN", "input.model.project"),
+    }
+    taken = outcomes["new version, externalId taken"][3]
+    assert taken == "a ModelVersion with externalId='xv1' already exists"
+
+
+@pytest.mark.parametrize("artifact", [True, False])
+def test_a_named_registration_is_one_query(
+    settings: Settings, db: neo4j.Driver, artifact: bool
+) -> None:
+    data = _input("one", "1", {"uri": "s3://one"} if artifact else None)
+
+    async def work(store: Store) -> int:
+        async def register(tx: Tx) -> int:
+            with count_round_trips() as trips:
+                await registration.register_in(tx, RegisterModel.model_validate(data), "input")
+            return trips.count
+
+        return await store.write(register)
+
+    assert with_store(settings, work) == 1
+
+
+def test_concurrent_named_registrations_of_one_new_model(
+    settings: Settings, db: neo4j.Driver
+) -> None:
+    """Ten at once, each a new version of the same new model: one model, ten versions."""
+
+    async def work(store: Store) -> list[bool]:
+        await ensure_constraints(store)  # the server makes them; this test has none running
+        done = await asyncio.gather(
+            *(
+                registration.register(
+                    store, RegisterModel.model_validate(_input("race", str(i), {"uri": "s3://r"}))
+                )
+                for i in range(10)
+            )
+        )
+        return [d.model_created for d in done]
+
+    created = with_store(settings, work)
+    assert sorted(created) == [False] * 9 + [True]
+    [row] = db.execute_query(
+        "MATCH (m:RegisteredModel {name: 'race'}) "
+        "RETURN COUNT { (m)-[:HAS_VERSION]->() } AS versions, "
+        "COUNT { (m)-[:HAS_VERSION]->()-[:HAS_ARTIFACT]->() } AS artifacts"
+    ).records
+    assert (row["versions"], row["artifacts"]) == (10, 10)
