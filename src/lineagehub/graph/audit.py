@@ -76,13 +76,13 @@ def audit_statement(tx: Tx) -> Along | None:
         "actor": principal.name,
         "actorTokenId": principal.token_id,
         "at": stamp,
-        "createdAt": stamp,
         "requestId": request_id.get(),
         "targetIds": targets,
         "changes": json.dumps([_entry(c) for c in tx.changes], default=str),
     }
     return (
-        "CREATE (e:AuditEvent) SET e = $auditProps "
+        # createdAt is at: one datetime to send, not two (the driver converts each slowly).
+        "CREATE (e:AuditEvent) SET e = $auditProps, e.createdAt = e.at "
         "WITH e "
         "UNWIND $auditTargets AS targetId "
         "MATCH (n:Node {id: targetId}) "

@@ -197,6 +197,19 @@ async def register_many(store: Store, commands: list[RegisterModel]) -> list[Reg
     return await store.write(lambda tx: register_batch(tx, commands))
 
 
+def _unstamped(props: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in props.items() if k not in ("createdAt", "updatedAt")}
+
+
+def _projected(var: str) -> str:
+    """Cypher for node ``var`` as a ``node_map``, or null when ``var`` is null."""
+    return f"CASE WHEN {var} IS NULL THEN null ELSE {node_map(var)} END"
+
+
+def _props(projected: dict[str, Any] | None) -> dict[str, Any] | None:
+    return decode_node(projected)[1] if projected is not None else None
+
+
 # A registration's model, version and artifact, found or created.
 _Parts = tuple[dict[str, Any], bool, ModelVersion, bool, ModelArtifact | None, bool]
 
@@ -216,11 +229,11 @@ _NAMED = (
     "OPTIONAL CALL (modelExternalIdTaken) { "
     "  WITH modelExternalIdTaken WHERE NOT modelExternalIdTaken "
     "  MERGE (m:RegisteredModel {name: $model.name}) "
-    "  ON CREATE SET m = $model, m:Node "
+    "  ON CREATE SET m = $model, m.createdAt = $at, m.updatedAt = $at, m:Node "
     "  SET m._lock = true REMOVE m._lock "
     "  RETURN m "
     "} "
-    "WITH *, m {.*} AS modelProps, m.id = $model.id AS modelCreated "
+    f"WITH *, {_projected('m')} AS modelProps, m.id = $model.id AS modelCreated "
     # By the key the version's uniqueness constraint indexes.
     "OPTIONAL MATCH (v0:ModelVersion {modelId: m.id, name: $version.name}) "
     "WITH *, v0 IS NULL AND $version.externalId IS NOT NULL AND "
@@ -229,13 +242,13 @@ _NAMED = (
     "OPTIONAL CALL (m, v0, versionExternalIdTaken) { "
     "  WITH m, v0, versionExternalIdTaken "
     "  WHERE v0 IS NULL AND m.state <> $archived AND NOT versionExternalIdTaken "
-    "  CREATE (m)-[:HAS_VERSION {since: $version.createdAt}]->(n:Node:ModelVersion) "
-    "  SET n = $version, n.modelId = m.id, n.project = coalesce(m.project, $defaultProject), "
-    "    m.updatedAt = $version.updatedAt "
+    "  CREATE (m)-[:HAS_VERSION {since: $at}]->(n:Node:ModelVersion) "
+    "  SET n = $version, n.createdAt = $at, n.updatedAt = $at, n.modelId = m.id, "
+    "    n.project = coalesce(m.project, $defaultProject), m.updatedAt = $at "
     "  RETURN n "
     "} "
     "WITH *, coalesce(v0, n) AS v "
-    "WITH *, v {.*} AS versionProps "
+    f"WITH *, {_projected('v')} AS versionProps "
 )
 _NAMED_ARTIFACT = (
     "CALL (v) { WITH v WHERE v IS NOT NULL SET v._lock = true REMOVE v._lock } "
@@ -251,9 +264,10 @@ _NAMED_ARTIFACT = (
     "  WHERE a0 IS NULL AND v.state <> $archived "
     "    AND NOT artifactNameTaken AND NOT artifactExternalIdTaken "
     "  CREATE (a:Node:Artifact:ModelArtifact) "
-    "  SET a = $artifact, a.versionId = v.id, a.project = v.project "
-    "  CREATE (v)-[:HAS_ARTIFACT {since: $artifact.createdAt}]->(a) "
-    "  SET v.updatedAt = $artifact.updatedAt "
+    "  SET a = $artifact, a.createdAt = $at, a.updatedAt = $at, a.versionId = v.id, "
+    "    a.project = v.project "
+    "  CREATE (v)-[:HAS_ARTIFACT {since: $at}]->(a) "
+    "  SET v.updatedAt = $at "
     "  RETURN a "
     "} "
 )
@@ -262,7 +276,8 @@ _NAMED_RETURN = (
     "  modelCreated, v0 IS NOT NULL AS versionFound, versionExternalIdTaken, versionProps"
 )
 _NAMED_ARTIFACT_RETURN = (
-    ", a0 {.*} AS artifactFound, artifactNameTaken, artifactExternalIdTaken, a {.*} AS artifact"
+    f", {_projected('a0')} AS artifactFound, artifactNameTaken, artifactExternalIdTaken, "
+    f"{_projected('a')} AS artifact"
 )
 
 
@@ -270,26 +285,32 @@ async def _named(tx: Tx, command: RegisterModel, path: str) -> _Parts:
     """Model, named version and artifact in one query (``_NAMED``), checked as
     ``_stepwise`` checks them: the same errors, in the same order."""
     model_in, version_in, artifact_in = command.model, command.version, command.artifact
-    model_new = new_node(RegisteredModel.LABEL, model_in, now())
-    version_new = new_node(ModelVersion.LABEL, version_in, now())
+    # What is created shares one stamp, sent once (the driver turns each Python datetime
+    # into a Neo4j one slowly), as the bulk path does.
+    stamp = now()
+    model_new = new_node(RegisteredModel.LABEL, model_in, stamp)
+    version_new = new_node(ModelVersion.LABEL, version_in, stamp)
     version_new["approvalStatus"] = "NONE"
     params: dict[str, Any] = {
-        "model": model_new,
-        "version": version_new,
+        "model": _unstamped(model_new),
+        "version": _unstamped(version_new),
+        "at": stamp,
         "archived": State.ARCHIVED.value,
         "defaultProject": DEFAULT_PROJECT,
     }
     query = _NAMED
     if artifact_in is not None:
-        artifact_new = new_node(ModelArtifact.LABEL, artifact_in, now())
+        artifact_new = new_node(ModelArtifact.LABEL, artifact_in, stamp)
         artifact_new.update(
             kind=ModelArtifact.LABEL, state=artifacts.state_for(artifact_in.artifact_state).value
         )
-        params["artifact"] = artifact_new
+        params["artifact"] = _unstamped(artifact_new)
         query += _NAMED_ARTIFACT + _NAMED_RETURN + _NAMED_ARTIFACT_RETURN
     else:
         query += _NAMED_RETURN
-    row = await tx.single(query, params)
+    # Nodes come back as node_map projections (read raw): decoding the driver's DATETIMEs
+    # costs more than the rest of the answer.
+    row = await tx.single(query, params, raw=True)
     assert row is not None
 
     # The model, as ``_model`` checks it.
@@ -299,14 +320,16 @@ async def _named(tx: Tx, command: RegisterModel, path: str) -> _Parts:
         check_project(model_in.project, f"{path}.model.project")
         if row["modelExternalIdTaken"]:
             raise taken_conflict(_model_external_id(model_in, path))
-    model: dict[str, Any] = row["modelProps"]
+    model = _props(row["modelProps"])
+    assert model is not None
     model_created = bool(row["modelCreated"])
     if model_created:
         tx.touch(model["id"], None, model)
 
     # The version, as ``_stepwise`` and ``versions.create_in`` check it.
-    version_props: dict[str, Any] = row["versionProps"]
+    version_props = _props(row["versionProps"])
     if row["versionFound"]:
+        assert version_props is not None
         _same_facts(version_props, version_in.node_properties(), _VERSION_FACTS, f"{path}.version")
     else:
         versions.check_open(model, f"{path}.model.name")
@@ -314,12 +337,13 @@ async def _named(tx: Tx, command: RegisterModel, path: str) -> _Parts:
             raise taken_conflict(create_keys(ModelVersion, version_new, f"{path}.version")[1])
         version_new.update(modelId=model["id"], project=model.get("project", DEFAULT_PROJECT))
         tx.touch(version_new["id"], None, version_new)
+    assert version_props is not None
     version = ModelVersion.from_props(version_props)
 
     # The artifact, as ``_stepwise`` and ``artifacts.create_in`` check it.
     if artifact_in is None:
         return model, model_created, version, not row["versionFound"], None, False
-    stored: dict[str, Any] | None = row["artifactFound"]
+    stored = _props(row["artifactFound"])
     if stored is not None:
         return (
             model,
@@ -329,6 +353,7 @@ async def _named(tx: Tx, command: RegisterModel, path: str) -> _Parts:
             _existing_artifact(artifact_in, stored, path),
             False,
         )
+    assert version_props is not None
     artifacts.check_open(version_props, f"{path}.artifact")
     artifact_new.update(versionId=version_props["id"], project=version_props.get("project"))
     artifact_new = {k: v for k, v in artifact_new.items() if v is not None}
@@ -338,7 +363,7 @@ async def _named(tx: Tx, command: RegisterModel, path: str) -> _Parts:
     if row["artifactExternalIdTaken"]:
         raise taken_conflict(external_id_key)
     tx.touch(artifact_new["id"], None, artifact_new)
-    artifact = ModelArtifact.from_props(row["artifact"])
+    artifact = ModelArtifact.from_props(_props(row["artifact"]) or {})
     return model, model_created, version, not row["versionFound"], artifact, True
 
 
@@ -494,19 +519,6 @@ def _plain(command: RegisterModel) -> bool:
         and command.base_version is None
         and command.version.name is not None
     )
-
-
-def _unstamped(props: dict[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in props.items() if k not in ("createdAt", "updatedAt")}
-
-
-def _projected(var: str) -> str:
-    """Cypher for node ``var`` as a ``node_map``, or null when ``var`` is null."""
-    return f"CASE WHEN {var} IS NULL THEN null ELSE {node_map(var)} END"
-
-
-def _props(projected: dict[str, Any] | None) -> dict[str, Any] | None:
-    return decode_node(projected)[1] if projected is not None else None
 
 
 async def _collected(tx: Tx, query: str, params: dict[str, Any]) -> list[dict[str, Any]]:
