@@ -379,6 +379,9 @@ def test_registering_with_a_run_costs_the_same_whatever_its_inputs(
     large = api.post(REGISTER, {"input": _with_run("v2", datasets=6, code=4)})
     assert not small.errors and not large.errors, (small.errors, large.errors)
     assert small.round_trips == large.round_trips
+    # Version (1), experiment (1), run looked up and created (2), datasets (1), code refs
+    # (1), the edges of both types (1), the run's logs with their ids (1), audit (1).
+    assert small.round_trips == 9
     records, _, _ = db.execute_query(
         "MATCH (d)-[:INPUT_TO]->(:ExperimentRun {name: 'run-v2'}) RETURN count(d) AS n"
     )

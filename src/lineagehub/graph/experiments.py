@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
@@ -217,19 +218,31 @@ def _param_changes(
     return encode(fresh, prefix=PARAM_PREFIX)
 
 
-async def _link_inputs(tx: Tx, run_id: str, inputs: RunInputs, path: str) -> None:
+async def _link_inputs(
+    tx: Tx, run_id: str, inputs: RunInputs, path: str, produced: Sequence[str] = ()
+) -> None:
+    """The run's inputs found or created and linked, with its ``produced`` outputs linked
+    in the same query."""
     ids_ = [dataset.id for dataset, _ in await ensure_datasets(tx, inputs.datasets)]
     if inputs.dataset_refs:
         ids_ += await resolve_datasets(tx, inputs.dataset_refs, f"{path}.inputs.datasetRefs")
     ids_ += [code.id for code, _ in await ensure_codes(tx, inputs.code)]
-    await links.add(tx, [links.Link(i, "INPUT_TO", run_id, f"{path}.inputs") for i in ids_], now())
+    edges = [links.Link(i, "INPUT_TO", run_id, f"{path}.inputs") for i in ids_]
+    edges += [links.Link(run_id, "PRODUCED", out, path) for out in produced]
+    await links.add(tx, edges, now())
 
 
 async def ensure_run(
-    tx: Tx, fields: RunFields, experiment: dict[str, Any], *, path: str
+    tx: Tx,
+    fields: RunFields,
+    experiment: dict[str, Any],
+    *,
+    path: str,
+    produced: Sequence[str] = (),
 ) -> tuple[ExperimentRun, bool]:
     """Find the run (by externalId, else by name in the experiment) or create it; then log
-    its params, metrics and inputs. Inside ``tx``; ``experiment`` is locked."""
+    its params, metrics and inputs, and link what it ``produced`` (ids; errors name
+    ``path``). Inside ``tx``; ``experiment`` is locked."""
     row = await tx.single(
         "OPTIONAL MATCH (byExt:ExperimentRun {externalId: $externalId}) "
         "OPTIONAL MATCH (byName:ExperimentRun {experimentId: $experimentId, name: $name}) "
@@ -291,7 +304,7 @@ async def ensure_run(
     )
     assert saved is not None
     run = ExperimentRun.from_props(saved["n"])
-    await _link_inputs(tx, run.id, fields.inputs, path)
+    await _link_inputs(tx, run.id, fields.inputs, path, produced)
     from lineagehub.graph import runlogs  # it builds on this module
 
     await runlogs.mirror(tx, run.id, fields.params, fields.metrics, stamp, fresh=created)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from lineagehub.graph import ids
 from lineagehub.graph.errors import NotFound, ValidationFailed
@@ -44,8 +45,8 @@ def check(link: Link) -> None:
 
 
 async def add(tx: Tx, links: list[Link], at: datetime) -> int:
-    """Create the edges that do not exist yet (one query per edge type); NOT_FOUND if an end
-    is missing. Returns how many were new."""
+    """Create the edges that do not exist yet (one query, whatever their types); NOT_FOUND
+    if an end is missing. Returns how many were new."""
     created = 0
     by_type: dict[str, list[Link]] = {}
     seen: set[tuple[str, str, str]] = set()
@@ -54,17 +55,25 @@ async def add(tx: Tx, links: list[Link], at: datetime) -> int:
         if (key := (link.from_id, link.type, link.to_id)) not in seen:
             seen.add(key)
             by_type.setdefault(link.type, []).append(link)
-    for edge_type, group in sorted(by_type.items()):
-        # The type is a key of EDGE_TYPES (checked above), never input text. Two
-        # transactions adding the same edge would each see none and both create it: the
-        # one that creates first write-locks the edge's downstream end (the newer, less
-        # shared one: a run, not the dataset it read), and looks again under the lock.
-        # Ends are locked in id order (types in name order), so transactions adding
+    if not by_type:
+        return 0
+    # One query for every type: a subquery per type (types in name order), each with its
+    # type written in (a key of EDGE_TYPES, checked above, never input text).
+    calls = []
+    params: dict[str, Any] = {"at": at, **scope_params()}
+    groups = sorted(by_type.items())
+    for i, (edge_type, group) in enumerate(groups):
+        # Two transactions adding the same edge would each see none and both create it:
+        # the one that creates first write-locks the edge's downstream end (the newer,
+        # less shared one: a run, not the dataset it read), and looks again under the
+        # lock. Ends are locked in id order (types in name order), so transactions adding
         # overlapping edges in other orders do not deadlock.
         downstream = "b" if EDGE_TYPES[edge_type].flow is Flow.FORWARD else "a"
         ordered = sorted(group, key=lambda k: k.to_id if downstream == "b" else k.from_id)
-        rows = await tx.run(
-            "UNWIND $links AS link "
+        params[f"links{i}"] = [{"from": k.from_id, "to": k.to_id} for k in ordered]
+        calls.append(
+            "CALL () { "
+            f"UNWIND $links{i} AS link "
             f"OPTIONAL MATCH (a:Node {{id: link.from}}) WHERE {in_scope('a')} "
             f"OPTIONAL MATCH (b:Node {{id: link.to}}) WHERE {in_scope('b')} "
             "CALL (a, b) { "
@@ -82,24 +91,27 @@ async def add(tx: Tx, links: list[Link], at: datetime) -> int:
             "  } "
             "  RETURN sum(made) AS made "
             "} "
-            "RETURN link.from AS fromId, link.to AS toId, "
-            "a IS NOT NULL AS fromFound, b IS NOT NULL AS toFound, made",
-            {
-                "links": [{"from": k.from_id, "to": k.to_id} for k in ordered],
-                "at": at,
-                **scope_params(),
-            },
+            "RETURN collect({fromId: link.from, toId: link.to, fromFound: a IS NOT NULL, "
+            f"toFound: b IS NOT NULL, made: made}}) AS rows{i} "
+            "} "
         )
+    row = await tx.single(
+        "".join(calls) + f"RETURN [{', '.join(f'rows{i}' for i in range(len(groups)))}] AS rows",
+        params,
+        raw=True,
+    )
+    assert row is not None
+    for (_, group), rows in zip(groups, row["rows"], strict=True):
         # Answers by pair (unique within a type), read in the order the links were given.
-        answers = {(row["fromId"], row["toId"]): row for row in rows}
+        answers = {(r["fromId"], r["toId"]): r for r in rows}
         for link in group:
-            row = answers[link.from_id, link.to_id]
-            if not row["fromFound"]:
+            found = answers[link.from_id, link.to_id]
+            if not found["fromFound"]:
                 raise NotFound(f"no node with id {link.from_id!r}", field=f"{link.path}.from")
-            if not row["toFound"]:
+            if not found["toFound"]:
                 raise NotFound(f"no node with id {link.to_id!r}", field=f"{link.path}.to")
-            if row["made"]:
-                created += row["made"]
+            if found["made"]:
+                created += found["made"]
                 tx.touch(link.from_id, None, {"edge": f"+{link.type}", "to": link.to_id})
     return created
 

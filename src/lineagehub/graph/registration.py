@@ -412,7 +412,6 @@ async def register_in(tx: Tx, command: RegisterModel, path: str) -> Registration
     model, model_created, version, version_created, artifact, artifact_created = parts
     run: ExperimentRun | None = None
     run_created = False
-    stamp = now()
     if command.training_run is not None:
         experiment, _ = await experiments.ensure_experiment(
             tx,
@@ -422,15 +421,16 @@ async def register_in(tx: Tx, command: RegisterModel, path: str) -> Registration
             path=f"{path}.trainingRun",
         )
         run, run_created = await experiments.ensure_run(
-            tx, command.training_run, experiment, path=f"{path}.trainingRun"
-        )
-        await links.add(
-            tx, [links.Link(run.id, "PRODUCED", version.id, f"{path}.trainingRun")], stamp
+            tx,
+            command.training_run,
+            experiment,
+            path=f"{path}.trainingRun",
+            produced=[version.id],
         )
     if command.base_version is not None:
         base = await resolve_version(tx, command.base_version, field=f"{path}.baseVersion")
         await links.add(
-            tx, [links.Link(version.id, "DERIVED_FROM", base, f"{path}.baseVersion")], stamp
+            tx, [links.Link(version.id, "DERIVED_FROM", base, f"{path}.baseVersion")], now()
         )
     return Registration(
         model=RegisteredModel.from_props(model),

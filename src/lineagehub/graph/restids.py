@@ -23,8 +23,8 @@ MAX_REST_ID = 999_999_999
 
 
 # Whether any of the ids [$first, $first + $count) is in use already: two range seeks in
-# the unique indexes, however many ids.
-_TAKEN = (
+# the unique indexes, however many ids. Public for queries that number what they create.
+TAKEN = (
     "(EXISTS { MATCH (n:Node) WHERE $first <= n.restId < $first + $count } "
     "OR EXISTS { MATCH (n:RunLog) WHERE $first <= n.restId < $first + $count })"
 )
@@ -42,12 +42,8 @@ async def allocate(
     dropping the block and reserving a fresh one, which the counter puts above every id
     in use.
     """
-    store = tx.store
-    assert store is not None, "REST ids are allocated inside Store.write"
     for _ in range(3):
-        first = await store.reserve_rest_ids(count)
-        if first + count - 1 > MAX_REST_ID:
-            raise RuntimeError("the REST id sequence is exhausted")
+        first = await reserve(tx, count)
         params = {"first": first, "count": count, "ids": numbering or []}
         before = ""
         if along is not None:
@@ -55,7 +51,7 @@ async def allocate(
             params.update(along[1])
             along = None
         row = await tx.single(
-            f"{before}WITH {_TAKEN} AS taken "
+            f"{before}WITH {TAKEN} AS taken "
             "CALL (taken) { "
             "  WITH taken WHERE NOT taken "
             "  UNWIND range(0, size($ids) - 1) AS i "
@@ -68,8 +64,24 @@ async def allocate(
         assert row is not None
         if not row["taken"]:
             return first
-        store.drop_rest_ids()
+        tx_store(tx).drop_rest_ids()
     raise RuntimeError("could not find free REST ids")
+
+
+async def reserve(tx: Tx, count: int) -> int:
+    """The first of ``count`` ids from this process's block, not yet checked against the
+    database: a query that uses them checks ``TAKEN`` (with ``$first`` and ``$count``)
+    and, when they are, drops the block (``Store.drop_rest_ids``) and asks ``allocate``."""
+    first = await tx_store(tx).reserve_rest_ids(count)
+    if first + count - 1 > MAX_REST_ID:
+        raise RuntimeError("the REST id sequence is exhausted")
+    return first
+
+
+def tx_store(tx: Tx) -> Store:
+    store = tx.store
+    assert store is not None, "REST ids are allocated inside Store.write"
+    return store
 
 
 async def assign_rest_ids(tx: Tx, *, along: Along | None = None) -> None:

@@ -170,10 +170,6 @@ async def _upsert(
             {"runId": run_id, "logs": [{"kind": g["kind"], "name": g["name"]} for g in logs]},
         )
         missing = [g for g, row in zip(logs, rows, strict=True) if row["restId"] is None]
-    if missing:
-        first = await restids.allocate(tx, len(missing))
-        for i, g in enumerate(missing):
-            g["restId"] = first + i
     # One query for both kinds: a subquery per kind, each with its label (one of two
     # literals), metrics first.
     kinds = [
@@ -192,12 +188,34 @@ async def _upsert(
         f"RETURN collect(l {{.*}}) AS stored{i} }} "
         for i, (label, _) in enumerate(kinds)
     )
-    row = await tx.single(
+    upsert = (
         f"MATCH (r:Node:ExperimentRun {{id: $runId}}) {calls}"
-        f"RETURN {' + '.join(f'stored{i}' for i in range(len(kinds)))} AS stored",
-        {"runId": run_id, "at": at, **{f"logs{i}": mine for i, (_, mine) in enumerate(kinds)}},
+        f"RETURN {' + '.join(f'stored{i}' for i in range(len(kinds)))} AS stored"
     )
+    params = {"runId": run_id, "at": at, **{f"logs{i}": mine for i, (_, mine) in enumerate(kinds)}}
+    if missing:
+        # The new logs' ids are checked in the same query that writes them; if they are
+        # taken (a stale block), nothing is written and they are allocated again.
+        first = await restids.reserve(tx, len(missing))
+        _number(missing, first)
+        row = await tx.single(
+            f"WITH {restids.TAKEN} AS taken "
+            f"OPTIONAL CALL (taken) {{ WITH taken WHERE NOT taken {upsert} }} "
+            "RETURN taken, stored",
+            {**params, "first": first, "count": len(missing)},
+        )
+        assert row is not None
+        if not row["taken"]:
+            return list(row["stored"])
+        restids.tx_store(tx).drop_rest_ids()
+        _number(missing, await restids.allocate(tx, len(missing)))
+    row = await tx.single(upsert, params)
     return list(row["stored"]) if row is not None else []
+
+
+def _number(logs: list[dict[str, Any]], first: int) -> None:
+    for i, g in enumerate(logs):
+        g["restId"] = first + i
 
 
 async def create_standalone(tx: Tx, fields: MetricLog | ParameterLog) -> dict[str, Any]:
