@@ -13,7 +13,7 @@ from typing import Any
 import neo4j
 import pytest
 
-from lineagehub.graph import artifacts, registration
+from lineagehub.graph import artifacts, ids, registration
 from lineagehub.graph.constraints import ensure_constraints
 from lineagehub.graph.errors import RegistryError
 from lineagehub.graph.identity import Principal, current_principal, expand
@@ -104,6 +104,8 @@ CASES: list[tuple[str, Principal | None, dict[str, Any]]] = [
         _input("n5", "1", {"uri": "s3://5"}, model_extra={"project": "p1"}),
     ),
     ("scoped, own model", SCOPED, _input("pm1", "2", {"uri": "s3://6"})),
+    # An artifact holding the name under the version without being linked to it.
+    ("artifact name taken", None, _input("m1", "v1", {"name": "orphan", "uri": "s3://o"})),
 ]
 
 
@@ -169,6 +171,15 @@ async def _seed(store: Store) -> None:
         )
 
     await store.write(archive)
+
+    async def orphan(tx: Tx) -> None:
+        await tx.run(
+            "CREATE (:Node:Artifact:ModelArtifact {id: $id, versionId: $version, "
+            "name: 'orphan', kind: 'ModelArtifact', state: 'LIVE'})",
+            {"id": ids.new_id("ModelArtifact"), "version": first.version.id},
+        )
+
+    await store.write(orphan)
 
 
 async def _run(store: Store, way: Any, case: tuple[str, Principal | None, dict[str, Any]]) -> Any:
@@ -245,6 +256,7 @@ def test_both_ways_agree_on_every_case(settings: Settings, db: neo4j.Driver) -> 
         "new version, externalId taken": ("CONFLICT", "input.version.externalId"),
         "scoped, another project's model": ("FORBIDDEN", "input.model.name"),
         "scoped, new model elsewhere": ("FORBIDDEN", "input.model.project"),
+        "artifact name taken": ("CONFLICT", "input.artifact.name"),
     }
     taken = outcomes["new version, externalId taken"][3]
     assert taken == "a ModelVersion with externalId='xv1' already exists"
@@ -292,3 +304,71 @@ def test_concurrent_named_registrations_of_one_new_model(
         "COUNT { (m)-[:HAS_VERSION]->()-[:HAS_ARTIFACT]->() } AS artifacts"
     ).records
     assert (row["versions"], row["artifacts"]) == (10, 10)
+
+
+def test_what_a_named_registration_creates_shares_its_stamp(
+    settings: Settings, db: neo4j.Driver
+) -> None:
+    """New nodes are created and updated at one stamp; a parent that gains a child is
+    updated at that stamp too."""
+
+    async def work(store: Store) -> None:
+        for data in (
+            _input("s", "1", {"uri": "s3://1"}),
+            _input("s", "2"),
+            _input("s", "2", {"name": "extra", "uri": "s3://e"}),
+        ):
+            await registration.register(store, RegisterModel.model_validate(data))
+
+    with_store(settings, work)
+    records, _, _ = db.execute_query(
+        "MATCH (m:RegisteredModel {name: 's'})-[hv:HAS_VERSION]->(v) "
+        "OPTIONAL MATCH (v)-[ha:HAS_ARTIFACT]->(a) "
+        "RETURN m.createdAt AS mc, m.updatedAt AS mu, v.name AS v, v.createdAt AS vc, "
+        "v.updatedAt AS vu, hv.since AS hv, a.name AS a, a.createdAt AS ac, "
+        "a.updatedAt AS au, ha.since AS ha ORDER BY v, a"
+    )
+    first, second = (r.data() for r in records)
+    # The first registration: model, version and artifact at one stamp.
+    assert first["mc"] == first["vc"] == first["vu"] == first["hv"] == first["ac"]
+    assert first["ac"] == first["au"] == first["ha"]
+    # The second: a version, and the model updated when it was added.
+    assert second["vc"] == second["hv"] == second["mu"] > second["mc"]
+    # The third: an artifact of that version, which was updated when it was added.
+    assert (second["a"], second["ac"]) == ("extra", second["au"])
+    assert second["ac"] == second["ha"] == second["vu"] > second["vc"]
+
+
+def test_a_scoped_registration_never_locks_another_project_s_model(
+    settings: Settings, db: neo4j.Driver
+) -> None:
+    """While another transaction holds the model's lock, a registration by a token limited
+    to other projects is refused at once: it does not wait for the lock to take it."""
+
+    async def seed(store: Store) -> None:
+        await registration.register(
+            store,
+            RegisterModel.model_validate(_input("theirs", "1", model_extra={"project": "p2"})),
+        )
+
+    with_store(settings, seed)
+
+    async def attempt(store: Store) -> str:
+        token = current_principal.set(SCOPED)
+        try:
+            await asyncio.wait_for(
+                registration.register(
+                    store, RegisterModel.model_validate(_input("theirs", "2", {"uri": "s3://x"}))
+                ),
+                timeout=10,
+            )
+        except RegistryError as error:
+            return error.code
+        finally:
+            current_principal.reset(token)
+        return "registered"
+
+    with db.session() as session, session.begin_transaction() as held:
+        held.run("MATCH (m:RegisteredModel {name: 'theirs'}) SET m._lock = true REMOVE m._lock")
+        assert with_store(settings, attempt) == "FORBIDDEN"
+        held.rollback()

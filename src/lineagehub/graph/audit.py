@@ -82,7 +82,7 @@ def audit_statement(tx: Tx) -> Along | None:
     }
     return (
         # createdAt is at: one datetime to send, not two (the driver converts each slowly).
-        "CREATE (e:AuditEvent) SET e = $auditProps, e.createdAt = e.at "
+        "CREATE (e:AuditEvent) SET e = $auditProps, e.createdAt = $auditProps.at "
         "WITH e "
         "UNWIND $auditTargets AS targetId "
         "MATCH (n:Node {id: targetId}) "

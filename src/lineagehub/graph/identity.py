@@ -287,10 +287,17 @@ def scope_params() -> dict[str, Any]:
     return {"scope": scope() or []}
 
 
+def may_act_in(project: str | None) -> bool:
+    """Whether the current principal may act in ``project`` (None: no project, always)."""
+    allowed = scope()
+    return project is None or allowed is None or project in allowed
+
+
 def check_project(project: str | None, field: str) -> None:
     """FORBIDDEN when the current principal may not act in ``project``."""
     allowed = scope()
-    if project is not None and allowed is not None and project not in allowed:
+    if not may_act_in(project):
+        assert allowed is not None
         raise Forbidden(
             f"{actor().name!r} is limited to projects {', '.join(allowed)}; "
             f"{project!r} is not one of them",

@@ -26,7 +26,14 @@ from lineagehub.graph.entities import (
     taken_conflict,
 )
 from lineagehub.graph.errors import Conflict, NotFound
-from lineagehub.graph.identity import DEFAULT_PROJECT, check_project, in_scope, scope_params
+from lineagehub.graph.identity import (
+    DEFAULT_PROJECT,
+    check_project,
+    in_scope,
+    may_act_in,
+    scope,
+    scope_params,
+)
 from lineagehub.graph.models import RegisteredModelCreate
 from lineagehub.graph.records import (
     ExperimentRun,
@@ -225,9 +232,13 @@ _NAMED = (
     "WITH *, NOT modelFound AND $model.externalId IS NOT NULL AND "
     "  COUNT { MATCH (x:RegisteredModel {externalId: $model.externalId}) } > 0 "
     "  AS modelExternalIdTaken "
-    # MERGE on the uniquely constrained name: concurrent first registrations create one model.
-    "OPTIONAL CALL (modelExternalIdTaken) { "
-    "  WITH modelExternalIdTaken WHERE NOT modelExternalIdTaken "
+    # MERGE on the uniquely constrained name: concurrent first registrations create one
+    # model. Never one outside the caller's projects, not even to roll it back.
+    "OPTIONAL CALL (modelFound, oldProject, modelExternalIdTaken) { "
+    "  WITH modelFound, oldProject, modelExternalIdTaken "
+    "  WHERE NOT modelExternalIdTaken AND CASE WHEN modelFound "
+    "    THEN NOT $scoped OR oldProject IS NULL OR oldProject IN $scope "
+    "    ELSE $newModelAllowed END "
     "  MERGE (m:RegisteredModel {name: $model.name}) "
     "  ON CREATE SET m = $model, m.createdAt = $at, m.updatedAt = $at, m:Node "
     "  SET m._lock = true REMOVE m._lock "
@@ -252,6 +263,8 @@ _NAMED = (
 )
 _NAMED_ARTIFACT = (
     "CALL (v) { WITH v WHERE v IS NOT NULL SET v._lock = true REMOVE v._lock } "
+    # The version as locked: what the artifact's checks read (as _stepwise reads it).
+    f"WITH *, {_projected('v')} AS lockedVersion "
     "OPTIONAL MATCH (v)-[:HAS_ARTIFACT]->(a0:Artifact {name: $artifact.name}) "
     "WITH *, a0 IS NULL AND "
     "  COUNT { MATCH (x:Artifact {versionId: v.id, name: $artifact.name}) } > 0 "
@@ -276,7 +289,8 @@ _NAMED_RETURN = (
     "  modelCreated, v0 IS NOT NULL AS versionFound, versionExternalIdTaken, versionProps"
 )
 _NAMED_ARTIFACT_RETURN = (
-    f", {_projected('a0')} AS artifactFound, artifactNameTaken, artifactExternalIdTaken, "
+    f", lockedVersion, {_projected('a0')} AS artifactFound, artifactNameTaken, "
+    "artifactExternalIdTaken, "
     f"{_projected('a')} AS artifact"
 )
 
@@ -297,6 +311,9 @@ async def _named(tx: Tx, command: RegisterModel, path: str) -> _Parts:
         "at": stamp,
         "archived": State.ARCHIVED.value,
         "defaultProject": DEFAULT_PROJECT,
+        "scoped": scope() is not None,
+        "scope": scope() or [],
+        "newModelAllowed": may_act_in(model_in.project),
     }
     query = _NAMED
     if artifact_in is not None:
@@ -353,9 +370,10 @@ async def _named(tx: Tx, command: RegisterModel, path: str) -> _Parts:
             _existing_artifact(artifact_in, stored, path),
             False,
         )
-    assert version_props is not None
-    artifacts.check_open(version_props, f"{path}.artifact")
-    artifact_new.update(versionId=version_props["id"], project=version_props.get("project"))
+    locked = _props(row["lockedVersion"])
+    assert locked is not None
+    artifacts.check_open(locked, f"{path}.artifact")
+    artifact_new.update(versionId=locked["id"], project=locked.get("project"))
     artifact_new = {k: v for k, v in artifact_new.items() if v is not None}
     name_key, external_id_key = create_keys(ModelArtifact, artifact_new, f"{path}.artifact")
     if row["artifactNameTaken"]:
@@ -363,7 +381,9 @@ async def _named(tx: Tx, command: RegisterModel, path: str) -> _Parts:
     if row["artifactExternalIdTaken"]:
         raise taken_conflict(external_id_key)
     tx.touch(artifact_new["id"], None, artifact_new)
-    artifact = ModelArtifact.from_props(_props(row["artifact"]) or {})
+    created = _props(row["artifact"])
+    assert created is not None, "every check passed, so the artifact was created"
+    artifact = ModelArtifact.from_props(created)
     return model, model_created, version, not row["versionFound"], artifact, True
 
 

@@ -47,6 +47,7 @@ async def allocate(
         params = {"first": first, "count": count, "ids": numbering or []}
         before = ""
         if along is not None:
+            assert not params.keys() & along[1].keys(), "along's parameters clash"
             before = f"CALL () {{ {along[0]} }} "
             params.update(along[1])
             along = None

@@ -206,7 +206,7 @@ async def _upsert(
         )
         assert row is not None
         if not row["taken"]:
-            return list(row["stored"])
+            return list(row["stored"] or [])
         restids.tx_store(tx).drop_rest_ids()
         _number(missing, await restids.allocate(tx, len(missing)))
     row = await tx.single(upsert, params)
