@@ -1,5 +1,6 @@
-"""registerModel's two ways against real Neo4j: the one-query way a named version takes
-(``_named``) and the query-per-step way (``_stepwise``, which unnamed versions take) give
+"""registerModel's model, version and artifact against real Neo4j: the one-query way the
+server takes (``registration.in_one_query``) and the query-per-step way it replaced
+(``tests/graph/stepwise.py``, the reference) give
 the same answer and error (code, field, message), and on success the same writes and the
 same recorded changes, for every case a registration can meet: new and existing models, versions and artifacts,
 every immutable fact, externalId and name taken, archived parents, project scopes."""
@@ -21,21 +22,24 @@ from lineagehub.graph.registration import RegisterModel
 from lineagehub.graph.store import Store, Tx, count_round_trips
 from lineagehub.settings import Settings
 from tests.conftest import with_store
+from tests.graph.stepwise import stepwise
 
 SCOPED = Principal(name="scoped", roles=expand(["writer"]), projects=frozenset({"p1"}))
 
 
 def _input(
     model: str,
-    version: str,
+    version: str | None,
     artifact: dict[str, Any] | None = None,
     *,
     model_extra: dict[str, Any] | None = None,
     version_extra: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
+    """A registration; a version without a name is numbered."""
+    named = {"name": version} if version is not None else {}
     data: dict[str, Any] = {
         "model": {"name": model, **(model_extra or {})},
-        "version": {"name": version, "author": "ada", **(version_extra or {})},
+        "version": {**named, "author": "ada", **(version_extra or {})},
     }
     if artifact is not None:
         data["artifact"] = artifact
@@ -106,6 +110,13 @@ CASES: list[tuple[str, Principal | None, dict[str, Any]]] = [
     ("scoped, own model", SCOPED, _input("pm1", "2", {"uri": "s3://6"})),
     # An artifact holding the name under the version without being linked to it.
     ("artifact name taken", None, _input("m1", "v1", {"name": "orphan", "uri": "s3://o"})),
+    # Versions without a name: numbered past the numbers taken.
+    ("numbered, new model", None, _input("new", None, {"uri": "s3://n"})),
+    ("numbered, next free number", None, _input("num", None, {"uri": "s3://n"})),
+    ("numbered, no artifact", None, _input("m1", None)),
+    ("numbered, archived model", None, _input("arch", None)),
+    ("numbered, externalId taken", None, _input("m1", None, version_extra={"externalId": "xv1"})),
+    ("numbered, scoped elsewhere", SCOPED, _input("pm", None)),
 ]
 
 
@@ -163,6 +174,8 @@ async def _seed(store: Store) -> None:
     arch = await register(_input("arch", "1"))
     await register(_input("pm", "1", model_extra={"project": "p2"}))
     await register(_input("pm1", "1", model_extra={"project": "p1"}))
+    for taken in ("1", "2", "4"):
+        await register(_input("num", taken))
 
     async def archive(tx: Tx) -> None:
         await tx.run(
@@ -222,20 +235,20 @@ def test_both_ways_agree_on_every_case(settings: Settings, db: neo4j.Driver) -> 
         return [
             (
                 case[0],
-                await _run(store, registration._named, case),
-                await _run(store, registration._stepwise, case),
+                await _run(store, registration.in_one_query, case),
+                await _run(store, stepwise, case),
             )
             for case in CASES
         ]
 
     results = with_store(settings, work)
-    for name, named, stepwise in results:
-        assert named[0] == stepwise[0], name
-        if isinstance(named[0], dict):  # a registration, not an error
+    for name, fused, steps in results:
+        assert fused[0] == steps[0], name
+        if isinstance(fused[0], dict):  # a registration, not an error
             # What was written and recorded for the audit trail (a failed case rolls back:
             # what it wrote before failing is never seen).
-            assert named[1:] == stepwise[1:], name
-    outcomes = {name: named[0] for name, named, _ in results}
+            assert fused[1:] == steps[1:], name
+    outcomes = {name: fused[0] for name, fused, _ in results}
     # The cases reach what they are named after (so agreeing is not agreeing on nothing).
     assert outcomes["all new"]["created"] == [True, True, True]
     assert outcomes["everything again"]["created"] == [False, False, False]
@@ -257,16 +270,22 @@ def test_both_ways_agree_on_every_case(settings: Settings, db: neo4j.Driver) -> 
         "scoped, another project's model": ("FORBIDDEN", "input.model.name"),
         "scoped, new model elsewhere": ("FORBIDDEN", "input.model.project"),
         "artifact name taken": ("CONFLICT", "input.artifact.name"),
+        "numbered, archived model": ("CONFLICT", "input.model.name"),
+        "numbered, externalId taken": ("CONFLICT", "input.version.externalId"),
+        "numbered, scoped elsewhere": ("FORBIDDEN", "input.model.name"),
     }
+    assert outcomes["numbered, new model"]["version"]["name"] == "1"
+    assert outcomes["numbered, next free number"]["version"]["name"] == "3"
     taken = outcomes["new version, externalId taken"][3]
     assert taken == "a ModelVersion with externalId='xv1' already exists"
 
 
 @pytest.mark.parametrize("artifact", [True, False])
-def test_a_named_registration_is_one_query(
-    settings: Settings, db: neo4j.Driver, artifact: bool
+@pytest.mark.parametrize("version", ["1", None])
+def test_a_registration_is_one_query(
+    settings: Settings, db: neo4j.Driver, artifact: bool, version: str | None
 ) -> None:
-    data = _input("one", "1", {"uri": "s3://one"} if artifact else None)
+    data = _input("one", version, {"uri": "s3://one"} if artifact else None)
 
     async def work(store: Store) -> int:
         async def register(tx: Tx) -> int:

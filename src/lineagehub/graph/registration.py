@@ -19,7 +19,6 @@ from lineagehub.graph.commands import Command
 from lineagehub.graph.entities import (
     Name,
     UniqueKey,
-    check_unique,
     create_keys,
     new_node,
     now,
@@ -166,34 +165,6 @@ def _same_facts(
             )
 
 
-async def _model(tx: Tx, command: RegisteredModelCreate, path: str) -> tuple[dict[str, Any], bool]:
-    """The model named by ``command``, created if new, write-locked either way."""
-    row = await tx.single(
-        "OPTIONAL MATCH (m:RegisteredModel {name: $name}) RETURN m.externalId AS externalId, "
-        "m.project AS project, m IS NOT NULL AS found",
-        {"name": command.name},
-    )
-    assert row is not None
-    if row["found"]:
-        _existing_model(command, row["project"], row["externalId"], path)
-    else:
-        check_project(command.project, f"{path}.model.project")
-        await check_unique(tx, [_model_external_id(command, path)])
-    props = new_node(RegisteredModel.LABEL, command, now())
-    # MERGE on the uniquely constrained name: concurrent first registrations create one model.
-    merged = await tx.single(
-        "MERGE (m:RegisteredModel {name: $props.name}) "
-        "ON CREATE SET m = $props, m:Node "
-        "SET m._lock = true REMOVE m._lock "
-        "RETURN m {.*} AS m, m.id = $props.id AS created",
-        {"props": props},
-    )
-    assert merged is not None
-    if merged["created"]:
-        tx.touch(merged["m"]["id"], None, merged["m"])
-    return merged["m"], merged["created"]
-
-
 async def register(store: Store, command: RegisterModel) -> Registration:
     return await store.write(lambda tx: register_in(tx, command, "input"))
 
@@ -220,12 +191,12 @@ def _props(projected: dict[str, Any] | None) -> dict[str, Any] | None:
 # A registration's model, version and artifact, found or created.
 _Parts = tuple[dict[str, Any], bool, ModelVersion, bool, ModelArtifact | None, bool]
 
-# A registration with a named version, in one query: the same steps ``_stepwise`` takes
-# one query each, in the same order and with the same locks (the model, then the version).
-# Each creation happens only when nothing it depends on failed; the flags it returns are
-# then checked in Python, in ``_stepwise``'s order, and the first failure raises, which
-# rolls the transaction back.
-_NAMED = (
+# A registration's model, version and artifact in one query: the steps that took a query
+# each (the reference kept in tests/graph/stepwise.py, which the tests hold this to), in the
+# same order and with the same locks (the model, then the version). Each creation happens
+# only when nothing it depends on failed; the flags it returns are then checked in Python,
+# in the steps' order, and the first failure raises, which rolls the transaction back.
+_ONE_QUERY = (
     "OPTIONAL MATCH (old:RegisteredModel {name: $model.name}) "
     "WITH old IS NOT NULL AS modelFound, old.project AS oldProject, "
     "  old.externalId AS oldExternalId "
@@ -253,17 +224,23 @@ _NAMED = (
     "OPTIONAL CALL (m, v0, versionExternalIdTaken) { "
     "  WITH m, v0, versionExternalIdTaken "
     "  WHERE v0 IS NULL AND m.state <> $archived AND NOT versionExternalIdTaken "
+)
+# Then the version's name as ``candidate``: the one given, or the model's next number (as
+# versions.create_in numbers an unnamed version).
+_GIVEN_NAME = "WITH *, $version.name AS candidate "
+_ONE_QUERY_VERSION = (
     "  CREATE (m)-[:HAS_VERSION {since: $at}]->(n:Node:ModelVersion) "
-    "  SET n = $version, n.createdAt = $at, n.updatedAt = $at, n.modelId = m.id, "
-    "    n.project = coalesce(m.project, $defaultProject), m.updatedAt = $at "
+    "  SET n = $version, n.name = candidate, n.createdAt = $at, n.updatedAt = $at, "
+    "    n.modelId = m.id, n.project = coalesce(m.project, $defaultProject), "
+    "    m.updatedAt = $at "
     "  RETURN n "
     "} "
     "WITH *, coalesce(v0, n) AS v "
     f"WITH *, {_projected('v')} AS versionProps "
 )
-_NAMED_ARTIFACT = (
+_ONE_QUERY_ARTIFACT = (
     "CALL (v) { WITH v WHERE v IS NOT NULL SET v._lock = true REMOVE v._lock } "
-    # The version as locked: what the artifact's checks read (as _stepwise reads it).
+    # The version as locked: what the artifact's checks read.
     f"WITH *, {_projected('v')} AS lockedVersion "
     "OPTIONAL MATCH (v)-[:HAS_ARTIFACT]->(a0:Artifact {name: $artifact.name}) "
     "WITH *, a0 IS NULL AND "
@@ -284,20 +261,20 @@ _NAMED_ARTIFACT = (
     "  RETURN a "
     "} "
 )
-_NAMED_RETURN = (
+_ONE_QUERY_RETURN = (
     "RETURN modelFound, oldProject, oldExternalId, modelExternalIdTaken, modelProps, "
     "  modelCreated, v0 IS NOT NULL AS versionFound, versionExternalIdTaken, versionProps"
 )
-_NAMED_ARTIFACT_RETURN = (
+_ONE_QUERY_ARTIFACT_RETURN = (
     f", lockedVersion, {_projected('a0')} AS artifactFound, artifactNameTaken, "
     "artifactExternalIdTaken, "
     f"{_projected('a')} AS artifact"
 )
 
 
-async def _named(tx: Tx, command: RegisterModel, path: str) -> _Parts:
-    """Model, named version and artifact in one query (``_NAMED``), checked as
-    ``_stepwise`` checks them: the same errors, in the same order."""
+async def in_one_query(tx: Tx, command: RegisterModel, path: str) -> _Parts:
+    """Model, version and artifact in one query (``_ONE_QUERY``...), checked as the steps
+    checked them: the same errors, in the same order."""
     model_in, version_in, artifact_in = command.model, command.version, command.artifact
     # What is created shares one stamp, sent once (the driver turns each Python datetime
     # into a Neo4j one slowly), as the bulk path does.
@@ -315,22 +292,23 @@ async def _named(tx: Tx, command: RegisterModel, path: str) -> _Parts:
         "scope": scope() or [],
         "newModelAllowed": may_act_in(model_in.project),
     }
-    query = _NAMED
+    name = _GIVEN_NAME if version_in.name is not None else versions.NEXT_NUMBER
+    query = _ONE_QUERY + name + _ONE_QUERY_VERSION
     if artifact_in is not None:
         artifact_new = new_node(ModelArtifact.LABEL, artifact_in, stamp)
         artifact_new.update(
             kind=ModelArtifact.LABEL, state=artifacts.state_for(artifact_in.artifact_state).value
         )
         params["artifact"] = _unstamped(artifact_new)
-        query += _NAMED_ARTIFACT + _NAMED_RETURN + _NAMED_ARTIFACT_RETURN
+        query += _ONE_QUERY_ARTIFACT + _ONE_QUERY_RETURN + _ONE_QUERY_ARTIFACT_RETURN
     else:
-        query += _NAMED_RETURN
+        query += _ONE_QUERY_RETURN
     # Nodes come back as node_map projections (read raw): decoding the driver's DATETIMEs
     # costs more than the rest of the answer.
     row = await tx.single(query, params, raw=True)
     assert row is not None
 
-    # The model, as ``_model`` checks it.
+    # The model.
     if row["modelFound"]:
         _existing_model(model_in, row["oldProject"], row["oldExternalId"], path)
     else:
@@ -343,7 +321,7 @@ async def _named(tx: Tx, command: RegisterModel, path: str) -> _Parts:
     if model_created:
         tx.touch(model["id"], None, model)
 
-    # The version, as ``_stepwise`` and ``versions.create_in`` check it.
+    # The version, as ``versions.create_in`` checks it.
     version_props = _props(row["versionProps"])
     if row["versionFound"]:
         assert version_props is not None
@@ -352,12 +330,17 @@ async def _named(tx: Tx, command: RegisterModel, path: str) -> _Parts:
         versions.check_open(model, f"{path}.model.name")
         if row["versionExternalIdTaken"]:
             raise taken_conflict(create_keys(ModelVersion, version_new, f"{path}.version")[1])
-        version_new.update(modelId=model["id"], project=model.get("project", DEFAULT_PROJECT))
+        assert version_props is not None, "every check passed, so the version was created"
+        version_new.update(
+            name=version_props["name"],
+            modelId=model["id"],
+            project=model.get("project", DEFAULT_PROJECT),
+        )
         tx.touch(version_new["id"], None, version_new)
     assert version_props is not None
     version = ModelVersion.from_props(version_props)
 
-    # The artifact, as ``_stepwise`` and ``artifacts.create_in`` check it.
+    # The artifact, as ``artifacts.create_in`` checks it.
     if artifact_in is None:
         return model, model_created, version, not row["versionFound"], None, False
     stored = _props(row["artifactFound"])
@@ -425,10 +408,7 @@ def _existing_artifact(
 
 async def register_in(tx: Tx, command: RegisterModel, path: str) -> Registration:
     """Register inside ``tx``; errors name fields under ``path``."""
-    if command.version.name is not None:
-        parts = await _named(tx, command, path)
-    else:
-        parts = await _stepwise(tx, command, path)
+    parts = await in_one_query(tx, command, path)
     model, model_created, version, version_created, artifact, artifact_created = parts
     run: ExperimentRun | None = None
     run_created = False
@@ -462,64 +442,6 @@ async def register_in(tx: Tx, command: RegisterModel, path: str) -> Registration
         training_run=run,
         training_run_created=run_created,
     )
-
-
-async def _stepwise(tx: Tx, command: RegisterModel, path: str) -> _Parts:
-    """Model, version and artifact one query at a time (an unnamed version needs its
-    number before it exists)."""
-    model, model_created = await _model(tx, command.model, path)
-    version_props: dict[str, Any] | None = None
-    if command.version.name is not None:
-        # By the key the version's uniqueness constraint indexes, not through every version
-        # of the model.
-        row = await tx.single(
-            "OPTIONAL MATCH (v:ModelVersion {modelId: $modelId, name: $name}) RETURN v {.*} AS v",
-            {"modelId": model["id"], "name": command.version.name},
-        )
-        version_props = row["v"] if row else None
-    if version_props is None:
-        version = await versions.create_in(
-            tx,
-            command.version,
-            model,
-            path=f"{path}.version",
-            model_field=f"{path}.model.name",
-            # Looked up by that name just above, in this transaction.
-            name_checked=command.version.name is not None,
-        )
-        version_created = True
-    else:
-        _same_facts(
-            version_props,
-            command.version.node_properties(),
-            _VERSION_FACTS,
-            f"{path}.version",
-        )
-        version = ModelVersion.from_props(version_props)
-        version_created = False
-
-    artifact: ModelArtifact | None = None
-    artifact_created = False
-    if command.artifact is not None:
-        row = await tx.single(
-            "MATCH (v:Node:ModelVersion {id: $versionId}) "
-            "SET v._lock = true REMOVE v._lock "
-            "WITH v "
-            "OPTIONAL MATCH (v)-[:HAS_ARTIFACT]->(a:Artifact {name: $name}) "
-            "RETURN v {.*} AS v, a {.*} AS a",
-            {"versionId": version.id, "name": command.artifact.name},
-        )
-        assert row is not None
-        if row["a"] is None:
-            created = await artifacts.create_in(
-                tx, command.artifact, row["v"], path=f"{path}.artifact"
-            )
-            artifact_created = True
-        else:
-            created = _existing_artifact(command.artifact, row["a"], path)
-        assert isinstance(created, ModelArtifact)
-        artifact = created
-    return model, model_created, version, version_created, artifact, artifact_created
 
 
 # --- bulk, set-based --------------------------------------------------------------------

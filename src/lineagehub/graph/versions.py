@@ -62,20 +62,25 @@ ALL_VERSIONS = ListSpec(
 )
 
 
+# Cypher binding ``candidate`` to model ``m``'s next free version number (text), and moving
+# the model's counter to it; the model's lock serialises concurrent callers.
+NEXT_NUMBER = (
+    "SET m.versionSeq = coalesce(m.versionSeq, 0) + 1 "
+    "WITH * "
+    "CALL (m) { "
+    "  UNWIND range(m.versionSeq, m.versionSeq + 1000) AS candidate "
+    "  WITH m, toString(candidate) AS candidate "
+    "  WHERE NOT EXISTS { (m)-[:HAS_VERSION]->(:ModelVersion {name: candidate}) } "
+    "  RETURN candidate LIMIT 1 "
+    "} "
+    "SET m.versionSeq = toInteger(candidate) "
+)
+
+
 async def next_version_name(tx: Tx, model_id: str) -> str:
     """The model's next free version number; the model's lock serialises concurrent callers."""
     row = await tx.single(
-        "MATCH (m:Node:RegisteredModel {id: $id}) "
-        "SET m.versionSeq = coalesce(m.versionSeq, 0) + 1 "
-        "WITH m "
-        "CALL (m) { "
-        "  UNWIND range(m.versionSeq, m.versionSeq + 1000) AS candidate "
-        "  WITH m, toString(candidate) AS candidate "
-        "  WHERE NOT EXISTS { (m)-[:HAS_VERSION]->(:ModelVersion {name: candidate}) } "
-        "  RETURN candidate LIMIT 1 "
-        "} "
-        "SET m.versionSeq = toInteger(candidate) "
-        "RETURN candidate",
+        f"MATCH (m:Node:RegisteredModel {{id: $id}}) {NEXT_NUMBER}RETURN candidate",
         {"id": model_id},
     )
     assert row is not None
