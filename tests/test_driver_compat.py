@@ -9,11 +9,14 @@ from typing import Any
 
 import neo4j
 import pytest
+from neo4j._async.io._bolt._base import AsyncBolt
 from neo4j._async_compat.network import _bolt_socket
 from neo4j._async_compat.shims import wait_for as driver_wait_for
 
 from lineagehub.graph import driver_compat
-from tests.conftest import Neo4jServer
+from lineagehub.graph.store import Store, Tx
+from lineagehub.settings import Settings
+from tests.conftest import Neo4jServer, with_store
 
 on_311 = pytest.mark.skipif(sys.version_info[:2] != (3, 11), reason="a backport for 3.11 only")
 
@@ -80,3 +83,35 @@ def test_reads_under_the_servers_receive_timeout_still_work(neo4j_server: Neo4jS
         setattr(_bolt_socket, "wait_for", installed)  # noqa: B010
     assert calls, "the driver read through wait_for"
     assert any(t is not None and t > 0 for t in calls), "the server announced a timeout"
+
+
+def test_a_write_sends_begin_with_its_first_query(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A write transaction's BEGIN travels with its first query (driver_compat's
+    pipelined_begin): a one-query write is two sends to Neo4j, the query and the commit."""
+    sends: list[int] = []
+    send_all: Any = AsyncBolt.send_all
+
+    async def counted(self: Any) -> Any:
+        sends.append(1)
+        return await send_all(self)
+
+    monkeypatch.setattr(AsyncBolt, "send_all", counted)
+
+    async def work(store: Store) -> tuple[int, list[Any]]:
+        async def one(tx: Tx) -> list[Any]:
+            return await tx.run("RETURN 1 AS one")
+
+        await store.write(one)  # the connection opens (its own messages) outside the count
+        sends.clear()
+        rows = await store.write(one)
+        return len(sends), rows
+
+    assert with_store(settings, work) == (2, [{"one": 1}])
+
+
+def test_without_the_switch_begin_goes_alone() -> None:
+    """Another driver without the private switch: BEGIN goes alone, nothing breaks."""
+    with driver_compat.pipelined_begin(object()):
+        pass

@@ -1,4 +1,6 @@
-"""How the neo4j driver waits on its socket under Python 3.12+, backported to 3.11.
+"""Two changes to how the neo4j driver works, each falling back to the driver's own way when
+the driver lacks what it relies on: its socket waits under Python 3.12+ backported to
+3.11, and BEGIN sent with a transaction's first query (``pipelined_begin``).
 
 Neo4j tells the driver a receive timeout when a connection opens (the
 ``connection.recv_timeout_seconds`` hint), so the driver bounds every socket read with
@@ -20,7 +22,8 @@ from __future__ import annotations
 import asyncio
 import sys
 from collections.abc import Awaitable, Callable
-from typing import Any
+from contextlib import AbstractContextManager, nullcontext
+from typing import Any, cast
 
 _installed = False
 
@@ -51,3 +54,15 @@ def install() -> bool:
     setattr(_bolt_socket, "wait_for", wait_for)  # noqa: B010 - not exported by the driver
     _installed = True
     return True
+
+
+def pipelined_begin(session: Any) -> AbstractContextManager[Any]:
+    """Within it, ``session``'s transactions send BEGIN with their first query, not in a
+    round trip of its own, as the driver's own ``execute_query`` does (with this same
+    private switch). A transaction function runs unchanged: an error BEGIN meets is
+    raised by the first query instead, and retried the same way. If the driver no longer
+    has the switch (another version), BEGIN goes alone as before."""
+    switch = getattr(session, "_pipelined_begin", None)
+    if switch is None or not hasattr(switch, "__enter__"):
+        return nullcontext()
+    return cast(AbstractContextManager[Any], switch)
