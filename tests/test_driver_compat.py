@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import sys
 import time
+from contextlib import nullcontext
 from typing import Any
 
 import neo4j
@@ -111,7 +112,48 @@ def test_a_write_sends_begin_with_its_first_query(
     assert with_store(settings, work) == (2, [{"one": 1}])
 
 
+def test_a_write_that_fails_early_fails_as_before(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With BEGIN sent late, what a write meets before its first query is reported as
+    before: a unit that runs no query commits, a unit that raises before one raises its
+    own error, and a database that does not exist fails the same way as with BEGIN
+    sent alone (the driver's own way, a driver without the switch)."""
+
+    async def nothing(tx: Tx) -> str:
+        return "done"
+
+    async def refuse(tx: Tx) -> None:
+        raise ValueError("refused before any query")
+
+    async def one(tx: Tx) -> list[Any]:
+        return await tx.run("RETURN 1 AS one")
+
+    def outcomes() -> tuple[str, str, str]:
+        async def work(store: Store) -> tuple[str, str, str]:
+            done = await store.write(nothing)
+            try:
+                await store.write(refuse)
+            except ValueError as error:
+                refused = str(error)
+            elsewhere = Store(store.driver, "nosuchdatabase")
+            try:
+                await elsewhere.write(one)
+                missing = "written"
+            except Exception as error:  # the same type and code, either way
+                missing = f"{type(error).__name__}: {getattr(error, 'code', '')}"
+            return done, refused, missing
+
+        return with_store(settings, work)
+
+    pipelined = outcomes()
+    monkeypatch.setattr(driver_compat, "pipelined_begin", lambda session: nullcontext())
+    alone = outcomes()
+    assert pipelined == alone
+    assert pipelined[:2] == ("done", "refused before any query")
+    assert pipelined[2] != "written"
+
+
 def test_without_the_switch_begin_goes_alone() -> None:
     """Another driver without the private switch: BEGIN goes alone, nothing breaks."""
-    with driver_compat.pipelined_begin(object()):
-        pass
+    assert isinstance(driver_compat.pipelined_begin(object()), nullcontext)

@@ -113,6 +113,7 @@ CASES: list[tuple[str, Principal | None, dict[str, Any]]] = [
     # Versions without a name: numbered past the numbers taken.
     ("numbered, new model", None, _input("new", None, {"uri": "s3://n"})),
     ("numbered, next free number", None, _input("num", None, {"uri": "s3://n"})),
+    ("numbered, counter set, past a gap", None, _input("seq", None)),
     ("numbered, no artifact", None, _input("m1", None)),
     ("numbered, archived model", None, _input("arch", None)),
     ("numbered, externalId taken", None, _input("m1", None, version_extra={"externalId": "xv1"})),
@@ -176,6 +177,9 @@ async def _seed(store: Store) -> None:
     await register(_input("pm1", "1", model_extra={"project": "p1"}))
     for taken in ("1", "2", "4"):
         await register(_input("num", taken))
+    # A model whose counter is set (two numbered versions), then a gap taken by name.
+    for numbered in (None, None, "3"):
+        await register(_input("seq", numbered))
 
     async def archive(tx: Tx) -> None:
         await tx.run(
@@ -276,6 +280,7 @@ def test_both_ways_agree_on_every_case(settings: Settings, db: neo4j.Driver) -> 
     }
     assert outcomes["numbered, new model"]["version"]["name"] == "1"
     assert outcomes["numbered, next free number"]["version"]["name"] == "3"
+    assert outcomes["numbered, counter set, past a gap"]["version"]["name"] == "4"
     taken = outcomes["new version, externalId taken"][3]
     assert taken == "a ModelVersion with externalId='xv1' already exists"
 
@@ -391,3 +396,32 @@ def test_a_scoped_registration_never_locks_another_project_s_model(
         held.run("MATCH (m:RegisteredModel {name: 'theirs'}) SET m._lock = true REMOVE m._lock")
         assert with_store(settings, attempt) == "FORBIDDEN"
         held.rollback()
+
+
+def test_concurrent_numbered_registrations_of_one_model(
+    settings: Settings, db: neo4j.Driver
+) -> None:
+    """Ten at once without a version name, against a new model and then an existing one:
+    the model's lock numbers them 1-10 and 11-20, each once."""
+
+    async def work(store: Store) -> list[str]:
+        await ensure_constraints(store)
+        names = []
+        for _ in range(2):
+            done = await asyncio.gather(
+                *(
+                    registration.register(
+                        store, RegisterModel.model_validate(_input("counted", None))
+                    )
+                    for _ in range(10)
+                )
+            )
+            names += [d.version.name for d in done]
+        return names
+
+    names = with_store(settings, work)
+    assert sorted(names, key=int) == [str(i) for i in range(1, 21)]
+    [row] = db.execute_query(
+        "MATCH (m:RegisteredModel {name: 'counted'}) RETURN m.versionSeq AS seq"
+    ).records
+    assert row["seq"] == 20

@@ -70,7 +70,9 @@ NEXT_NUMBER = (
     "CALL (m) { "
     "  UNWIND range(m.versionSeq, m.versionSeq + 1000) AS candidate "
     "  WITH m, toString(candidate) AS candidate "
-    "  WHERE NOT EXISTS { (m)-[:HAS_VERSION]->(:ModelVersion {name: candidate}) } "
+    # By the (modelId, name) key its uniqueness constraint indexes: a seek per candidate,
+    # not a walk through every version of the model.
+    "  WHERE NOT EXISTS { MATCH (:ModelVersion {modelId: m.id, name: candidate}) } "
     "  RETURN candidate LIMIT 1 "
     "} "
     "SET m.versionSeq = toInteger(candidate) "
