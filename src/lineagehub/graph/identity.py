@@ -295,11 +295,9 @@ def may_act_in(project: str | None) -> bool:
 
 def check_project(project: str | None, field: str) -> None:
     """FORBIDDEN when the current principal may not act in ``project``."""
-    allowed = scope()
     if not may_act_in(project):
-        assert allowed is not None
         raise Forbidden(
-            f"{actor().name!r} is limited to projects {', '.join(allowed)}; "
+            f"{actor().name!r} is limited to projects {', '.join(scope() or [])}; "
             f"{project!r} is not one of them",
             field=field,
             details={"project": project},

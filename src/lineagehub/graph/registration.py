@@ -279,6 +279,7 @@ async def in_one_query(tx: Tx, command: RegisterModel, path: str) -> _Parts:
     # What is created shares one stamp, sent once (the driver turns each Python datetime
     # into a Neo4j one slowly), as the bulk path does.
     stamp = now()
+    allowed = scope()
     model_new = new_node(RegisteredModel.LABEL, model_in, stamp)
     version_new = new_node(ModelVersion.LABEL, version_in, stamp)
     version_new["approvalStatus"] = "NONE"
@@ -288,8 +289,8 @@ async def in_one_query(tx: Tx, command: RegisterModel, path: str) -> _Parts:
         "at": stamp,
         "archived": State.ARCHIVED.value,
         "defaultProject": DEFAULT_PROJECT,
-        "scoped": scope() is not None,
-        "scope": scope() or [],
+        "scoped": allowed is not None,
+        "scope": allowed or [],
         "newModelAllowed": may_act_in(model_in.project),
     }
     name = _GIVEN_NAME if version_in.name is not None else versions.NEXT_NUMBER
@@ -323,7 +324,8 @@ async def in_one_query(tx: Tx, command: RegisterModel, path: str) -> _Parts:
 
     # The version, as ``versions.create_in`` checks it.
     version_props = _props(row["versionProps"])
-    if row["versionFound"]:
+    version_created = not row["versionFound"]
+    if not version_created:
         assert version_props is not None
         _same_facts(version_props, version_in.node_properties(), _VERSION_FACTS, f"{path}.version")
     else:
@@ -342,17 +344,11 @@ async def in_one_query(tx: Tx, command: RegisterModel, path: str) -> _Parts:
 
     # The artifact, as ``artifacts.create_in`` checks it.
     if artifact_in is None:
-        return model, model_created, version, not row["versionFound"], None, False
+        return model, model_created, version, version_created, None, False
     stored = _props(row["artifactFound"])
     if stored is not None:
-        return (
-            model,
-            model_created,
-            version,
-            not row["versionFound"],
-            _existing_artifact(artifact_in, stored, path),
-            False,
-        )
+        artifact = _existing_artifact(artifact_in, stored, path)
+        return model, model_created, version, version_created, artifact, False
     locked = _props(row["lockedVersion"])
     assert locked is not None
     artifacts.check_open(locked, f"{path}.artifact")
@@ -367,7 +363,7 @@ async def in_one_query(tx: Tx, command: RegisterModel, path: str) -> _Parts:
     created = _props(row["artifact"])
     assert created is not None, "every check passed, so the artifact was created"
     artifact = ModelArtifact.from_props(created)
-    return model, model_created, version, not row["versionFound"], artifact, True
+    return model, model_created, version, version_created, artifact, True
 
 
 def _existing_model(

@@ -10,12 +10,12 @@ version) get theirs at start-up.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from lineagehub.graph.store import Store, Tx
 
-# A statement to run in the same query as a numbering: an updating Cypher clause sequence
-# (no RETURN) and its parameters, which must not be named first, count or ids.
+# A Cypher statement and its parameters.
 Along = tuple[str, dict[str, Any]]
 
 # The Kubeflow id pattern allows at most nine digits.
@@ -23,28 +23,41 @@ MAX_REST_ID = 999_999_999
 
 
 # Whether any of the ids [$first, $first + $count) is in use already: two range seeks in
-# the unique indexes, however many ids. Public for queries that number what they create.
-TAKEN = (
+# the unique indexes, however many ids.
+_TAKEN = (
     "(EXISTS { MATCH (n:Node) WHERE $first <= n.restId < $first + $count } "
     "OR EXISTS { MATCH (n:RunLog) WHERE $first <= n.restId < $first + $count })"
 )
+# Numbers the nodes whose ids are $ids with $first, $first + 1, ...
+_NUMBER = (
+    "UNWIND range(0, size($ids) - 1) AS i "
+    "MATCH (n:Node {id: $ids[i]}) WHERE n.restId IS NULL "
+    "SET n.restId = $first + i "
+    "RETURN count(*) AS result"
+)
 
 
-async def allocate(
-    tx: Tx, count: int, *, numbering: list[str] | None = None, along: Along | None = None
-) -> int:
-    """Reserve ``count`` consecutive free ids; returns the first. With ``numbering`` (ids
-    of nodes ``tx`` created), also give those nodes the ids, in the same query. ``along``
-    runs first in that same query (once, whether or not the ids turn out free).
+async def numbered(
+    tx: Tx, count: int, write: Callable[[int], Along], *, along: Along | None = None
+) -> tuple[int, Any]:
+    """Run ``write(first)`` (a subquery body that uses the ids ``$first`` to ``$first +
+    count - 1`` and returns one column, ``result``) in one query with the check that
+    those ids are free; returns (first, its result). ``along`` (updating clauses, no
+    RETURN) runs first in that same query, once, whether or not the ids turn out free.
 
     A process's block can go stale when something else writes REST ids (a bulk load that
-    numbers its own nodes, a wiped and reloaded database): ids found taken are skipped by
-    dropping the block and reserving a fresh one, which the counter puts above every id
-    in use.
+    numbers its own nodes, a wiped and reloaded database): ids found taken are skipped,
+    nothing ``write`` would write is written, the block is dropped and the query runs
+    again with a fresh one, which the counter puts above every id in use.
     """
+    store = tx.store
+    assert store is not None, "REST ids are allocated inside Store.write"
     for _ in range(3):
-        first = await reserve(tx, count)
-        params = {"first": first, "count": count, "ids": numbering or []}
+        first = await store.reserve_rest_ids(count)
+        if first + count - 1 > MAX_REST_ID:
+            raise RuntimeError("the REST id sequence is exhausted")
+        body, params = write(first)
+        params = {**params, "first": first, "count": count}
         before = ""
         if along is not None:
             assert not params.keys() & along[1].keys(), "along's parameters clash"
@@ -52,37 +65,28 @@ async def allocate(
             params.update(along[1])
             along = None
         row = await tx.single(
-            f"{before}WITH {TAKEN} AS taken "
-            "CALL (taken) { "
-            "  WITH taken WHERE NOT taken "
-            "  UNWIND range(0, size($ids) - 1) AS i "
-            "  MATCH (n:Node {id: $ids[i]}) WHERE n.restId IS NULL "
-            "  SET n.restId = $first + i "
-            "} "
-            "RETURN taken",
+            f"{before}WITH {_TAKEN} AS taken "
+            f"OPTIONAL CALL (taken) {{ WITH taken WHERE NOT taken {body} }} "
+            "RETURN taken, result",
             params,
         )
         assert row is not None
         if not row["taken"]:
-            return first
-        tx_store(tx).drop_rest_ids()
+            return first, row["result"]
+        store.drop_rest_ids()
     raise RuntimeError("could not find free REST ids")
 
 
-async def reserve(tx: Tx, count: int) -> int:
-    """The first of ``count`` ids from this process's block, not yet checked against the
-    database: a query that uses them checks ``TAKEN`` (with ``$first`` and ``$count``)
-    and, when they are, drops the block (``Store.drop_rest_ids``) and asks ``allocate``."""
-    first = await tx_store(tx).reserve_rest_ids(count)
-    if first + count - 1 > MAX_REST_ID:
-        raise RuntimeError("the REST id sequence is exhausted")
+async def allocate(
+    tx: Tx, count: int, *, numbering: list[str] | None = None, along: Along | None = None
+) -> int:
+    """Reserve ``count`` consecutive free ids; returns the first. With ``numbering`` (ids
+    of nodes ``tx`` created), also give those nodes the ids, in the same query, after
+    ``along`` (as ``numbered``)."""
+    first, _ = await numbered(
+        tx, count, lambda first: (_NUMBER, {"ids": numbering or []}), along=along
+    )
     return first
-
-
-def tx_store(tx: Tx) -> Store:
-    store = tx.store
-    assert store is not None, "REST ids are allocated inside Store.write"
-    return store
 
 
 async def assign_rest_ids(tx: Tx, *, along: Along | None = None) -> None:

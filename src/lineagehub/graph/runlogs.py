@@ -190,32 +190,21 @@ async def _upsert(
     )
     upsert = (
         f"MATCH (r:Node:ExperimentRun {{id: $runId}}) {calls}"
-        f"RETURN {' + '.join(f'stored{i}' for i in range(len(kinds)))} AS stored"
+        f"RETURN {' + '.join(f'stored{i}' for i in range(len(kinds)))} AS result"
     )
     params = {"runId": run_id, "at": at, **{f"logs{i}": mine for i, (_, mine) in enumerate(kinds)}}
-    if missing:
-        # The new logs' ids are checked in the same query that writes them; if they are
-        # taken (a stale block), nothing is written and they are allocated again.
-        first = await restids.reserve(tx, len(missing))
-        _number(missing, first)
-        row = await tx.single(
-            f"WITH {restids.TAKEN} AS taken "
-            f"OPTIONAL CALL (taken) {{ WITH taken WHERE NOT taken {upsert} }} "
-            "RETURN taken, stored",
-            {**params, "first": first, "count": len(missing)},
-        )
-        assert row is not None
-        if not row["taken"]:
-            return list(row["stored"] or [])
-        restids.tx_store(tx).drop_rest_ids()
-        _number(missing, await restids.allocate(tx, len(missing)))
-    row = await tx.single(upsert, params)
-    return list(row["stored"]) if row is not None else []
+    if not missing:
+        row = await tx.single(upsert, params)
+        return list(row["result"]) if row is not None else []
 
+    def write(first: int) -> restids.Along:
+        # The new logs take their ids in the query that writes them (checked there).
+        for i, g in enumerate(missing):
+            g["restId"] = first + i
+        return upsert, params
 
-def _number(logs: list[dict[str, Any]], first: int) -> None:
-    for i, g in enumerate(logs):
-        g["restId"] = first + i
+    _, stored = await restids.numbered(tx, len(missing), write)
+    return list(stored or [])
 
 
 async def create_standalone(tx: Tx, fields: MetricLog | ParameterLog) -> dict[str, Any]:
