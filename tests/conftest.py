@@ -25,6 +25,7 @@ import uvicorn
 from lineagehub.app import create_app
 from lineagehub.graph import identity
 from lineagehub.graph.store import Store
+from lineagehub.http_protocol import OneWriteProtocol
 from lineagehub.settings import Settings
 
 NEO4J_IMAGE = "neo4j:5.26-community"
@@ -126,10 +127,15 @@ def _free_port() -> int:
 class ThreadedServer:
     """The real app under uvicorn on a loopback port, in a thread of the test process."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, http: type[asyncio.Protocol] = OneWriteProtocol) -> None:
         self.port = _free_port()
         config = uvicorn.Config(
-            create_app(settings), host="127.0.0.1", port=self.port, log_config=None, lifespan="on"
+            create_app(settings),
+            host="127.0.0.1",
+            port=self.port,
+            log_config=None,
+            lifespan="on",
+            http=http,
         )
         self.server = uvicorn.Server(config)
         self.thread = threading.Thread(target=self.server.run, daemon=True)

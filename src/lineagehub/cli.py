@@ -26,6 +26,7 @@ def _serve(args: argparse.Namespace) -> int:
 
     from lineagehub import logs, workers
     from lineagehub.app import create_app
+    from lineagehub.http_protocol import OneWriteProtocol
 
     settings = Settings()
     if args.host:
@@ -79,6 +80,7 @@ def _serve(args: argparse.Namespace) -> int:
                 port=settings.port,
                 log_config=None,
                 access_log=False,
+                http=OneWriteProtocol,
                 timeout_graceful_shutdown=int(workers.GRACE_SECONDS),
             )
         else:
@@ -88,6 +90,7 @@ def _serve(args: argparse.Namespace) -> int:
                 port=settings.port,
                 log_config=None,
                 access_log=False,
+                http=OneWriteProtocol,
                 timeout_graceful_shutdown=int(workers.GRACE_SECONDS),
             )
     finally:

@@ -104,6 +104,7 @@ def _work(host: str, port: int, parent: int) -> None:
     import uvicorn
 
     from lineagehub import logs
+    from lineagehub.http_protocol import OneWriteProtocol
     from lineagehub.settings import Settings
 
     settings = Settings()
@@ -127,6 +128,7 @@ def _work(host: str, port: int, parent: int) -> None:
         port=port,
         log_config=None,
         access_log=False,
+        http=OneWriteProtocol,
         timeout_graceful_shutdown=int(GRACE_SECONDS),
     )
     server = uvicorn.Server(config)
