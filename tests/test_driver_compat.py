@@ -1,9 +1,8 @@
-"""The driver's socket waits on Python 3.11 (graph/driver_compat.py), against real Neo4j."""
+"""The driver's socket waits and pipelined BEGIN (graph/driver_compat.py), against real Neo4j."""
 
 from __future__ import annotations
 
 import asyncio
-import sys
 import time
 from contextlib import nullcontext
 from typing import Any
@@ -19,17 +18,13 @@ from lineagehub.graph.store import Store, Tx
 from lineagehub.settings import Settings
 from tests.conftest import Neo4jServer, with_store
 
-on_311 = pytest.mark.skipif(sys.version_info[:2] != (3, 11), reason="a backport for 3.11 only")
 
-
-@on_311
 def test_the_driver_gets_the_cheaper_wait_once_a_store_exists() -> None:
     assert driver_compat.install() is True
     assert getattr(_bolt_socket, "wait_for") is not driver_wait_for  # noqa: B009
     assert driver_compat.install() is True  # idempotent
 
 
-@on_311
 def test_the_wait_returns_times_out_and_cancels_as_the_drivers_own() -> None:
     driver_compat.install()
     wait_for = getattr(_bolt_socket, "wait_for")  # noqa: B009
@@ -58,7 +53,60 @@ def test_the_wait_returns_times_out_and_cancels_as_the_drivers_own() -> None:
     asyncio.run(scenario())
 
 
-@on_311
+def test_a_read_that_does_not_wait_starts_no_timer(monkeypatch: pytest.MonkeyPatch) -> None:
+    driver_compat.install()
+    wait_for = getattr(_bolt_socket, "wait_for")  # noqa: B009
+    timers: list[float] = []
+    real_timeout = asyncio.timeout
+
+    def counted(delay: float | None) -> Any:
+        timers.append(delay or 0.0)
+        return real_timeout(delay)
+
+    monkeypatch.setattr(asyncio, "timeout", counted)
+    steps: list[str] = []
+
+    async def buffered() -> str:
+        steps.append("read")
+        return "bytes"
+
+    async def fails() -> str:
+        raise ConnectionResetError("gone")
+
+    async def waits_then_fails() -> str:
+        await asyncio.sleep(0)
+        raise ConnectionResetError("gone later")
+
+    async def cleans_up() -> None:
+        try:
+            await asyncio.sleep(5)
+        finally:
+            steps.append("cleaned up")
+
+    async def scenario() -> None:
+        assert await wait_for(buffered(), 1.0) == "bytes"
+        assert timers == [] and steps == ["read"]
+        with pytest.raises(ConnectionResetError, match="gone"):
+            await wait_for(fails(), 1.0)
+        assert timers == []
+        with pytest.raises(ConnectionResetError, match="gone later"):
+            await wait_for(waits_then_fails(), 1.0)
+        assert timers == [1.0]
+        # A read that waits past its timeout is cancelled inside, and says TimeoutError.
+        with pytest.raises(asyncio.TimeoutError):
+            await wait_for(cleans_up(), 0.05)
+        assert steps == ["read", "cleaned up"] and timers == [1.0, 0.05]
+        # So is one cancelled from outside; the cancellation is not swallowed.
+        task = asyncio.ensure_future(wait_for(cleans_up(), 10.0))
+        await asyncio.sleep(0.01)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        assert steps[-1] == "cleaned up"
+
+    asyncio.run(scenario())
+
+
 def test_reads_under_the_servers_receive_timeout_still_work(neo4j_server: Neo4jServer) -> None:
     """Neo4j announces a receive timeout, so every read of a query goes through the wait."""
     driver_compat.install()

@@ -1,18 +1,23 @@
 """Two changes to how the neo4j driver works, each falling back to the driver's own way when
-the driver lacks what it relies on: its socket waits under Python 3.12+ backported to
-3.11, and BEGIN sent with a transaction's first query (``pipelined_begin``).
+the driver lacks what it relies on: cheaper socket waits, and BEGIN sent with a
+transaction's first query (``pipelined_begin``).
 
 Neo4j tells the driver a receive timeout when a connection opens (the
 ``connection.recv_timeout_seconds`` hint), so the driver bounds every socket read with
-``wait_for``. On Python 3.12+ that is ``asyncio.wait_for``, which awaits the read in the
-calling task under ``asyncio.timeout``. On 3.11 the driver uses its own copy of the older
-``asyncio.wait_for`` instead, which wraps each read in a new task, a waiter future, a timer
-and a callback, and costs extra turns of the event loop: about 50 microseconds of every
-query (measured: ``RETURN 1`` 0.42 -> 0.38 ms, a two-hop lineage read 0.75 -> 0.69 ms).
+``wait_for``: three reads per Bolt message (a chunk's size, the chunk, the end marker),
+one RECORD message per row. On Python 3.12+ that is ``asyncio.wait_for``, which awaits the
+read under ``asyncio.timeout``: a timer started and cancelled per read. On 3.11 the driver
+uses its own copy of the older ``asyncio.wait_for`` instead, which also wraps each read in
+a new task, a waiter future and a callback, and costs extra turns of the event loop.
 
-:func:`install` gives the driver, on 3.11 only, the 3.12 way: ``asyncio.timeout`` (new in
-3.11) around the read, in the calling task. Timeouts still end the read with the same
-``TimeoutError`` the driver turns into its own error; no timeout, or one already expired,
+Yet most reads find their bytes already in the stream's buffer and finish without
+waiting at all. :func:`install` gives the driver a ``wait_for`` that first runs the read
+up to its first wait, in the calling task; a read that finishes there is answered with no
+timer (nothing can time it out: it never yields to the event loop), and only a read that
+does wait goes on under ``asyncio.timeout``. Measured, a 32-row query took 1.37-1.48 ->
+1.00-1.06 ms of CPU, a 1-row query 0.61-0.63 -> 0.56-0.59 ms (3.11; the driver's own wait:
+1.84 and 0.73 ms). Timeouts still end a read with the same ``TimeoutError`` the driver
+turns into its own error; no timeout, one already expired, or something not a coroutine
 goes to the driver's own function unchanged. If the driver no longer has the function we
 replace (another version), nothing is changed.
 """
@@ -20,8 +25,7 @@ replace (another version), nothing is changed.
 from __future__ import annotations
 
 import asyncio
-import sys
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine, Generator
 from contextlib import AbstractContextManager, nullcontext
 from typing import Any, cast
 
@@ -29,12 +33,10 @@ _installed = False
 
 
 def install() -> bool:
-    """Give the driver the cheaper wait on Python 3.11; True if it now has it."""
+    """Give the driver the cheaper wait; True if it now has it."""
     global _installed
     if _installed:
         return True
-    if not (3, 11) <= sys.version_info < (3, 12):
-        return False  # 3.12+: the driver already uses asyncio.wait_for, the same thing
     try:
         from neo4j._async_compat.network import _bolt_socket
         from neo4j._async_compat.shims import wait_for as driver_wait_for
@@ -46,14 +48,52 @@ def install() -> bool:
 
     # The driver's signature, which takes the timeout as an argument.
     async def wait_for(awaitable: Awaitable[Any], timeout: float | None) -> Any:  # noqa: ASYNC109
-        if timeout is None or timeout <= 0:
+        if timeout is None or timeout <= 0 or not isinstance(awaitable, Coroutine):
             return await original(awaitable, timeout)
+        # Most reads find their bytes already buffered and finish without waiting: only a
+        # read that waits needs a timer (and nothing can time out a step that never
+        # yields to the event loop anyway).
+        try:
+            waiting_on = awaitable.send(None)
+        except StopIteration as done:
+            return done.value
         async with asyncio.timeout(timeout):
-            return await awaitable
+            return await Resumed(awaitable, waiting_on)
 
     setattr(_bolt_socket, "wait_for", wait_for)  # noqa: B010 - not exported by the driver
     _installed = True
     return True
+
+
+class Resumed:
+    """The rest of a coroutine that has already run up to its first wait (it yielded
+    ``waiting_on``), to be awaited like the coroutine itself: what the awaiting task sends
+    or throws goes to the coroutine, as ``await`` would pass it."""
+
+    __slots__ = ("_coroutine", "_waiting_on")
+
+    def __init__(self, coroutine: Coroutine[Any, Any, Any], waiting_on: Any) -> None:
+        self._coroutine = coroutine
+        self._waiting_on = waiting_on
+
+    def __await__(self) -> Generator[Any, Any, Any]:
+        coroutine, waiting_on = self._coroutine, self._waiting_on
+        while True:
+            try:
+                sent = yield waiting_on
+            except GeneratorExit:
+                coroutine.close()
+                raise
+            except BaseException as error:  # a cancellation, or the timeout's
+                try:
+                    waiting_on = coroutine.throw(error)
+                except StopIteration as done:
+                    return done.value
+            else:
+                try:
+                    waiting_on = coroutine.send(sent)
+                except StopIteration as done:
+                    return done.value
 
 
 def pipelined_begin(session: Any) -> AbstractContextManager[Any]:

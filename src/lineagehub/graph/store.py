@@ -208,7 +208,7 @@ class Store:
 
     @classmethod
     def connect(cls, uri: str, *, user: str | None, password: str | None, database: str) -> Store:
-        driver_compat.install()  # Python 3.11: the driver's socket waits as on 3.12
+        driver_compat.install()  # socket reads that find their bytes buffered: no timer
         auth = (user, password) if user and password is not None else None
         driver = AsyncGraphDatabase.driver(
             uri,
