@@ -44,7 +44,7 @@ def _auth() -> tuple[str, str] | None:
 
 def neo4j_driver(uri: str, *, pool: int = 100) -> neo4j.AsyncDriver:
     """The raw async driver: what the baselines use, configured as lineagehub's Store
-    (and, on Python 3.11, with the same socket waits: ``graph/driver_compat.py``)."""
+    (with the same socket waits: ``graph/driver_compat.py``)."""
     driver_compat.install()
     return neo4j.AsyncGraphDatabase.driver(
         uri, auth=_auth(), max_connection_pool_size=pool, notifications_min_severity="OFF"

@@ -44,12 +44,36 @@ MIX = (("lookup", 75), ("lineage", 15), ("register", 10))
 @dataclass
 class Tally:
     seconds: list[float] = field(default_factory=list)
+    started: list[float] = field(default_factory=list)  # since the phase began, per request
     errors: int = 0
     wall: float = 0.0
 
     @property
     def done(self) -> int:
         return len(self.seconds)
+
+    def bursts(self, window: float = 0.1) -> str:
+        """How clustered in time the slowest requests are: in how many of the run's
+        ``window``-second windows (by start time) the requests at or above the p99
+        started, against how many they would touch if they were spread at random. Few
+        windows mean stalls that hold up every request in flight at once (a collection
+        in Neo4j, say), rather than a uniformly slow server."""
+        if self.done < 200:
+            return "too few requests to tell"
+        p99 = sorted(self.seconds)[int(self.done * 0.99)]
+        windows = int(self.wall / window) + 1
+        hit = {
+            int(began / window)
+            for began, took in zip(self.started, self.seconds, strict=True)
+            if took >= p99
+        }
+        slow = sum(1 for took in self.seconds if took >= p99)
+        at_random = 1 - (1 - 1 / windows) ** slow
+        return (
+            f"the {slow} requests at or above p99 ({p99 * 1000:.1f} ms) started in "
+            f"{len(hit) / windows:.0%} of the {window * 1000:.0f} ms windows "
+            f"({at_random:.0%} if spread at random)"
+        )
 
 
 Op = Callable[[int, random.Random], Awaitable[bool]]
@@ -59,6 +83,7 @@ async def drive(clients: int, seconds: float, max_requests: int, op: Op) -> Tall
     """``clients`` workers calling ``op`` until time or count runs out; errors counted."""
     tally = Tally()
     deadline = time.monotonic() + seconds
+    zero = time.perf_counter()
 
     async def worker(w: int) -> None:
         rng = random.Random(w)
@@ -72,6 +97,7 @@ async def drive(clients: int, seconds: float, max_requests: int, op: Op) -> Tall
                 ok = False
             if ok:
                 tally.seconds.append(time.perf_counter() - began)
+                tally.started.append(began - zero)
             else:
                 tally.errors += 1
 
@@ -98,7 +124,10 @@ async def phase(
     clients: int,
     seconds: float,
     max_requests: int,
+    tails: list[str],
 ) -> list[Row]:
+    """The phase's rows; a line on how clustered lineagehub's slowest requests were goes
+    to ``tails``."""
     reg = lookups.Registrations(keys.models)
 
     def api_for(conns: list[GraphQLClient]) -> Op:
@@ -147,6 +176,9 @@ async def phase(
     raw_tally = await drive(clients, seconds, max_requests, raw)
     size = f"{clients} clients"
     rows = []
+    for label, tally in [*tallies, (", raw Cypher", raw_tally)]:
+        tails.append(f"Tail, {name}{label}: {tally.bursts()}.")
+        say(f"  {tails[-1]}")
     for label, tally in tallies:
         rows += [
             Row(
@@ -201,6 +233,7 @@ async def run(
                 f"{clients} concurrent clients, {seconds:.0f} s per phase",
                 "raw Cypher, same concurrency",
             )
+            tails: list[str] = []
             for name, mixed in (("point lookups", False), ("mixed read/write", True)):
                 urls = [("", api_url)]
                 if alone_url is not None and not mixed:
@@ -215,6 +248,7 @@ async def run(
                     clients=clients,
                     seconds=seconds,
                     max_requests=max_requests,
+                    tails=tails,
                 )
             table.notes = [
                 "Mixed: 75% point lookups, 15% lineage (upstream of a service, maxDepth 3), "
@@ -223,6 +257,7 @@ async def run(
                 "Concurrent keyed reads share Bolt queries (LINEAGEHUB_COALESCE_READS, "
                 "default 1 running per kind); 'reads alone' is a server with it set to 0. "
                 "The raw baseline sends one query per request.",
+                *tails,
             ]
         finally:
             for server in servers:

@@ -92,10 +92,35 @@ def test_concurrency_bench(tiny_graph: Graph, neo4j_uri: str, server: ThreadedSe
         concurrency.run(neo4j_uri, api_url=server.url, clients=4, seconds=1, max_requests=10)
     )
     assert len(table.rows) == 4
+    assert [n for n in table.notes if n.startswith("Tail, ")] == [
+        "Tail, point lookups: too few requests to tell.",
+        "Tail, point lookups, raw Cypher: too few requests to tell.",
+        "Tail, mixed read/write: too few requests to tell.",
+        "Tail, mixed read/write, raw Cypher: too few requests to tell.",
+    ]
     measured(table)
     for row in table.rows:
         if isinstance(row.lineagehub, Rate):
             assert row.lineagehub.errors == 0
+
+
+def test_tail_bursts_tell_stalls_from_a_uniformly_slow_server() -> None:
+    # 10 s of requests, 100 a second, 10 ms each; 1% take 50 ms.
+    def tally(slow: range) -> concurrency.Tally:
+        started = [i / 100 for i in range(1000)]
+        seconds = [0.05 if i in slow else 0.01 for i in range(1000)]
+        return concurrency.Tally(seconds=seconds, started=started, wall=10.0)
+
+    stalls = tally(range(500, 510))  # all within 0.1 s
+    assert stalls.bursts() == (
+        "the 10 requests at or above p99 (50.0 ms) started in 1% of the 100 ms windows"
+        " (9% if spread at random)"
+    )
+    spread = tally(range(0, 1000, 100))  # one a second
+    assert spread.bursts().startswith("the 10 requests at or above p99 (50.0 ms) started in 10%")
+    assert concurrency.Tally(seconds=[0.01] * 10, started=[0.0] * 10).bursts() == (
+        "too few requests to tell"
+    )
 
 
 def test_concurrency_bench_starts_its_servers(
