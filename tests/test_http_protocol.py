@@ -10,7 +10,9 @@ from typing import Any
 
 import httpx
 import pytest
+import uvicorn
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+from uvicorn.server import ServerState
 
 from lineagehub.http_protocol import MERGE_LIMIT, HeldHead, OneWriteProtocol
 from lineagehub.settings import Settings
@@ -103,12 +105,23 @@ class Sink:
     def __init__(self) -> None:
         self.writes: list[bytes] = []
         self.closed = False
+        self.eof = False
 
     def write(self, data: bytes) -> None:
-        assert not self.closed
+        assert not self.closed and not self.eof
         self.writes.append(bytes(data))
 
+    def writelines(self, chunks: list[bytes]) -> None:
+        for chunk in chunks:
+            self.write(chunk)
+
+    def write_eof(self) -> None:
+        self.eof = True
+
     def close(self) -> None:
+        self.closed = True
+
+    def abort(self) -> None:
         self.closed = True
 
     def is_closing(self) -> bool:
@@ -116,6 +129,17 @@ class Sink:
 
     def get_write_buffer_size(self) -> int:
         return 7
+
+    def get_extra_info(self, name: str, default: Any = None) -> Any:
+        return {"peername": ("127.0.0.1", 50000), "sockname": ("127.0.0.1", 8000)}.get(
+            name, default
+        )
+
+    def pause_reading(self) -> None:
+        pass
+
+    def resume_reading(self) -> None:
+        pass
 
 
 def in_a_loop(test: Callable[[], Coroutine[Any, Any, None]]) -> Callable[[], None]:
@@ -192,3 +216,108 @@ async def test_other_writes_pass_straight_through() -> None:
     held.write(b"0\r\n\r\n")
     assert sink.writes == [b"0\r\n\r\n"]
     assert held.get_write_buffer_size() == 7
+
+
+@in_a_loop
+async def test_other_ways_of_writing_or_closing_send_the_head_first() -> None:
+    held, sink = await _held()
+    held.write(HEAD)
+    held.writelines([b"{", b"}"])
+    assert sink.writes == [HEAD, b"{", b"}"]
+    held.write(HEAD)
+    held.write_eof()
+    assert sink.writes[3:] == [HEAD] and sink.eof
+    await asyncio.sleep(0)
+    assert len(sink.writes) == 4
+
+
+@in_a_loop
+async def test_an_abort_drops_what_is_held() -> None:
+    held, sink = await _held()
+    held.write(HEAD)
+    held.abort()
+    await asyncio.sleep(0)
+    assert sink.writes == [] and sink.closed
+
+
+@in_a_loop
+async def test_only_a_whole_short_head_is_held() -> None:
+    held, sink = await _held()
+    looks_like_a_head = b"HTTP/1.1 is what this text is about"
+    held.write(looks_like_a_head)  # no blank line at its end
+    long_head = b"HTTP/1.1 200 OK\r\nx-padding: " + b"x" * 20000 + b"\r\n\r\n"
+    held.write(long_head)
+    assert sink.writes == [looks_like_a_head, long_head]
+
+
+async def _served(*requests: bytes) -> list[bytes]:
+    """What OneWriteProtocol writes for these bytes, each as it arrives, from a small app."""
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        assert scope["type"] == "http"
+        if scope["path"] == "/echo":
+            body = (await receive())["body"]
+            head = [(b"content-length", str(len(body)).encode())]
+            await send({"type": "http.response.start", "status": 200, "headers": head})
+            await send({"type": "http.response.body", "body": body})
+        elif scope["path"] == "/stream":
+            await send({"type": "http.response.start", "status": 200, "headers": []})
+            await asyncio.sleep(0)
+            for part in (b"HTTP/1.1 is", b" a text"):
+                await send({"type": "http.response.body", "body": part, "more_body": True})
+            await send({"type": "http.response.body", "body": b""})
+        else:
+            head = [(b"content-length", b"2")]
+            await send({"type": "http.response.start", "status": 200, "headers": head})
+            await send({"type": "http.response.body", "body": b"{}"})
+
+    config = uvicorn.Config(app, log_config=None, lifespan="off", http=OneWriteProtocol)
+    config.load()
+    loop = asyncio.get_running_loop()
+    protocol = OneWriteProtocol(config, ServerState(), {}, _loop=loop)
+    sink = Sink()
+    protocol.connection_made(sink)  # type: ignore[arg-type]
+    for request in requests:
+        protocol.data_received(request)
+        await asyncio.sleep(0)
+    await asyncio.sleep(0.05)
+    return [_summary(w) for w in sink.writes]
+
+
+def _summary(write: bytes) -> bytes:
+    """A write as "<status line> | <body>", or as it is when it holds no head."""
+    if not write.startswith(b"HTTP/1.1 "):
+        return write
+    status, _, rest = write.partition(b"\r\n")
+    return status + b" | " + rest.partition(b"\r\n\r\n")[2]
+
+
+@in_a_loop
+async def test_pipelined_requests_are_answered_in_order() -> None:
+    writes = await _served(
+        b"GET /a HTTP/1.1\r\nHost: x\r\n\r\n"
+        b"HEAD /b HTTP/1.1\r\nHost: x\r\n\r\n"
+        b"GET /c HTTP/1.1\r\nHost: x\r\n\r\n"
+    )
+    # The HEAD answer is a head alone: it goes on the next turn of the loop.
+    assert writes == [b"HTTP/1.1 200 OK | {}", b"HTTP/1.1 200 OK | ", b"HTTP/1.1 200 OK | {}"]
+
+
+@in_a_loop
+async def test_100_continue_then_the_answer() -> None:
+    writes = await _served(
+        b"POST /echo HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nContent-Length: 3\r\n\r\n",
+        b"abc",
+    )
+    assert writes == [b"HTTP/1.1 100 Continue | ", b"HTTP/1.1 200 OK | abc"]
+
+
+@in_a_loop
+async def test_a_streamed_answer_keeps_its_order() -> None:
+    writes = await _served(b"GET /stream HTTP/1.1\r\nHost: x\r\n\r\n")
+    assert writes[0] == b"HTTP/1.1 200 OK | "
+    assert writes[1:] == [
+        b"b\r\nHTTP/1.1 is\r\n",
+        b"7\r\n a text\r\n",
+        b"0\r\n\r\n",
+    ]

@@ -9,9 +9,11 @@ wake-ups were about 5% of the CPU a point lookup costs end to end.
 
 ``OneWriteProtocol`` is uvicorn's httptools protocol with its transport wrapped in
 ``HeldHead``, which holds a response head back until the next write, and sends both as one.
-Nothing waits on it: a head whose body does not follow in the same step of the event loop
-(a streamed response, ``100 Continue``) goes out on the loop's next turn, and closing the
-transport sends what is held first. Bodies larger than ``MERGE_LIMIT`` are sent on their
+A head is a write of at most 16 KiB that begins with a status line and ends with the blank
+line. Nothing waits on it: a head whose body does not follow in the same step of the event
+loop (a streamed response, ``100 Continue``, a HEAD request) goes out on the loop's next
+turn, and every other way of writing or closing sends what is held first (``abort`` drops
+it, as it drops everything buffered). Bodies larger than ``MERGE_LIMIT`` are sent on their
 own, after the head, rather than copied. Everything else about the transport is the
 wrapped one's.
 """
@@ -25,6 +27,9 @@ from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 # How every status line uvicorn writes begins (uvicorn.protocols.utils.STATUS_LINE).
 _HEAD = b"HTTP/1.1 "
+_END = b"\r\n\r\n"
+# Heads are short: a longer write is never held, whatever its first bytes.
+_HEAD_LIMIT = 16 * 1024
 # Up to this many body bytes are copied behind the head; a larger body is its own send.
 MERGE_LIMIT = 64 * 1024
 
@@ -47,7 +52,7 @@ class HeldHead:
                 self._transport.write(held + bytes(data))
                 return
             self._transport.write(held)
-        elif data[: len(_HEAD)] == _HEAD:
+        elif len(data) <= _HEAD_LIMIT and data[: len(_HEAD)] == _HEAD and data[-4:] == _END:
             self._held = bytes(data)
             self._loop.call_soon(self.release)
             return
@@ -59,9 +64,21 @@ class HeldHead:
         if held is not None and not self._transport.is_closing():
             self._transport.write(held)
 
+    def writelines(self, chunks: Any) -> None:
+        self.release()
+        self._transport.writelines(chunks)
+
+    def write_eof(self) -> None:
+        self.release()
+        self._transport.write_eof()
+
     def close(self) -> None:
         self.release()
         self._transport.close()
+
+    def abort(self) -> None:
+        self._held = None  # an abort drops whatever is buffered
+        self._transport.abort()
 
     def is_closing(self) -> bool:
         return self._transport.is_closing()
@@ -76,7 +93,7 @@ class HeldHead:
         self._transport.resume_reading()
 
     def __getattr__(self, name: str) -> Any:
-        # The rest of the transport API (set_protocol, abort, write limits...), unchanged.
+        # The rest of the transport API (set_protocol, write limits...), unchanged.
         return getattr(self._transport, name)
 
 
