@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import time
+import types
+from collections.abc import Callable
 from contextlib import nullcontext
 from typing import Any
 
@@ -105,6 +107,101 @@ def test_a_read_that_does_not_wait_starts_no_timer(monkeypatch: pytest.MonkeyPat
         assert steps[-1] == "cleaned up"
 
     asyncio.run(scenario())
+
+
+async def _plain_timeout(awaitable: Any, timeout: float) -> Any:  # noqa: ASYNC109
+    async with asyncio.timeout(timeout):
+        return await awaitable
+
+
+async def _outcome(
+    wait: Any, read: Callable[[], Any], seconds: float, cancel_after: float | None
+) -> tuple[Any, ...]:
+    """How a read under ``wait`` ends, seen from outside: result or exception, the task's
+    pending cancellations, and the read's own cleanup."""
+    cleaned: list[str] = []
+    task = asyncio.ensure_future(wait(read()(cleaned), seconds))
+    if cancel_after is not None:
+        await asyncio.sleep(cancel_after)
+        task.cancel()
+    try:
+        ended: tuple[Any, ...] = ("returned", await task)
+    except BaseException as error:
+        ended = (type(error).__name__, str(error))
+    return (*ended, task.cancelling(), cleaned)
+
+
+def _reads() -> dict[str, Callable[[], Any]]:
+    def sleeps(seconds: float) -> Callable[[list[str]], Any]:
+        async def read(cleaned: list[str]) -> str:
+            try:
+                await asyncio.sleep(seconds)
+                return "bytes"
+            finally:
+                cleaned.append("cleaned up")
+
+        return read
+
+    def swallows(then_wait: bool) -> Callable[[list[str]], Any]:
+        async def read(cleaned: list[str]) -> str:
+            try:
+                await asyncio.sleep(5)
+            except asyncio.CancelledError:
+                cleaned.append("swallowed")
+                if then_wait:
+                    await asyncio.sleep(0.01)
+            return "after cancel"
+
+        return read
+
+    def converts(cleaned: list[str]) -> Any:
+        async def read() -> str:
+            try:
+                await asyncio.sleep(5)
+            except asyncio.CancelledError:
+                raise ValueError("converted") from None
+            return "never"
+
+        return read()
+
+    def bare_yields(cleaned: list[str]) -> Any:
+        @types.coroutine
+        def steps() -> Any:
+            yield
+            yield
+            return "after two turns"
+
+        return steps()
+
+    return {
+        "buffered": lambda: sleeps(0),
+        "waits": lambda: sleeps(0.01),
+        "waits too long": lambda: sleeps(5),
+        "swallows the cancellation": lambda: swallows(False),
+        "swallows it and waits again": lambda: swallows(True),
+        "turns it into an error": lambda: converts,
+        "yields bare": lambda: bare_yields,
+    }
+
+
+@pytest.mark.parametrize("cancel_after", [None, 0.005, 0.02], ids=["alone", "cancelled", "both"])
+@pytest.mark.parametrize("read", list(_reads()))
+def test_the_wait_ends_every_read_as_a_plain_timeout_would(
+    read: str, cancel_after: float | None
+) -> None:
+    """Against ``async with asyncio.timeout(...)`` around the read: same result or error,
+    same count of pending cancellations on the task, same cleanup."""
+    driver_compat.install()
+    wait_for = getattr(_bolt_socket, "wait_for")  # noqa: B009
+    make = _reads()[read]
+
+    async def both() -> tuple[Any, Any]:
+        ours = await _outcome(wait_for, make, 0.02, cancel_after)
+        plain = await _outcome(_plain_timeout, make, 0.02, cancel_after)
+        return ours, plain
+
+    ours, plain = asyncio.run(both())
+    assert ours == plain
 
 
 def test_reads_under_the_servers_receive_timeout_still_work(neo4j_server: Neo4jServer) -> None:
