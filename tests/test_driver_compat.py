@@ -115,12 +115,12 @@ async def _plain_timeout(awaitable: Any, timeout: float) -> Any:  # noqa: ASYNC1
 
 
 async def _outcome(
-    wait: Any, read: Callable[[], Any], seconds: float, cancel_after: float | None
+    wait: Any, read: Callable[[list[str]], Any], seconds: float, cancel_after: float | None
 ) -> tuple[Any, ...]:
     """How a read under ``wait`` ends, seen from outside: result or exception, the task's
     pending cancellations, and the read's own cleanup."""
     cleaned: list[str] = []
-    task = asyncio.ensure_future(wait(read()(cleaned), seconds))
+    task = asyncio.ensure_future(wait(read(cleaned), seconds))
     if cancel_after is not None:
         await asyncio.sleep(cancel_after)
         task.cancel()
@@ -131,7 +131,9 @@ async def _outcome(
     return (*ended, task.cancelling(), cleaned)
 
 
-def _reads() -> dict[str, Callable[[], Any]]:
+def _reads() -> dict[str, Callable[[list[str]], Any]]:
+    """Reads by name, each a function of the list its cleanup writes to."""
+
     def sleeps(seconds: float) -> Callable[[list[str]], Any]:
         async def read(cleaned: list[str]) -> str:
             try:
@@ -154,15 +156,12 @@ def _reads() -> dict[str, Callable[[], Any]]:
 
         return read
 
-    def converts(cleaned: list[str]) -> Any:
-        async def read() -> str:
-            try:
-                await asyncio.sleep(5)
-            except asyncio.CancelledError:
-                raise ValueError("converted") from None
-            return "never"
-
-        return read()
+    async def converts(cleaned: list[str]) -> str:
+        try:
+            await asyncio.sleep(5)
+        except asyncio.CancelledError:
+            raise ValueError("converted") from None
+        return "never"
 
     def bare_yields(cleaned: list[str]) -> Any:
         @types.coroutine
@@ -174,13 +173,13 @@ def _reads() -> dict[str, Callable[[], Any]]:
         return steps()
 
     return {
-        "buffered": lambda: sleeps(0),
-        "waits": lambda: sleeps(0.01),
-        "waits too long": lambda: sleeps(5),
-        "swallows the cancellation": lambda: swallows(False),
-        "swallows it and waits again": lambda: swallows(True),
-        "turns it into an error": lambda: converts,
-        "yields bare": lambda: bare_yields,
+        "buffered": sleeps(0),
+        "waits": sleeps(0.01),
+        "waits too long": sleeps(5),
+        "swallows the cancellation": swallows(False),
+        "swallows it and waits again": swallows(True),
+        "turns it into an error": converts,
+        "yields bare": bare_yields,
     }
 
 
@@ -193,11 +192,11 @@ def test_the_wait_ends_every_read_as_a_plain_timeout_would(
     same count of pending cancellations on the task, same cleanup."""
     driver_compat.install()
     wait_for = getattr(_bolt_socket, "wait_for")  # noqa: B009
-    make = _reads()[read]
+    coroutine = _reads()[read]
 
     async def both() -> tuple[Any, Any]:
-        ours = await _outcome(wait_for, make, 0.02, cancel_after)
-        plain = await _outcome(_plain_timeout, make, 0.02, cancel_after)
+        ours = await _outcome(wait_for, coroutine, 0.02, cancel_after)
+        plain = await _outcome(_plain_timeout, coroutine, 0.02, cancel_after)
         return ours, plain
 
     ours, plain = asyncio.run(both())

@@ -55,14 +55,8 @@ def _one_write_each(writes: list[bytes], count: int) -> list[bytes]:
     for write in writes:
         head, _, body = write.partition(b"\r\n\r\n")
         assert head.startswith(b"HTTP/1.1 ")
-        length = int(
-            next(
-                v
-                for k, _, v in (h.partition(b": ") for h in head.split(b"\r\n")[1:])
-                if k == b"content-length"
-            )
-        )
-        assert len(body) == length
+        headers = dict(line.split(b": ", 1) for line in head.split(b"\r\n")[1:])
+        assert len(body) == int(headers[b"content-length"])
     return writes
 
 
