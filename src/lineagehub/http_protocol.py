@@ -16,14 +16,23 @@ turn, and every other way of writing or closing sends what is held first (``abor
 it, as it drops everything buffered). Bodies larger than ``MERGE_LIMIT`` are sent on their
 own, after the head, rather than copied. Everything else about the transport is the
 wrapped one's.
+
+In a worker of several, the protocol also keeps the workers' ``Balance`` (see
+``lineagehub.workers``): it counts this worker's connections as they open and close, and
+when a request comes while this worker holds more than its share, that request's answer
+ends its connection (``connection: close``, uvicorn's own graceful close), unless
+pipelined requests are queued behind it.
 """
 
 from __future__ import annotations
 
 import asyncio
-from typing import Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+
+if TYPE_CHECKING:
+    from lineagehub.workers import Balance
 
 # How every status line uvicorn writes begins (uvicorn.protocols.utils.STATUS_LINE).
 _HEAD = b"HTTP/1.1 "
@@ -98,8 +107,60 @@ class HeldHead:
 
 
 class OneWriteProtocol(HttpToolsProtocol):
-    """uvicorn's httptools protocol, writing each (small) response in one send."""
+    """uvicorn's httptools protocol, writing each (small) response in one send.
+
+    In a worker of several (``balanced``), it also tells the other workers how many
+    connections this one holds, and closes a keep-alive connection after its answer while
+    this worker holds more than its share (``lineagehub.workers.Balance``).
+    """
+
+    balance: ClassVar[Balance | None] = None
+    # The request after whose answer this connection closes, to even out the workers.
+    _shed: Any = None
+
+    @classmethod
+    def balanced(cls, balance: Balance) -> type[OneWriteProtocol]:
+        """This protocol, keeping ``balance`` up to date and acting on it."""
+        return type("BalancedProtocol", (cls,), {"balance": balance})
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         held: Any = HeldHead(transport, self.loop)
         super().connection_made(held)
+        if self.balance is not None:
+            self.balance.publish(len(self.connections))
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        super().connection_lost(exc)
+        balance = self.balance
+        if balance is not None:
+            if self._shed is not None:
+                self._shed = None
+                balance.closed()
+            balance.publish(len(self.connections))
+
+    def on_headers_complete(self) -> None:
+        previous = self.cycle
+        super().on_headers_complete()
+        balance, cycle, shed = self.balance, self.cycle, self._shed
+        if balance is None:
+            return
+        if self.pipeline:
+            # A request queued behind another (pipelining): the connection stays open for
+            # it, unless the answer that closes it is already on its way.
+            if shed is not None and not shed.response_started:
+                shed.keep_alive = True
+                self._shed = None
+                balance.kept()
+            return
+        if (
+            cycle is previous  # an upgrade: no new request cycle
+            or not cycle.keep_alive
+            or shed is not None
+            or not balance.over_share(len(self.connections))
+        ):
+            return
+        # uvicorn's own way of ending a connection gracefully (as at shutdown): the answer
+        # says "connection: close", and the connection closes once it is sent.
+        cycle.keep_alive = False
+        self._shed = cycle
+        balance.closing()

@@ -46,6 +46,11 @@ class Settings(BaseSettings):
     # concurrent reads of that kind wait and go together as one query (graph/coalesce.py).
     # 0: every read alone. Applies to the store the app opens (not to one handed to it).
     coalesce_reads: int = Field(default=1, ge=0, le=100)
+    # With several workers (serve --workers N, on Linux): a worker holding more than its
+    # share of the keep-alive connections closes one after its answer, so that clients
+    # spread evenly (lineagehub.workers.Balance). Off: connections stay where the kernel
+    # put them.
+    balance_connections: bool = True
     # Ensured to exist as an admin token at start-up (for containers; keep it secret).
     bootstrap_token: str | None = Field(default=None, min_length=24)
     # Governance rules.
