@@ -16,6 +16,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import graphql
 import pytest
 
 from lineagehub.api.graphql import execution
@@ -509,20 +510,61 @@ def test_the_warm_lane_answers_valid_documents_seen_before(
     assert taken == ["Seen", "Tag"]
 
 
-def test_an_exception_escaping_execution_in_the_lane_is_internal(
+def test_the_lane_runs_a_query_with_one_root_field_itself(
     api: Api, scenario: Scenario, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Warm, a query with one root field is answered without graphql-core's execute
+    (the other tests compare its answers with the plain server's); execute still takes
+    what the lane does not run itself."""
+    from lineagehub.api.graphql import lane
+
+    one = "query One($id: ID!) { node(id: $id) { id } }"
+    two = "query Two($id: ID!) { a: node(id: $id) { id } b: node(id: $id) { id } }"
+    mutation = 'mutation Desc($id: ID!) { updateModelVersion(id: $id, input: {description: "y"}) { description } }'
+    for query in (one, two, mutation):
+        api(query, {"id": scenario.v2})  # parsed and validated: warm from now on
+    executed: list[str] = []
+    original = graphql.execute
+
+    def counted(schema: Any, document: Any, **kwargs: Any) -> Any:
+        executed.append(document.definitions[0].name.value)
+        return original(schema, document, **kwargs)
+
+    monkeypatch.setattr(lane, "execute", counted)
+    assert api(one, {"id": scenario.v2}) == {"node": {"id": scenario.v2}}
+    assert executed == []
+    # A variable its type refuses, several root fields, a mutation: execute's.
+    assert api.fails(one, {"id": 5.5})["extensions"]["code"] == "GRAPHQL_VALIDATION"
+    assert api(two, {"id": scenario.v2}) == {"a": {"id": scenario.v2}, "b": {"id": scenario.v2}}
+    assert api(mutation, {"id": scenario.v2}) == {"updateModelVersion": {"description": "y"}}
+    assert executed == ["One", "Two", "Desc"]
+
+
+@pytest.mark.parametrize(
+    ("query", "escapes_from"),
+    [
+        # One root field: the lane runs it itself (graphql-core's collect_fields first).
+        ("query Escaping($id: ID!) { node(id: $id) { id } }", "collect_fields"),
+        # Two: graphql-core's execute runs them.
+        (
+            "query Escaping2($id: ID!) { node(id: $id) { id } again: node(id: $id) { id } }",
+            "execute",
+        ),
+    ],
+)
+def test_an_exception_escaping_execution_in_the_lane_is_internal(
+    api: Api, scenario: Scenario, monkeypatch: pytest.MonkeyPatch, query: str, escapes_from: str
 ) -> None:
     """Nothing graphql-core lets escape is expected; if something does, the lane answers
     as Strawberry's execute would: an error answer, INTERNAL, logged, no details."""
     from lineagehub.api.graphql import lane
 
-    query = "query Escaping($id: ID!) { node(id: $id) { id } }"
-    assert api(query, {"id": scenario.v2}) == {"node": {"id": scenario.v2}}  # cached now
+    assert api(query, {"id": scenario.v2})["node"] == {"id": scenario.v2}  # cached now
 
     def escaping(*args: Any, **kwargs: Any) -> Any:
         raise RuntimeError("a secret detail")
 
-    monkeypatch.setattr(lane, "execute", escaping)
+    monkeypatch.setattr(lane, escapes_from, escaping)
     response = api.post(query, {"id": scenario.v2})
     assert response.status == 200
     assert response.body["data"] is None
