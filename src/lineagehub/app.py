@@ -49,7 +49,10 @@ class RequestContext:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        given = dict(scope["headers"]).get(b"x-request-id", b"").decode("latin-1")
+        given = ""
+        for name, value in scope["headers"]:
+            if name == b"x-request-id":
+                given = value.decode("latin-1")  # the last one, as a dict of them would keep
         rid = given if 0 < len(given) <= 128 and set(given) <= _REQUEST_ID_OK else _new_request_id()
         token = request_id.set(rid)
         started = time.perf_counter()
@@ -128,6 +131,8 @@ class LineagehubGraphQL(GraphQL[Context, None]):
         super().__init__(build_schema(settings), **kwargs)
         self.settings = settings
         self.lane = lane_for(self.schema, settings)
+        # (content-type, accept) -> whether the lane may take the request
+        self._verdicts: dict[tuple[bytes | None, bytes | None], bool] = {}
 
     def encode_json(self, data: object) -> bytes:
         return encode_answer(data)
@@ -168,13 +173,24 @@ class LineagehubGraphQL(GraphQL[Context, None]):
     def _lane_may_take(self, raw_headers: list[tuple[bytes, bytes]]) -> bool:
         """Whether the view would read this request as one JSON body, judged the way it
         judges (its content-type parsing, the first header of a name, no streaming
-        transport asked for in Accept)."""
-        headers: dict[str, str] = {}
+        transport asked for in Accept): the verdict for the two headers it reads is kept,
+        as clients send the same few values."""
+        content_type = accept = None
         for name, value in raw_headers:
-            headers.setdefault(name.decode("latin-1"), value.decode("latin-1"))
-        if not _is_json(headers.get("content-type", "")):
-            return False
-        return self._get_stream_transport_from_headers(headers) is None
+            if name == b"content-type" and content_type is None:
+                content_type = value
+            elif name == b"accept" and accept is None:
+                accept = value
+        key = (content_type, accept)
+        verdict = self._verdicts.get(key)
+        if verdict is None:
+            headers = {"accept": accept.decode("latin-1")} if accept is not None else {}
+            verdict = _is_json(
+                content_type.decode("latin-1") if content_type is not None else ""
+            ) and (self._get_stream_transport_from_headers(headers) is None)
+            if len(self._verdicts) < 64:
+                self._verdicts[key] = verdict
+        return verdict
 
 
 @lru_cache(maxsize=64)

@@ -216,7 +216,16 @@ class _Shared:
     ) -> Any:
         if scope is None or any(f.fragment_variable_values is not None for f in fields):
             return compile()
-        key = (scope, name, tuple(id(f.node) for f in fields))
+        return self.kept(operation, (scope, name, tuple(id(f.node) for f in fields)), compile)
+
+    def memo(self, operation: Any, scope: Any, name: Any, nodes: Any, compute: Any) -> Any:
+        """``compute()`` for what depends only on the selection made with these field
+        ``nodes`` (their ids) under ``scope``: kept as plans are."""
+        if scope is None:
+            return compute()
+        return self.kept(operation, (scope, name, tuple(id(node) for node in nodes)), compute)
+
+    def kept(self, operation: Any, key: tuple[Any, ...], compile: Any) -> Any:
         with self._lock:
             found = self._plans.get(key)
             if found is not None:

@@ -27,7 +27,14 @@ from strawberry.types.nodes import SelectedField
 
 from lineagehub.api.graphql.context import Info
 from lineagehub.api.graphql.enums import EdgeType
-from lineagehub.api.graphql.execution import Executor, GiveUp, Prepared, filler, plain_field
+from lineagehub.api.graphql.execution import (
+    _SHARED,
+    Executor,
+    GiveUp,
+    Prepared,
+    filler,
+    plain_field,
+)
 from lineagehub.api.graphql.types import RegistryEntity
 from lineagehub.graph import lineage as engine
 from lineagehub.graph import records
@@ -539,6 +546,26 @@ def lookup_columns(
     parent = get_nullable_type(info._raw_info.return_type)
     if not info.context.settings.fast_path or not isinstance(parent, GraphQLObjectType):
         return None
+    shown = tuple(sorted(answered.items())) if answered else ()
+    columns: tuple[str, ...] | None = _kept_for_selection(
+        info, ("lookup_columns", shown), lambda: _lookup_columns(info, parent, answered)
+    )
+    return columns
+
+
+def _kept_for_selection(info: Info, name: Any, compute: Callable[[], Any]) -> Any:
+    """``compute()``, for what depends only on the selection below this field (its field
+    nodes, the document's fragments, the values of ``@skip``/``@include``): kept across
+    requests as the executor keeps its plans (``execution._SHARED``)."""
+    raw = info._raw_info
+    scope = getattr(info.context.executor, "_scope", None)
+    key = (name, raw.parent_type.name, raw.field_name)
+    return _SHARED.memo(raw.operation, scope, key, raw.field_nodes, compute)
+
+
+def _lookup_columns(
+    info: Info, parent: GraphQLObjectType, answered: Mapping[str, tuple[str, ...]] | None
+) -> tuple[str, ...] | None:
     keep = set(_LOOKUP_CORE)
     for node in _below(info):
         name = node.name.value
@@ -607,11 +634,16 @@ def serves_plainly(info: Info) -> bool:
     from lineagehub.api.graphql.types import VERSION_SHORTCUTS
 
     raw = info._raw_info
-    below = [node for node in _below(info) if node.name.value == "modelVersion"]
-    return bool(below) and not any(
-        node.name.value in VERSION_SHORTCUTS
-        for node in _field_nodes_below(raw, [child.selection_set for child in below])
-    )
+
+    def plainly() -> bool:
+        below = [node for node in _below(info) if node.name.value == "modelVersion"]
+        return bool(below) and not any(
+            node.name.value in VERSION_SHORTCUTS
+            for node in _field_nodes_below(raw, [child.selection_set for child in below])
+        )
+
+    served: bool = _kept_for_selection(info, "serves_plainly", plainly)
+    return served
 
 
 def prime(
