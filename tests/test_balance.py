@@ -75,6 +75,16 @@ def test_clients_of_closed_connections_count_until_they_are_back() -> None:
     assert not balance.departed, "forgotten once counted out"
 
 
+def test_a_worker_shutting_down_leaves_the_balance() -> None:
+    counts = [30, 30]
+    balance = Balance(counts, 0)
+    balance.leave()
+    assert counts == [-1, 30], "the others stop counting it"
+    balance.publish(12)  # its connections close one by one as it drains
+    assert counts == [-1, 30]
+    assert not Balance(counts, 1).over_share(30), "the other one is alone now"
+
+
 def _protocol(balance: Balance, state: ServerState, sink: Sink) -> OneWriteProtocol:
     async def app(scope: Any, receive: Any, send: Any) -> None:
         await receive()
@@ -162,6 +172,19 @@ async def test_pipelined_requests_keep_the_connection_open() -> None:
     # The next lone request on it is the one that closes it.
     writes = await _answered(protocols[0], sinks[0], GET)
     assert b"connection: close" in writes[0] and sinks[0].closed
+
+
+@in_a_loop
+async def test_a_shutdown_is_not_undone_by_a_pipelined_request() -> None:
+    counts = [-1, 0]
+    balance, sinks, protocols = _worker(counts, 2)
+    protocols[0].data_received(GET)  # shed: this worker holds 2 against 0
+    assert balance.shedding == 1
+    protocols[0].shutdown()  # the server stops: every connection closes after its answer
+    protocols[0].data_received(GET)  # pipelined behind the first
+    await asyncio.sleep(0.05)
+    assert sinks[0].closed, "closed after its answer, as shutting down requires"
+    assert counts[0] == -1
 
 
 @in_a_loop

@@ -21,7 +21,11 @@ In a worker of several, the protocol also keeps the workers' ``Balance`` (see
 ``lineagehub.workers``): it counts this worker's connections as they open and close, and
 when a request comes while this worker holds more than its share, that request's answer
 ends its connection (``connection: close``, uvicorn's own graceful close), unless
-pipelined requests are queued behind it.
+pipelined requests are queued behind it by the time the answer starts. A request a client
+pipelines after that answer has started is not answered; a client that pipelines must be
+ready to send it again (HTTP/1.1 lets a server close a connection after any answer, and
+uvicorn's own graceful shutdown does the same). When the worker starts shutting down, it
+leaves the balance: the other workers stop counting it.
 """
 
 from __future__ import annotations
@@ -146,8 +150,9 @@ class OneWriteProtocol(HttpToolsProtocol):
             return
         if self.pipeline:
             # A request queued behind another (pipelining): the connection stays open for
-            # it, unless the answer that closes it is already on its way.
-            if shed is not None and not shed.response_started:
+            # it, unless the answer that closes it is already on its way (or the server
+            # is shutting down, which closes it anyway).
+            if shed is not None and not shed.response_started and not balance.leaving:
                 shed.keep_alive = True
                 self._shed = None
                 balance.kept()
@@ -164,3 +169,8 @@ class OneWriteProtocol(HttpToolsProtocol):
         cycle.keep_alive = False
         self._shed = cycle
         balance.closing()
+
+    def shutdown(self) -> None:
+        if self.balance is not None:
+            self.balance.leave()
+        super().shutdown()

@@ -184,11 +184,19 @@ class Balance:
         self.slot = slot
         self.clock = clock
         self.shedding = 0  # told to close after their answers
+        self.leaving = False
         self.departed: deque[float] = deque()  # when each closed, for RETURN_SECONDS
 
     def publish(self, connections: int) -> None:
-        """This worker holds ``connections``."""
-        self.counts[self.slot] = connections
+        """This worker holds ``connections`` (unless it is shutting down)."""
+        if not self.leaving:
+            self.counts[self.slot] = connections
+
+    def leave(self) -> None:
+        """This worker is shutting down: it no longer listens, so it has no share (the
+        others stop counting it), and it publishes nothing more."""
+        self.leaving = True
+        self.counts[self.slot] = -1
 
     def over_share(self, connections: int) -> bool:
         """Whether this worker, holding ``connections``, should close one."""
