@@ -78,6 +78,7 @@ class Resumed:
 
     def __await__(self) -> Generator[Any, Any, Any]:
         coroutine, waiting_on = self._coroutine, self._waiting_on
+        advance: Callable[[Any], Any]
         while True:
             try:
                 sent = yield waiting_on
@@ -85,15 +86,13 @@ class Resumed:
                 coroutine.close()
                 raise
             except BaseException as error:  # a cancellation, or the timeout's
-                try:
-                    waiting_on = coroutine.throw(error)
-                except StopIteration as done:
-                    return done.value
+                advance, given = coroutine.throw, error
             else:
-                try:
-                    waiting_on = coroutine.send(sent)
-                except StopIteration as done:
-                    return done.value
+                advance, given = coroutine.send, sent
+            try:
+                waiting_on = advance(given)
+            except StopIteration as done:
+                return done.value
 
 
 def pipelined_begin(session: Any) -> AbstractContextManager[Any]:

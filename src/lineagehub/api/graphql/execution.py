@@ -321,6 +321,12 @@ class Executor(StrawberryGraphQLCoreExecutionContext):
 
     # --- compiling plans -----------------------------------------------------------------
 
+    def memo(self, name: Any, nodes: Any, compute: Callable[[], Any]) -> Any:
+        """``compute()``, for what depends only on the selection made with these field
+        ``nodes`` (what is below them, through fragments and ``@skip``/``@include``):
+        once per document and directive variables, as plans are (``_Shared.memo``)."""
+        return _SHARED.memo(self.operation, self._scope, name, nodes, compute)
+
     def compiled(self, key: tuple[str, int], fields: FieldDetailsList, compile: Any) -> Any:
         """``compile()``, once per ``key`` (a name and the id of ``fields``) per request,
         and once per document and directive variables across requests (``_Shared``)."""

@@ -257,10 +257,8 @@ class Lane:
             field_resolver=default_field_resolver,
             type_resolver=default_type_resolver,
             subscribe_field_resolver=default_field_resolver,
-            enable_early_execution=False,
             middleware_manager=self.middleware,
             is_awaitable=_IS_AWAITABLE,
-            is_async_iterable=None,
             operation_extensions=None,
         )
         try:

@@ -27,14 +27,7 @@ from strawberry.types.nodes import SelectedField
 
 from lineagehub.api.graphql.context import Info
 from lineagehub.api.graphql.enums import EdgeType
-from lineagehub.api.graphql.execution import (
-    _SHARED,
-    Executor,
-    GiveUp,
-    Prepared,
-    filler,
-    plain_field,
-)
+from lineagehub.api.graphql.execution import Executor, GiveUp, Prepared, filler, plain_field
 from lineagehub.api.graphql.types import RegistryEntity
 from lineagehub.graph import lineage as engine
 from lineagehub.graph import records
@@ -556,11 +549,13 @@ def lookup_columns(
 def _kept_for_selection(info: Info, name: Any, compute: Callable[[], Any]) -> Any:
     """``compute()``, for what depends only on the selection below this field (its field
     nodes, the document's fragments, the values of ``@skip``/``@include``): kept across
-    requests as the executor keeps its plans (``execution._SHARED``)."""
+    requests as the executor keeps its plans (``Executor.memo``); computed every time
+    without the fast executor."""
     raw = info._raw_info
-    scope = getattr(info.context.executor, "_scope", None)
-    key = (name, raw.parent_type.name, raw.field_name)
-    return _SHARED.memo(raw.operation, scope, key, raw.field_nodes, compute)
+    executor = info.context.executor
+    if not isinstance(executor, Executor):
+        return compute()
+    return executor.memo((name, raw.parent_type.name, raw.field_name), raw.field_nodes, compute)
 
 
 def _lookup_columns(
