@@ -22,6 +22,7 @@ from strawberry.asgi import GraphQL
 from strawberry.http.parse_content_type import parse_content_type
 
 from lineagehub import __version__
+from lineagehub.api import ide
 from lineagehub.api.graphql.context import Context
 from lineagehub.api.graphql.lane import encode_answer
 from lineagehub.api.graphql.schema import build_schema, lane_for
@@ -130,12 +131,19 @@ class LineagehubGraphQL(GraphQL[Context, None]):
     def __init__(self, settings: Settings, **kwargs: Any) -> None:
         super().__init__(build_schema(settings), **kwargs)
         self.settings = settings
+        if self.graphql_ide:
+            ide.page()  # a GraphiQL file not vendored fails here, not in a browser
         self.lane = lane_for(self.schema, settings)
         # (content-type, accept) -> whether the lane may take the request
         self._verdicts: dict[tuple[bytes | None, bytes | None], bool] = {}
 
     def encode_json(self, data: object) -> bytes:
         return encode_answer(data)
+
+    @property
+    def graphql_ide_html(self) -> str:
+        """GraphiQL loading its files from this server, not a CDN (``api/ide.py``)."""
+        return ide.page()
 
     def context(self, app: Starlette) -> Context:
         return Context(store=app.state.store, settings=self.settings, request_id=request_id.get())
@@ -330,6 +338,7 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
             Route("/healthz", healthz),
             Route("/readyz", readyz),
             graphql_route,
+            ide.asset_route(),
             *rest_routes(),
         ],
         exception_handlers={404: _not_found, 405: _not_allowed},

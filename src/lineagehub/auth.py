@@ -12,13 +12,15 @@ import logging
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from lineagehub.api import ide
 from lineagehub.graph import identity
 from lineagehub.graph.store import Store
 from lineagehub.settings import Settings
 
 log = logging.getLogger("lineagehub.auth")
 
-# Paths anyone may reach: liveness and readiness probes.
+# Paths anyone may reach: liveness and readiness probes. GraphiQL (its page and files,
+# no data) is open too: ``ide.is_open``.
 OPEN_PATHS = frozenset({"/healthz", "/readyz"})
 
 
@@ -48,7 +50,7 @@ class Authentication:
         self.settings = settings
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["path"] in OPEN_PATHS:
+        if scope["type"] != "http" or scope["path"] in OPEN_PATHS or ide.is_open(scope):
             await self.app(scope, receive, send)
             return
         store: Store = scope["app"].state.store
