@@ -13,6 +13,13 @@ same number of concurrent tasks on the raw async driver (pool of 100 connections
 query per request. Unless ``--api-url`` or ``--no-alone`` is given, the point lookups also
 run against a second server whose keyed reads each go alone (``LINEAGEHUB_COALESCE_READS=0``),
 to show what sharing queries between concurrent requests buys.
+
+Each phase notes how clustered in time lineagehub's slowest requests were. With
+``--watch NAME=PID`` (Neo4j, say), and always for a server the bench started, it also
+samples those processes' threads every 100 ms (``bench/cpu.py``) and notes which of them
+ran in the windows where the slowest requests started, against the others. Reading
+``/proc`` costs the bench a little CPU (about 1,500 small reads a second for Neo4j's
+~140 threads), on the same cores as the server.
 """
 
 from __future__ import annotations
@@ -31,6 +38,7 @@ import neo4j
 
 from bench import lineage, lookups
 from bench.common import RESULTS, ApiServer, GraphQLClient, add_neo4j_args, neo4j_driver, say
+from bench.cpu import Sampler, Watch
 from bench.report import Latency, Rate, Row, Table, save
 
 LINEAGE = """
@@ -47,6 +55,7 @@ class Tally:
     started: list[float] = field(default_factory=list)  # since the phase began, per request
     errors: int = 0
     wall: float = 0.0
+    zero: float = 0.0  # time.perf_counter() when the phase began
 
     @property
     def done(self) -> int:
@@ -83,7 +92,7 @@ async def drive(clients: int, seconds: float, max_requests: int, op: Op) -> Tall
     """``clients`` workers calling ``op`` until time or count runs out; errors counted."""
     tally = Tally()
     deadline = time.monotonic() + seconds
-    zero = time.perf_counter()
+    zero = tally.zero = time.perf_counter()
 
     async def worker(w: int) -> None:
         rng = random.Random(w)
@@ -125,9 +134,12 @@ async def phase(
     seconds: float,
     max_requests: int,
     tails: list[str],
+    watch: list[Watch] = [],  # noqa: B006 - read only
+    own: dict[str, int] = {},  # noqa: B006 - read only
 ) -> list[Row]:
     """The phase's rows; a line on how clustered lineagehub's slowest requests were goes
-    to ``tails``."""
+    to ``tails``, and with processes to watch (``watch``, and the server this bench
+    started for a URL: ``own``), one on what ran while they started."""
     reg = lookups.Registrations(keys.models)
 
     def api_for(conns: list[GraphQLClient]) -> Op:
@@ -167,12 +179,18 @@ async def phase(
         try:
             api = api_for(conns)
             await drive(clients, min(2.0, seconds), 5, api)  # open connections, warm up
-            tally = await drive(clients, seconds, max_requests, api)
+            watched = [*watch, *([Watch("api", own[url])] if url in own else [])]
+            with Sampler(watched) as sampler:
+                tally = await drive(clients, seconds, max_requests, api)
         finally:
             for c in conns:
                 await c.close()
         say(f"  {name}{label}: {tally.done} requests, {tally.errors} errors")
         tallies.append((label, tally))
+        if watched:
+            found = sampler.in_slow_windows(tally.started, tally.seconds, tally.zero)
+            tails.append(f"CPU, {name}{label}: {found}.")
+            say(f"  {tails[-1]}")
     raw_tally = await drive(clients, seconds, max_requests, raw)
     size = f"{clients} clients"
     rows = []
@@ -207,6 +225,7 @@ async def run(
     max_requests: int = 2000,
     workdir: Path | None = None,
     compare_alone: bool = True,
+    watch: list[Watch] = [],  # noqa: B006 - read only
 ) -> list[Table]:
     async with neo4j_driver(uri, pool=100) as driver:
         keys = await lookups.sample_keys(driver)
@@ -249,6 +268,8 @@ async def run(
                     seconds=seconds,
                     max_requests=max_requests,
                     tails=tails,
+                    watch=watch,
+                    own={s.url: s.process.pid for s in servers if s.process is not None},
                 )
             table.notes = [
                 "Mixed: 75% point lookups, 15% lineage (upstream of a service, maxDepth 3), "
@@ -277,6 +298,16 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="skip the point lookups against a second server whose keyed reads go alone",
     )
+    parser.add_argument(
+        "--watch",
+        action="append",
+        type=Watch.parse,
+        default=[],
+        metavar="NAME=PID",
+        help="sample this process's threads (and its children's) during each phase, and say "
+        "what they used while the slowest requests started (e.g. neo4j=$(pgrep -f "
+        "'java.*neo4j' | head -1)); a server the bench starts is watched anyway",
+    )
     parser.add_argument("--json", type=Path, help="also write the tables as JSON here")
     args = parser.parse_args(argv)
     tables = asyncio.run(
@@ -289,6 +320,7 @@ def main(argv: list[str] | None = None) -> int:
             max_requests=args.max_requests,
             workdir=RESULTS / "work",
             compare_alone=not args.no_alone,
+            watch=args.watch,
         )
     )
     for table in tables:

@@ -7,13 +7,15 @@ from __future__ import annotations
 
 import asyncio
 import importlib.util
+import os
+import time
 from pathlib import Path
 from typing import Any
 
 import pytest
 from bench.report import Latency, Rate, Table
 
-from bench import concurrency, lineage, lookups, mlflow_compare
+from bench import concurrency, cpu, lineage, lookups, mlflow_compare
 from tests.conftest import ThreadedServer
 
 Graph = Any  # the tiny_graph fixture's value
@@ -137,6 +139,41 @@ def test_concurrency_bench_starts_its_servers(
         "point lookups, reads alone: throughput",
     ]
     measured(table)
+    # The servers it started were watched while the point lookups ran.
+    assert [n for n in table.notes if n.startswith("CPU, ")] == [
+        "CPU, point lookups: too few requests to tell.",
+        "CPU, point lookups, reads alone: too few requests to tell.",
+        "CPU, mixed read/write: too few requests to tell.",
+    ]
+
+
+def test_the_sampler_tells_what_ran_in_the_slow_windows() -> None:
+    """A thread of this process spins in some 100 ms windows and sleeps in the others;
+    the requests 'started' in the spinning windows are the slow ones."""
+    busy: list[int] = []
+    with cpu.Sampler([cpu.Watch("me", os.getpid())], every=0.05) as sampler:
+        zero = time.perf_counter()
+        for window in range(20):
+            end = zero + (window + 1) * 0.1
+            if window % 4 == 1:
+                busy.append(window)
+                while time.perf_counter() < end - 0.01:
+                    pass
+            time.sleep(max(0.0, end - time.perf_counter()))
+    started = [w * 0.1 + i / 1000 for w in range(20) for i in range(0, 100, 5)]  # 20 a window
+    seconds = [0.05 if int(s * 10) in busy else 0.01 for s in started]  # 5 windows of 20: >= p99
+    in_slow, others = sampler.split(started, seconds, zero)
+    assert in_slow and others
+    me = [k for k in cpu.mean(in_slow) if k.startswith("me/")]
+    assert me, cpu.mean(in_slow)
+    spinning = sum(cpu.mean(in_slow)[k] for k in me)
+    idle = sum(cpu.mean(others)[k] for k in me)
+    assert spinning > idle + 0.3, (spinning, idle)
+    line = sampler.in_slow_windows(started, seconds, zero)
+    assert line.startswith("cores used in the ") and " me/" in line, line
+    assert cpu.Watch.parse("neo4j=123") == cpu.Watch("neo4j", 123)
+    with pytest.raises(ValueError, match="NAME=PID"):
+        cpu.Watch.parse("neo4j")
 
 
 # MLflow is only in the `bench` extra: installed beside lineagehub into one environment by a
