@@ -36,9 +36,11 @@ def main() -> int:
     if npm is None:
         raise SystemExit("npm is needed to take the files from the npm registry")
     assets = cdn_assets(template())
-    if ASSET_DIR.exists():
-        shutil.rmtree(ASSET_DIR)
+    if not assets:
+        raise SystemExit("Strawberry's GraphiQL page loads nothing recognisable from the CDN")
     with tempfile.TemporaryDirectory() as tmp:
+        # Built beside, swapped in at the end: a failed download leaves the old files.
+        staged = Path(tmp) / "assets"
         packed: dict[str, Path] = {}
         for asset in assets:
             spec = f"{asset.package}@{asset.version}"
@@ -53,9 +55,9 @@ def main() -> int:
                 )
                 name = packing.stdout.strip().splitlines()[-1]
                 with tarfile.open(out / name) as tar:
-                    tar.extractall(out, filter="data")
+                    _extract(tar, out)
                 packed[spec] = out / "package"
-                target = ASSET_DIR / spec
+                target = staged / spec
                 target.mkdir(parents=True)
                 licences = sorted(packed[spec].glob("LICEN[CS]E*"))
                 if licences:
@@ -71,11 +73,29 @@ def main() -> int:
             digest = base64.b64encode(hashlib.new(algorithm, data).digest()).decode()
             if digest != expected:
                 raise SystemExit(f"{asset.url}: the npm file does not match the page's hash")
-            dest = ASSET_DIR / spec / asset.path
+            dest = staged / spec / asset.path
             dest.parent.mkdir(parents=True, exist_ok=True)
             dest.write_bytes(data)
-            print(f"{asset.url} -> {dest.relative_to(ROOT)} ({len(data):,} bytes)")
+            print(
+                f"{asset.url} -> {ASSET_DIR.relative_to(ROOT)}/{asset.local} ({len(data):,} bytes)"
+            )
+        if ASSET_DIR.exists():
+            shutil.rmtree(ASSET_DIR)
+        shutil.copytree(staged, ASSET_DIR)
     return 0
+
+
+def _extract(tar: tarfile.TarFile, into: Path) -> None:
+    """The package's regular files, nothing outside ``into`` (tarfile's "data" filter,
+    which Pythons before 3.11.4 lack, does the same)."""
+    for member in tar.getmembers():
+        target = (into / member.name).resolve()
+        if not member.isfile() or not target.is_relative_to(into.resolve()):
+            continue
+        target.parent.mkdir(parents=True, exist_ok=True)
+        source = tar.extractfile(member)
+        assert source is not None
+        target.write_bytes(source.read())
 
 
 if __name__ == "__main__":

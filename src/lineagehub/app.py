@@ -15,7 +15,7 @@ from typing import Any
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from strawberry.asgi import GraphQL
@@ -132,7 +132,7 @@ class LineagehubGraphQL(GraphQL[Context, None]):
         super().__init__(build_schema(settings), **kwargs)
         self.settings = settings
         if self.graphql_ide:
-            ide.page()  # a GraphiQL file not vendored fails here, not in a browser
+            self._ide_headers = ide.page_headers(ide.page())
         self.lane = lane_for(self.schema, settings)
         # (content-type, accept) -> whether the lane may take the request
         self._verdicts: dict[tuple[bytes | None, bytes | None], bool] = {}
@@ -144,6 +144,9 @@ class LineagehubGraphQL(GraphQL[Context, None]):
     def graphql_ide_html(self) -> str:
         """GraphiQL loading its files from this server, not a CDN (``api/ide.py``)."""
         return ide.page()
+
+    async def render_graphql_ide(self, request: Request) -> Response:
+        return HTMLResponse(self.graphql_ide_html, headers=self._ide_headers)
 
     def context(self, app: Starlette) -> Context:
         return Context(store=app.state.store, settings=self.settings, request_id=request_id.get())

@@ -50,11 +50,15 @@ class Authentication:
         self.settings = settings
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["path"] in OPEN_PATHS or ide.is_open(scope):
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        path = ide.route_path(scope)
+        if path in OPEN_PATHS or ide.is_open(scope):
             await self.app(scope, receive, send)
             return
         store: Store = scope["app"].state.store
-        rest = scope["path"].startswith("/api/")
+        rest = path.startswith("/api/")
         header = dict(scope["headers"]).get(b"authorization", b"").decode("latin-1")
         principal: identity.Principal | None
         if header:
