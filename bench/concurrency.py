@@ -17,7 +17,8 @@ to show what sharing queries between concurrent requests buys.
 Each phase notes how clustered in time lineagehub's slowest requests were. With
 ``--watch NAME=PID`` (Neo4j, say), and always for a server the bench started, it also
 samples those processes' threads every 100 ms (``bench/cpu.py``) and notes which of them
-ran in the windows where the slowest requests started, against the others. Reading
+ran in the windows where the slowest requests started, against the others, and warns
+when a watched JVM (Neo4j) was still busy compiling: a store warming up. Reading
 ``/proc`` costs the bench a little CPU (about 1,500 small reads a second for Neo4j's
 ~140 threads), on the same cores as the server.
 """
@@ -38,7 +39,7 @@ import neo4j
 
 from bench import lineage, lookups
 from bench.common import RESULTS, ApiServer, GraphQLClient, add_neo4j_args, neo4j_driver, say
-from bench.cpu import Sampler, Watch
+from bench.cpu import Sampler, Watch, still_compiling
 from bench.report import Latency, Rate, Row, Table, save
 
 LINEAGE = """
@@ -191,6 +192,10 @@ async def phase(
             found = sampler.in_slow_windows(tally.started, tally.seconds, tally.zero)
             tails.append(f"CPU, {name}{label}: {found}.")
             say(f"  {tails[-1]}")
+            warming = still_compiling([used for _, used in sampler.samples])
+            if warming is not None:
+                tails.append(f"Warning, {name}{label}: {warming}.")
+                say(f"  {tails[-1]}")
     raw_tally = await drive(clients, seconds, max_requests, raw)
     size = f"{clients} clients"
     rows = []

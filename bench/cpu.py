@@ -153,6 +153,28 @@ class Sampler:
         )
 
 
+# A JVM's just-in-time compiler threads, as Linux shows their (truncated) names.
+_JIT = re.compile(r"/C[12] Compiler")
+
+
+def still_compiling(samples: list[dict[str, float]], limit: float = 0.1) -> str | None:
+    """A warning when a watched JVM's compiler threads used more than ``limit`` cores on
+    average over ``samples``: the JVM is still compiling its hot code, so the run measures a
+    store warming up, not its steady state (a fresh Neo4j takes minutes of load)."""
+    if not samples:
+        return None
+    used = mean(samples)
+    busy = {k: v for k, v in used.items() if _JIT.search(k)}
+    total = sum(busy.values())
+    if total <= limit:
+        return None
+    names = ", ".join(sorted({k.split("/", 1)[0] for k in busy}))
+    return (
+        f"the JIT compilers of {names} used {total:.2f} cores on average: still warming up, "
+        "so this is not a steady-state measurement"
+    )
+
+
 def mean(samples: list[dict[str, float]]) -> dict[str, float]:
     """Cores per group, averaged over ``samples``."""
     total: dict[str, float] = defaultdict(float)

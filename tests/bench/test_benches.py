@@ -147,6 +147,20 @@ def test_concurrency_bench_starts_its_servers(
     ]
 
 
+def test_a_jvm_still_compiling_is_called_out() -> None:
+    steady = [{"neo4j/C2 CompilerThre": 0.02, "neo4j/GC Thread": 0.3, "api/python": 1.3}] * 10
+    assert cpu.still_compiling(steady) is None
+    warming = [
+        {"neo4j/C2 CompilerThre": 0.3, "neo4j/C1 CompilerThre": 0.05, "api/python": 1.1},
+        {"neo4j/C2 CompilerThre": 0.1, "api/python": 1.2},
+    ]
+    assert cpu.still_compiling(warming) == (
+        "the JIT compilers of neo4j used 0.23 cores on average: still warming up, "
+        "so this is not a steady-state measurement"
+    )
+    assert cpu.still_compiling([]) is None
+
+
 def test_the_sampler_tells_what_ran_in_the_slow_windows() -> None:
     """A thread of this process spins in some 100 ms windows and sleeps in the others;
     the requests 'started' in the spinning windows are the slow ones."""
@@ -172,6 +186,8 @@ def test_the_sampler_tells_what_ran_in_the_slow_windows() -> None:
     line = sampler.in_slow_windows(started, seconds, zero)
     assert line.startswith("cores used in the ") and " me/" in line, line
     assert cpu.Watch.parse("neo4j=123") == cpu.Watch("neo4j", 123)
+    # Nothing here compiles: no warning.
+    assert cpu.still_compiling([used for _, used in sampler.samples]) is None
     with pytest.raises(ValueError, match="NAME=PID"):
         cpu.Watch.parse("neo4j")
 
