@@ -31,7 +31,7 @@ import random
 import sys
 import tempfile
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -39,7 +39,7 @@ import neo4j
 
 from bench import lineage, lookups
 from bench.common import RESULTS, ApiServer, GraphQLClient, add_neo4j_args, neo4j_driver, say
-from bench.cpu import Sampler, Watch, still_compiling
+from bench.cpu import Sampler, Watch, slow_windows, still_compiling
 from bench.report import Latency, Rate, Row, Table, save
 
 LINEAGE = """
@@ -70,13 +70,8 @@ class Tally:
         in Neo4j, say), rather than a uniformly slow server."""
         if self.done < 200:
             return "too few requests to tell"
-        p99 = sorted(self.seconds)[int(self.done * 0.99)]
+        p99, hit = slow_windows(self.started, self.seconds, window)
         windows = int(self.wall / window) + 1
-        hit = {
-            int(began / window)
-            for began, took in zip(self.started, self.seconds, strict=True)
-            if took >= p99
-        }
         slow = sum(1 for took in self.seconds if took >= p99)
         at_random = 1 - (1 - 1 / windows) ** slow
         return (
@@ -135,8 +130,8 @@ async def phase(
     seconds: float,
     max_requests: int,
     tails: list[str],
-    watch: list[Watch] = [],  # noqa: B006 - read only
-    own: dict[str, int] = {},  # noqa: B006 - read only
+    watch: Sequence[Watch] = (),
+    own: Mapping[str, int] | None = None,
 ) -> list[Row]:
     """The phase's rows; a line on how clustered lineagehub's slowest requests were goes
     to ``tails``, and with processes to watch (``watch``, and the server this bench
@@ -180,7 +175,8 @@ async def phase(
         try:
             api = api_for(conns)
             await drive(clients, min(2.0, seconds), 5, api)  # open connections, warm up
-            watched = [*watch, *([Watch("api", own[url])] if url in own else [])]
+            server = (own or {}).get(url)
+            watched = [*watch, *([Watch("api", server)] if server is not None else [])]
             with Sampler(watched) as sampler:
                 tally = await drive(clients, seconds, max_requests, api)
         finally:
@@ -230,7 +226,7 @@ async def run(
     max_requests: int = 2000,
     workdir: Path | None = None,
     compare_alone: bool = True,
-    watch: list[Watch] = [],  # noqa: B006 - read only
+    watch: Sequence[Watch] = (),
 ) -> list[Table]:
     async with neo4j_driver(uri, pool=100) as driver:
         keys = await lookups.sample_keys(driver)

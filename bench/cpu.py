@@ -80,6 +80,19 @@ def _threads(pid: int) -> dict[tuple[int, str], tuple[str, int]]:
     return out
 
 
+def slow_windows(
+    started: list[float], seconds: list[float], window: float = 0.1
+) -> tuple[float, set[int]]:
+    """The p99 of ``seconds``, and the ``window``-second windows (numbered from 0 by
+    ``started``, per request) in which requests at or above it started."""
+    if not seconds:
+        return 0.0, set()
+    p99 = sorted(seconds)[int(len(seconds) * 0.99)]
+    return p99, {
+        int(began / window) for began, took in zip(started, seconds, strict=True) if took >= p99
+    }
+
+
 @dataclass
 class Sampler:
     """CPU per thread group of the watched processes, every ``every`` seconds."""
@@ -92,8 +105,9 @@ class Sampler:
     _thread: threading.Thread | None = None
 
     def __enter__(self) -> Sampler:
-        self._thread = threading.Thread(target=self._run, daemon=True)
-        self._thread.start()
+        if self.watches:
+            self._thread = threading.Thread(target=self._run, daemon=True)
+            self._thread.start()
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -127,8 +141,7 @@ class Sampler:
         """The samples taken in the ``window``-second windows where requests at or above
         p99 started, and the others. ``started`` is per request, in seconds after
         ``zero`` (a ``time.perf_counter()`` value)."""
-        p99 = sorted(seconds)[int(len(seconds) * 0.99)] if seconds else 0.0
-        slow = {int(s / window) for s, took in zip(started, seconds, strict=True) if took >= p99}
+        _, slow = slow_windows(started, seconds, window)
         split: dict[bool, list[dict[str, float]]] = {True: [], False: []}
         for at, used in self.samples:
             split[int((at - zero) / window) in slow].append(used)

@@ -54,7 +54,7 @@ class Authentication:
             await self.app(scope, receive, send)
             return
         path = ide.route_path(scope)
-        if path in OPEN_PATHS or ide.is_open(scope):
+        if path in OPEN_PATHS or ide.is_open(scope, path):
             await self.app(scope, receive, send)
             return
         store: Store = scope["app"].state.store

@@ -290,4 +290,4 @@ def test_what_opens_without_a_token_is_what_strawberry_renders_as_the_page(
 ) -> None:
     scope = _scope(method, query_string, accept)
     strawberry_says = view.should_render_graphql_ide(view.request_adapter_class(Request(scope)))
-    assert ide.is_open(scope) is strawberry_says
+    assert ide.is_open(scope, ide.route_path(scope)) is strawberry_says

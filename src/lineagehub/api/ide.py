@@ -200,14 +200,13 @@ def route_path(scope: Scope) -> str:
     return path
 
 
-def is_open(scope: Scope) -> bool:
-    """Whether this request only fetches GraphiQL (its page or a file of it): no data.
-    The page is what Strawberry's view renders for a GET without a ``query`` parameter
-    that accepts HTML (its ``should_render_graphql_ide``, with the same parsing);
-    ``/graphql/`` only redirects there."""
+def is_open(scope: Scope, path: str) -> bool:
+    """Whether this request, to ``path`` (its ``route_path``), only fetches GraphiQL (its
+    page or a file of it): no data. The page is what Strawberry's view renders for a GET
+    without a ``query`` parameter that accepts HTML (its ``should_render_graphql_ide``,
+    with the same parsing); ``/graphql/`` only redirects there."""
     if scope["method"] not in ("GET", "HEAD"):
         return False
-    path = route_path(scope)
     if path.startswith(PREFIX):
         return True
     if path not in ("/graphql", "/graphql/") or scope["method"] != "GET":
