@@ -40,6 +40,10 @@ def seed_examples(api: Api) -> None:
     """The registry the examples talk about: the lineage scenario (churn-predictor v1, v2
     with their data, code, runs and services) and fraud-detector v1."""
     scenario = build(api)
+    # An Airflow job, through OpenLineage, built the labels v2 was trained on.
+    for event_type, minute in (("START", 0), ("COMPLETE", 7)):
+        sent = api.http.post("/api/v1/lineage", json=pipeline_event(event_type, minute))
+        assert sent.status_code == 201, sent.text
     for model, version, accuracy in [("fraud-detector", "v1", 0.95)]:
         api(
             REGISTER,
@@ -85,6 +89,45 @@ def seed_examples(api: Api) -> None:
             '"churn-predictor", alias: $a, version: $v, reason: $r) { alias } }',
             {"a": alias, "v": version, "r": reason},
         )
+
+
+def pipeline_event(event_type: str, minute: int) -> dict[str, Any]:
+    """An OpenLineage RunEvent as Airflow's provider sends it (facets trimmed)."""
+    return {
+        "eventType": event_type,
+        "eventTime": f"2026-03-01T06:{minute:02d}:00+00:00",
+        "producer": "https://github.com/apache/airflow/tree/providers-openlineage/2.1.0",
+        "schemaURL": "https://openlineage.io/spec/2-0-2/OpenLineage.json#/$defs/RunEvent",
+        "run": {"runId": "0193f1a2-7c4e-7d7a-9a55-2f0c3b1e8d01"},
+        "job": {
+            "namespace": "airflow",
+            "name": "etl.build_labels",
+            "facets": {
+                "sourceCodeLocation": {
+                    "_producer": "https://github.com/apache/airflow",
+                    "_schemaURL": "https://openlineage.io/spec/facets/1-0-1/SourceCodeLocationJobFacet.json",
+                    "type": "git",
+                    "url": "https://git.example/etl/blob/9f1c/dags/labels.py",
+                    "repoUrl": "https://git.example/etl.git",
+                    "version": "9f1c",
+                }
+            },
+        },
+        "inputs": [{"namespace": "postgres://warehouse:5432", "name": "crm.public.customers"}],
+        "outputs": (
+            [
+                {
+                    "namespace": "s3://lake",
+                    "name": "labels",
+                    "facets": {
+                        "version": {"_producer": "x", "_schemaURL": "x", "datasetVersion": "d3"}
+                    },
+                }
+            ]
+            if event_type == "COMPLETE"
+            else []
+        ),
+    }
 
 
 def test_every_query_has_its_variables_and_expectations() -> None:

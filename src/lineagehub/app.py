@@ -22,7 +22,7 @@ from strawberry.asgi import GraphQL
 from strawberry.http.parse_content_type import parse_content_type
 
 from lineagehub import __version__
-from lineagehub.api import ide
+from lineagehub.api import ide, openlineage
 from lineagehub.api.graphql.context import Context
 from lineagehub.api.graphql.lane import encode_answer
 from lineagehub.api.graphql.schema import build_schema, lane_for
@@ -342,6 +342,7 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
             Route("/readyz", readyz),
             graphql_route,
             ide.asset_route(),
+            openlineage.route(),
             *rest_routes(),
         ],
         exception_handlers={404: _not_found, 405: _not_allowed},

@@ -166,6 +166,13 @@ async def _ensure_many(
 async def ensure_datasets(tx: Tx, many: list[DatasetFields]) -> list[tuple[Dataset, bool]]:
     """Datasets found by URI and digest or created (one query for all of them); one
     without a URI is always new."""
+    return [
+        (Dataset.from_props(props), created) for props, created in await ensure_stored(tx, many)
+    ]
+
+
+async def ensure_stored(tx: Tx, many: list[DatasetFields]) -> list[tuple[dict[str, Any], bool]]:
+    """``ensure_datasets``, answering each dataset's stored properties."""
     keyed = [fields for fields in many if fields.uri is not None]
     ensured = iter(
         await _ensure_many(
@@ -175,13 +182,12 @@ async def ensure_datasets(tx: Tx, many: list[DatasetFields]) -> list[tuple[Datas
             [(fields.stored(), encode(fields.custom_properties)) for fields in keyed],
         )
     )
-    answers: list[tuple[Dataset, bool]] = []
+    answers: list[tuple[dict[str, Any], bool]] = []
     for fields in many:
         if fields.uri is None:
             answers.append((await _create_unkeyed(tx, fields), True))
         else:
-            props, created = next(ensured)
-            answers.append((Dataset.from_props(props), created))
+            answers.append(next(ensured))
     return answers
 
 
@@ -190,7 +196,7 @@ async def ensure_dataset(tx: Tx, fields: DatasetFields) -> tuple[Dataset, bool]:
     return answer
 
 
-async def _create_unkeyed(tx: Tx, fields: DatasetFields) -> Dataset:
+async def _create_unkeyed(tx: Tx, fields: DatasetFields) -> dict[str, Any]:
     stamp = now()
     props = {k: v for k, v in fields.stored().items() if v is not None}
     props.update(encode(fields.custom_properties))
@@ -200,7 +206,8 @@ async def _create_unkeyed(tx: Tx, fields: DatasetFields) -> Dataset:
     )
     assert row is not None
     tx.touch(props["id"], None, props)
-    return Dataset.from_props(row["n"])
+    stored: dict[str, Any] = row["n"]
+    return stored
 
 
 async def ensure_codes(tx: Tx, many: list[CodeRefFields]) -> list[tuple[CodeRef, bool]]:

@@ -261,7 +261,7 @@ async def ensure_run(
         props: dict[str, Any] = {}
         created = False
     else:
-        name = fields.name or await _next_run_name(tx, experiment["id"])
+        name = fields.name or await next_run_name(tx, experiment["id"])
         props = new_node(ExperimentRun.LABEL, fields, stamp)
         props.update(
             name=name,
@@ -311,7 +311,7 @@ async def ensure_run(
     return run, created
 
 
-async def _next_run_name(tx: Tx, experiment_id: str) -> str:
+async def next_run_name(tx: Tx, experiment_id: str) -> str:
     row = await tx.single(
         "MATCH (e:Node:Experiment {id: $id}) "
         "SET e.runSeq = coalesce(e.runSeq, 0) + 1 "
