@@ -21,7 +21,7 @@ import sys
 import time
 from pathlib import Path
 
-from bench import concurrency, generate, lineage, lookups, mlflow_compare
+from bench import concurrency, generate, lineage, lookups, mlflow_compare, openlineage
 from bench.common import RESULTS, ApiServer, say
 from bench.report import Table, save
 from lineagehub.devdb import LocalNeo4j, free_port
@@ -54,7 +54,7 @@ def main(argv: list[str] | None = None) -> int:
         "--skip",
         action="append",
         default=[],
-        choices=["lineage", "lookups", "concurrency", "mlflow"],
+        choices=["lineage", "lookups", "concurrency", "openlineage", "mlflow"],
     )
     args = parser.parse_args(argv)
     out = RESULTS / str(args.nodes)
@@ -131,6 +131,18 @@ def main(argv: list[str] | None = None) -> int:
                 )
                 tables += new
                 _show(new, out / "concurrency.json")
+            if "openlineage" not in args.skip:
+                new = asyncio.run(
+                    openlineage.run(
+                        uri,
+                        database=args.database,
+                        api_url=server.url,
+                        single=20 if quick else 100,
+                        runs=50 if quick else 400,
+                    )
+                )
+                tables += new
+                _show(new, out / "openlineage.json")
             if "mlflow" not in args.skip:
                 if importlib.util.find_spec("mlflow") is None:
                     say("mlflow is not installed (pip install -e '.[bench]'): skipping")

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 from bench.report import Latency, Rate, Table
 
-from bench import concurrency, cpu, lineage, lookups, mlflow_compare
+from bench import concurrency, cpu, lineage, lookups, mlflow_compare, openlineage
 from tests.conftest import ThreadedServer
 
 Graph = Any  # the tiny_graph fixture's value
@@ -87,6 +87,19 @@ def test_lookups_bench(tiny_graph: Graph, neo4j_uri: str, server: ThreadedServer
     assert "GraphQL execution and JSON encoding (warm lane)" in lineage.render(stages)
     assert len(writes.rows) == 4
     measured(writes)
+
+
+def test_openlineage_bench(tiny_graph: Graph, neo4j_uri: str, server: ThreadedServer) -> None:
+    (table,) = asyncio.run(
+        openlineage.run(neo4j_uri, api_url=server.url, single=2, runs=6, concurrency=3)
+    )
+    assert [r.operation for r in table.rows] == [
+        "START event, one at a time",
+        "COMPLETE event, one at a time",
+        "6 runs (START + COMPLETE), 3 senders, each run its own job",
+        "6 runs (START + COMPLETE), 3 senders, all runs of one job",
+    ]
+    measured(table)
 
 
 def test_concurrency_bench(tiny_graph: Graph, neo4j_uri: str, server: ThreadedServer) -> None:

@@ -147,16 +147,21 @@ async def _ensure_many(
         rows.append({"key": fresh[key_property], "props": fresh})
     # MERGE on the uniquely constrained key: concurrent reporters create one node (and a
     # key given twice here, one). label and key_property are literals of this module.
+    # In key order: two writers creating the same new keys lock them in the same order.
+    order = sorted(range(len(rows)), key=lambda i: rows[i]["key"])
     found = await tx.single(
         "UNWIND $rows AS row "
         f"MERGE (n:`{label}` {{`{key_property}`: row.key}}) "
         "ON CREATE SET n = row.props, n:Node "
         "RETURN collect({n: n {.*}, created: n.id = row.props.id}) AS rows",
-        {"rows": rows},
+        {"rows": [rows[i] for i in order]},
     )
     assert found is not None
+    in_order: list[dict[str, Any]] = [{}] * len(rows)
+    for position, row in zip(order, found["rows"], strict=True):
+        in_order[position] = row
     answers = []
-    for row in found["rows"]:
+    for row in in_order:
         if row["created"]:
             tx.touch(row["n"]["id"], None, row["n"])
         answers.append((row["n"], row["created"]))

@@ -132,16 +132,17 @@ RUNS_OF_EXPERIMENT = ListSpec(
 
 
 async def ensure_experiment(
-    tx: Tx, fields: ExperimentFields, *, path: str
+    tx: Tx, fields: ExperimentFields, *, path: str, lock: bool = True
 ) -> tuple[dict[str, Any], bool]:
-    """The experiment named ``fields.name``, created if new, write-locked."""
+    """The experiment named ``fields.name``, created if new; write-locked unless ``lock``
+    is false (a new one is locked by its creation either way)."""
     check_project(fields.project, f"{path}.project")
     props = new_node(Experiment.LABEL, fields, now())
     row = await tx.single(
         "MERGE (n:Experiment {name: $props.name}) "
         "ON CREATE SET n = $props, n:Node "
-        "SET n._lock = true REMOVE n._lock "
-        "RETURN n {.*} AS n, n.id = $props.id AS created",
+        + ("SET n._lock = true REMOVE n._lock " if lock else "")
+        + "RETURN n {.*} AS n, n.id = $props.id AS created",
         {"props": props},
     )
     assert row is not None

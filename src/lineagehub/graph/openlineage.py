@@ -48,16 +48,19 @@ dataset takes its description and schema from the ``documentation`` and ``schema
 (a Spark plan, say) is kept as a note of its size, not its content.
 
 Replaying an event, at any point, changes nothing (no new nodes, edges or audit event).
-Events of one job are recorded one at a time (its experiment is locked first), so a run's
-START and COMPLETE arriving together make one run. Not handled: two events naming one new
-run under two different jobs at the same moment (one of them fails on the run id's
-uniqueness and is answered 409; the client may send it again).
+The events of one run are recorded one at a time (the run is locked), and an event naming
+a new run locks its job's experiment first, so a run's START and COMPLETE arriving together
+make one run; the events of other runs of the job wait for each other only where they
+change the job's own properties (the event time behind its facets, mostly). Not handled: two
+events naming one new run under two different jobs at the same moment (one of them fails
+on the run id's uniqueness and is answered 409; the client may send it again).
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import Enum
@@ -324,6 +327,11 @@ def _fits(text: str | None, limit: int) -> str | None:
 # --- what an event names ----------------------------------------------------------------
 
 
+def _digest(dataset: OLDataset) -> str | None:
+    """The dataset's content version: its ``version`` facet's (when it fits a digest)."""
+    return _fits(_facet_text(dataset.facets, "version", "datasetVersion"), 256)
+
+
 def dataset_fields(dataset: OLDataset, path: str) -> DatasetFields:
     facets = dataset.facets
     scheme = dataset.namespace.split("://", 1)[0] if "://" in dataset.namespace else None
@@ -334,7 +342,7 @@ def dataset_fields(dataset: OLDataset, path: str) -> DatasetFields:
         {
             "name": name if _valid_name(name) else None,
             "uri": dataset.uri,
-            "digest": _fits(_facet_text(facets, "version", "datasetVersion"), 256),
+            "digest": _digest(dataset),
             "description": _fits(_facet_text(facets, "documentation", "description"), 20_000),
             "source_type": _fits(scheme or dataset.namespace, 1024),
             "source": _fits(_facet_text(facets, "dataSource", "name", "uri"), 1024)
@@ -390,29 +398,80 @@ class Recorded:
     code: list[str] = field(default_factory=list)
 
 
+Wanted = Callable[[dict[str, Any]], dict[str, Any]]
+
+
+def _diff(current: dict[str, Any], wanted: dict[str, Any]) -> dict[str, Any]:
+    """The entries of ``wanted`` that differ from ``current`` (an absent property is null)."""
+    return {k: v for k, v in wanted.items() if current.get(k) != v}
+
+
 class _Updates:
-    """Property changes to existing nodes, written together in one query."""
+    """Property changes to nodes, written together in one query at the end.
+
+    A change is worked out from a node's properties (``wanted(props)``: facets depend on
+    the event times stored with them). Nodes read without a lock (found by MERGE) that
+    would change are locked and read again first, and their changes worked out anew, so
+    two events changing one dataset at once never undo each other's newer facets."""
 
     def __init__(self) -> None:
-        self.rows: list[dict[str, Any]] = []
+        self.pending: list[tuple[dict[str, Any], Wanted, bool]] = []
+        self.fresh: dict[str, dict[str, Any]] = {}
 
-    def add(self, tx: Tx, current: dict[str, Any], wanted: dict[str, Any]) -> dict[str, Any]:
-        """Note the entries of ``wanted`` that differ from ``current`` (an absent property
-        is null); the node's properties after them."""
-        changes = {k: v for k, v in wanted.items() if current.get(k) != v}
+    def add(self, current: dict[str, Any], wanted: Wanted, *, locked: bool) -> dict[str, Any]:
+        """Note the change; the node's properties after it (as read)."""
+        changes = _diff(current, wanted(current))
         if changes:
-            tx.touch(current["id"], {k: current.get(k) for k in changes}, changes)
-            self.rows.append({"id": current["id"], "changes": changes})
+            self.pending.append((current, wanted, locked))
         after = {**current, **changes}
         return {k: v for k, v in after.items() if v is not None}
 
+    async def lock(self, tx: Tx) -> None:
+        """Lock and read again the nodes read without a lock that would change: the
+        experiment first, then datasets by id. Every event locks in the same order (its
+        run, its experiment, its datasets), so two events never wait on each other."""
+        unlocked = sorted(
+            {c["id"] for c, _, locked in self.pending if not locked},
+            key=lambda node: (ids.label_of(node) != "Experiment", node),
+        )
+        if unlocked:
+            rows = await tx.run(
+                "UNWIND $ids AS id MATCH (n:Node {id: id}) "
+                "SET n._lock = true REMOVE n._lock RETURN n {.*} AS n",
+                {"ids": unlocked},
+            )
+            self.fresh = {row["n"]["id"]: row["n"] for row in rows}
+
     async def write(self, tx: Tx, at: datetime) -> None:
-        if self.rows:
+        writes = []
+        for current, wanted, _ in self.pending:
+            props = self.fresh.get(current["id"], current)
+            changes = _diff(props, wanted(props))
+            if changes:
+                tx.touch(props["id"], {k: props.get(k) for k in changes}, changes)
+                writes.append({"id": props["id"], "changes": changes})
+        if writes:
             await tx.run(
                 "UNWIND $rows AS row MATCH (n:Node {id: row.id}) "
                 "SET n += row.changes, n.updatedAt = $at",
-                {"rows": self.rows, "at": at},
+                {"rows": writes, "at": at},
             )
+
+
+def _dataset_changes(
+    facets: dict[str, dict[str, Any]], described: dict[str, Any], stamp: str
+) -> Wanted:
+    """A dataset's changes: the event's facets, and what it says of the dataset where the
+    stored one says nothing."""
+
+    def wanted(props: dict[str, Any]) -> dict[str, Any]:
+        changes = facet_changes(props, facets, stamp)
+        for fill in ("description", "schemaJson", "source", "sourceType"):
+            if props.get(fill) is None and described.get(fill) is not None:
+                changes[fill] = described[fill]
+        return changes
+
+    return wanted
 
 
 async def _datasets(
@@ -430,7 +489,7 @@ async def _datasets(
     unique: dict[tuple[str, str | None], tuple[str, OLDataset]] = {}
     keys: list[tuple[str, str | None]] = []
     for path, dataset in given:
-        key = (dataset.uri, _facet_text(dataset.facets, "version", "datasetVersion"))
+        key = (dataset.uri, _digest(dataset))
         if key in unique:
             first_path, first = unique[key]
             merged = {**first.facets, **dataset.facets}
@@ -441,13 +500,9 @@ async def _datasets(
     fields = [dataset_fields(dataset, path) for path, dataset in unique.values()]
     stored = await ensure_stored(tx, fields)
     current: dict[tuple[str, str | None], Dataset] = {}
-    for key, wanted, (props, _) in zip(unique, fields, stored, strict=True):
-        changes = facet_changes(props, unique[key][1].facets, event.stamp)
-        described = wanted.stored()
-        for fill in ("description", "schemaJson", "source", "sourceType"):
-            if props.get(fill) is None and described.get(fill) is not None:
-                changes[fill] = described[fill]
-        current[key] = Dataset.from_props(updates.add(tx, props, changes))
+    for key, wanted, (props, created) in zip(unique, fields, stored, strict=True):
+        changes = _dataset_changes(unique[key][1].facets, wanted.stored(), event.stamp)
+        current[key] = Dataset.from_props(updates.add(props, changes, locked=created))
     found = [current[key] for key in keys]
     inputs = found[: len(event.inputs)]
     outputs = found[len(event.inputs) : len(event.inputs) + len(event.outputs)]
@@ -457,7 +512,7 @@ async def _datasets(
 async def _experiment(
     tx: Tx, event: Event, job: OLJob, project: str | None, updates: _Updates
 ) -> dict[str, Any]:
-    """The job's experiment, created or found and locked; its facets brought up to date."""
+    """The job's experiment, created or found; its facets brought up to date."""
     check_project(project, "query.project")
     fields = validate(
         ExperimentFields,
@@ -470,8 +525,13 @@ async def _experiment(
         },
         path="body.job",
     )
-    experiment, _ = await ensure_experiment(tx, fields, path="body.job")
-    return updates.add(tx, experiment, facet_changes(experiment, job.facets, event.stamp))
+    # Not locked: runs of one job are recorded side by side (a new run locks it below).
+    experiment, created = await ensure_experiment(tx, fields, path="body.job", lock=False)
+    return updates.add(
+        experiment,
+        lambda props: facet_changes(props, job.facets, event.stamp),
+        locked=created,
+    )
 
 
 def _per_dataset(
@@ -518,9 +578,11 @@ async def _run(
 ) -> dict[str, Any]:
     assert event.run is not None
     run_id = str(event.run.run_id)
-    row = await tx.single(
-        "MATCH (n:ExperimentRun {externalId: $runId}) RETURN n {.*} AS n", {"runId": run_id}
-    )
+    row = await _locked_run(tx, run_id)
+    if row is None:
+        # A new run: its job's experiment is locked first, so one event of all those naming
+        # a new run at once creates it, and the others, let through in turn, find it.
+        row = await _locked_run(tx, run_id, experiment["id"])
     current: dict[str, Any] = row["n"] if row is not None else {}
     if row is not None:
         check_project(current.get("project"), "body.run.runId")
@@ -545,11 +607,10 @@ async def _run(
             current.get(JOB_AT) is None or event.event_time >= current[JOB_AT]
         ):
             wanted.update(await _move(tx, current["id"], experiment, event))
-        return updates.add(tx, current, wanted)
+        return updates.add(current, lambda _: wanted, locked=True)
     stamp = now()
     props = {
         "id": ids.new_id(ExperimentRun.LABEL),
-        "name": await next_run_name(tx, experiment["id"]),
         "externalId": run_id,
         "experimentId": experiment["id"],
         "project": experiment.get("project"),
@@ -561,13 +622,38 @@ async def _run(
         **wanted,
     }
     props = {k: v for k, v in props.items() if v is not None}
-    tx.touch(props["id"], None, props)
-    await tx.run(
+    # named run-N like any run of the experiment (next_run_name, in the same query)
+    created = await tx.single(
         "MATCH (e:Node:Experiment {id: $experimentId}) "
-        "CREATE (n:Node:ExperimentRun)-[:PART_OF {since: $at}]->(e) SET n = $props",
+        "SET e.runSeq = coalesce(e.runSeq, 0) + 1 "
+        "CREATE (n:Node:ExperimentRun)-[:PART_OF {since: $at}]->(e) "
+        "SET n = $props, n.name = 'run-' + toString(e.runSeq) "
+        "RETURN n.name AS name",
         {"experimentId": experiment["id"], "props": props, "at": stamp},
     )
+    assert created is not None
+    props["name"] = created["name"]
+    tx.touch(props["id"], None, props)
     return props
+
+
+async def _locked_run(tx: Tx, run_id: str, experiment: str | None = None) -> dict[str, Any] | None:
+    """The run with OpenLineage id ``run_id``, write-locked, if there is one (the events of
+    one run are recorded one at a time); with ``experiment``, that is locked first."""
+    if experiment is None:
+        return await tx.single(
+            "MATCH (n:ExperimentRun {externalId: $runId}) SET n._lock = true REMOVE n._lock "
+            "RETURN n {.*} AS n",
+            {"runId": run_id},
+        )
+    row = await tx.single(
+        "MATCH (e:Node:Experiment {id: $experiment}) SET e._lock = true REMOVE e._lock "
+        "WITH e OPTIONAL MATCH (n:ExperimentRun {externalId: $runId}) "
+        "SET n._lock = true REMOVE n._lock "
+        "RETURN n {.*} AS n",
+        {"runId": run_id, "experiment": experiment},
+    )
+    return row if row is not None and row["n"] is not None else None
 
 
 async def _move(tx: Tx, run: str, experiment: dict[str, Any], event: Event) -> dict[str, Any]:
@@ -599,6 +685,7 @@ async def record(tx: Tx, event: Event, *, project: str | None = None) -> Recorde
         assert answer.experiment is not None
         assert event.job is not None
         answer.run = await _run(tx, event, answer.experiment, updates)
+        await updates.lock(tx)  # before the edges, which lock their ends
         run_id = answer.run["id"]
         code = code_fields(event.job)
         if code is not None:
@@ -609,5 +696,7 @@ async def record(tx: Tx, event: Event, *, project: str | None = None) -> Recorde
             *(links.Link(run_id, "PRODUCED", d.id, "body.outputs") for d in answer.outputs),
         ]
         await links.add(tx, edges, now())
+    else:
+        await updates.lock(tx)
     await updates.write(tx, now())
     return answer
