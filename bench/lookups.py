@@ -24,7 +24,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import neo4j
 
@@ -313,13 +313,17 @@ async def raw_register(driver: neo4j.AsyncDriver, rows: list[dict[str, Any]]) ->
     assert records[0]["created"] == len(rows)
 
 
+C = TypeVar("C")
+
+
 async def in_parallel(
     k: int,
     n: int,
-    one: Callable[[GraphQLClient | None], Awaitable[None]],
-    clients: list[GraphQLClient] | None,
+    one: Callable[[C | None], Awaitable[None]],
+    clients: list[C] | None,
 ) -> float:
-    """Seconds for ``n`` calls of ``one`` spread over ``k`` concurrent workers."""
+    """Seconds for ``n`` calls of ``one`` spread over ``k`` concurrent workers (worker
+    ``w`` passing ``clients[w]``, or None)."""
     counter = itertools.count()
 
     async def worker(w: int) -> None:

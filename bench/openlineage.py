@@ -24,7 +24,7 @@ import json
 import tempfile
 import time
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -32,6 +32,7 @@ from typing import Any
 import neo4j
 
 from bench.common import RESULTS, ApiServer, HttpConnection, add_neo4j_args, neo4j_driver, say
+from bench.lookups import in_parallel
 from bench.report import Latency, Rate, Row, Table, save
 
 PATH = "/api/v1/lineage"
@@ -165,19 +166,6 @@ async def _raw(driver: neo4j.AsyncDriver, params: dict[str, Any]) -> None:
     await driver.execute_query(RAW, params, routing_=neo4j.RoutingControl.WRITE)
 
 
-async def _throughput(k: int, runs: int, one: Callable[[int], Awaitable[None]]) -> float:
-    """Seconds for ``runs`` runs (``one(worker)`` each) spread over ``k`` workers."""
-    counter = itertools.count()
-
-    async def worker(w: int) -> None:
-        while next(counter) < runs:
-            await one(w)
-
-    began = time.perf_counter()
-    await asyncio.gather(*(worker(w) for w in range(k)))
-    return time.perf_counter() - began
-
-
 async def rows(
     api_url: str, driver: neo4j.AsyncDriver, *, single: int, runs: int, concurrency: int
 ) -> list[Row]:
@@ -216,21 +204,24 @@ async def rows(
         for label, one_job in (("each run its own job", False), ("all runs of one job", True)):
             sent = itertools.count()
 
-            def job_of(w: int, one_job: bool = one_job, sent: itertools.count[int] = sent) -> str:
-                return "one_job" if one_job else f"job_{w}_{next(sent)}"
+            def job_of(one_job: bool = one_job, sent: itertools.count[int] = sent) -> str:
+                return "one_job" if one_job else f"job_{next(sent)}"
 
-            async def api_one(w: int, job_of: Callable[[int], str] = job_of) -> None:
-                bodies, _ = api_runs.events(job_of(w))
+            async def api_one(
+                conn: HttpConnection | None, job_of: Callable[[], str] = job_of
+            ) -> None:
+                assert conn is not None
+                bodies, _ = api_runs.events(job_of())
                 for body in bodies:
-                    await _post(conns[w], body)
+                    await _post(conn, body)
 
-            async def raw_one(w: int, job_of: Callable[[int], str] = job_of) -> None:
-                _, params = raw_runs.events(job_of(w))
+            async def raw_one(_conn: None, job_of: Callable[[], str] = job_of) -> None:
+                _, params = raw_runs.events(job_of())
                 for p in params:
                     await _raw(driver, p)
 
-            api_seconds = await _throughput(concurrency, runs, api_one)
-            raw_seconds = await _throughput(concurrency, runs, raw_one)
+            api_seconds = await in_parallel(concurrency, runs, api_one, conns)
+            raw_seconds = await in_parallel(concurrency, runs, raw_one, None)
             out.append(
                 Row(
                     f"{runs} runs (START + COMPLETE), {concurrency} senders, {label}",

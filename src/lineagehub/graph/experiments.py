@@ -312,11 +312,15 @@ async def ensure_run(
     return run, created
 
 
+# Cypher naming a new run of experiment ``e`` run-N: the counter moved on (which write-locks
+# the experiment), then the name, as an expression.
+NEXT_RUN = "SET e.runSeq = coalesce(e.runSeq, 0) + 1 "
+RUN_NAME = "'run-' + toString(e.runSeq)"
+
+
 async def next_run_name(tx: Tx, experiment_id: str) -> str:
     row = await tx.single(
-        "MATCH (e:Node:Experiment {id: $id}) "
-        "SET e.runSeq = coalesce(e.runSeq, 0) + 1 "
-        "RETURN 'run-' + toString(e.runSeq) AS name",
+        f"MATCH (e:Node:Experiment {{id: $id}}) {NEXT_RUN}RETURN {RUN_NAME} AS name",
         {"id": experiment_id},
     )
     assert row is not None

@@ -83,7 +83,13 @@ from lineagehub.graph import ids, links
 from lineagehub.graph.commands import Command, validate
 from lineagehub.graph.datasets import CodeRefFields, DatasetFields, ensure_codes, ensure_stored
 from lineagehub.graph.entities import Name, now
-from lineagehub.graph.experiments import ExperimentFields, ensure_experiment, next_run_name
+from lineagehub.graph.experiments import (
+    NEXT_RUN,
+    RUN_NAME,
+    ExperimentFields,
+    ensure_experiment,
+    next_run_name,
+)
 from lineagehub.graph.identity import check_project
 from lineagehub.graph.properties import JSON_PREFIX, CustomPropertyIn, encode
 from lineagehub.graph.records import Dataset, ExperimentRun, RunStatus
@@ -622,12 +628,11 @@ async def _run(
         **wanted,
     }
     props = {k: v for k, v in props.items() if v is not None}
-    # named run-N like any run of the experiment (next_run_name, in the same query)
+    # named run-N like any run of the experiment, in the query that creates it
     created = await tx.single(
-        "MATCH (e:Node:Experiment {id: $experimentId}) "
-        "SET e.runSeq = coalesce(e.runSeq, 0) + 1 "
+        f"MATCH (e:Node:Experiment {{id: $experimentId}}) {NEXT_RUN}"
         "CREATE (n:Node:ExperimentRun)-[:PART_OF {since: $at}]->(e) "
-        "SET n = $props, n.name = 'run-' + toString(e.runSeq) "
+        f"SET n = $props, n.name = {RUN_NAME} "
         "RETURN n.name AS name",
         {"experimentId": experiment["id"], "props": props, "at": stamp},
     )
