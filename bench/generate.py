@@ -186,9 +186,7 @@ async def load(
 
 
 async def node_count(driver: neo4j.AsyncDriver, database: str) -> int:
-    records, _, _ = await driver.execute_query(
-        "MATCH (n:Node) RETURN count(n) AS n", database_=database
-    )
+    records, _, _ = await driver.execute_query("MATCH (n) RETURN count(n) AS n", database_=database)
     found: int = records[0]["n"]
     return found
 

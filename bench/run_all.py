@@ -21,7 +21,15 @@ import sys
 import time
 from pathlib import Path
 
-from bench import concurrency, generate, lineage, lookups, mlflow_compare, openlineage
+from bench import (
+    concurrency,
+    events,
+    generate,
+    lineage,
+    lookups,
+    mlflow_compare,
+    openlineage,
+)
 from bench.common import RESULTS, ApiServer, say
 from bench.report import Table, save
 from lineagehub.devdb import LocalNeo4j, free_port
@@ -54,7 +62,7 @@ def main(argv: list[str] | None = None) -> int:
         "--skip",
         action="append",
         default=[],
-        choices=["lineage", "lookups", "concurrency", "openlineage", "mlflow"],
+        choices=["lineage", "lookups", "concurrency", "openlineage", "events", "mlflow"],
     )
     args = parser.parse_args(argv)
     out = RESULTS / str(args.nodes)
@@ -143,6 +151,19 @@ def main(argv: list[str] | None = None) -> int:
                 )
                 tables += new
                 _show(new, out / "openlineage.json")
+            if "events" not in args.skip:
+                new = asyncio.run(
+                    events.run(
+                        uri,
+                        database=args.database,
+                        single=20 if quick else 100,
+                        writes=50 if quick else 400,
+                        subscribers=10 if quick else 50,
+                        workdir=out / "work",
+                    )
+                )
+                tables += new
+                _show(new, out / "events.json")
             if "mlflow" not in args.skip:
                 if importlib.util.find_spec("mlflow") is None:
                     say("mlflow is not installed (pip install -e '.[bench]'): skipping")

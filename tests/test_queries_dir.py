@@ -15,6 +15,7 @@ import pytest
 
 from tests.api.fragments import REGISTER
 from tests.api.lineage_scenario import build
+from tests.api.test_registry_events import next_message, subscription
 from tests.conftest import REPO, Api
 
 QUERIES = sorted((REPO / "queries").glob("*.graphql"))
@@ -154,6 +155,22 @@ def resolve(api: Api, value: Any) -> Any:
 def test_query_document_runs(api: Api, path: Path) -> None:
     seed_examples(api)
     spec = json.loads(path.with_suffix(".json").read_text())
-    response = api.post(path.read_text(), resolve(api, spec.get("variables", {})))
+    document = path.read_text()
+    variables = resolve(api, spec.get("variables", {}))
+    if is_subscription(document):
+        # Over a WebSocket: "expect" lists the first results, in order.
+        url = str(api.http.base_url.copy_with(scheme="ws", path="/graphql"))
+        with subscription(url, None, variables, query=document) as ws:
+            for i, expected in enumerate(spec["expect"]):
+                message = next_message(ws)
+                assert message["type"] == "next" and "errors" not in message["payload"], message
+                contains(message["payload"]["data"], expected, f"results[{i}]")
+        return
+    response = api.post(document, variables)
     assert not response.errors, response.errors
     contains(response.data, spec["expect"])
+
+
+def is_subscription(document: str) -> bool:
+    code = [line for line in document.splitlines() if not line.lstrip().startswith("#")]
+    return "\n".join(code).lstrip().startswith("subscription")

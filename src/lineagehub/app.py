@@ -7,8 +7,9 @@ import gc
 import logging
 import random
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from datetime import timedelta
 from functools import lru_cache
 from typing import Any
 
@@ -16,10 +17,13 @@ from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
-from starlette.routing import Route
+from starlette.routing import Route, WebSocketRoute
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from strawberry.asgi import GraphQL
+from strawberry.exceptions import ConnectionRejectionError
 from strawberry.http.parse_content_type import parse_content_type
+from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
+from strawberry.types.unset import UNSET, UnsetType
 
 from lineagehub import __version__
 from lineagehub.api import ide, openlineage
@@ -28,9 +32,10 @@ from lineagehub.api.graphql.lane import encode_answer
 from lineagehub.api.graphql.schema import build_schema, lane_for
 from lineagehub.api.rest.routes import error_response, rest_routes
 from lineagehub.auth import Authentication, check_startup
-from lineagehub.graph import identity, restids
+from lineagehub.graph import identity, restids, webhooks
 from lineagehub.graph.constraints import ensure_constraints, missing_constraints
-from lineagehub.graph.errors import RegistryError
+from lineagehub.graph.errors import RegistryError, Unauthenticated
+from lineagehub.graph.events import EventHub
 from lineagehub.graph.store import RoundTrips, Store, count_round_trips
 from lineagehub.logs import request_id
 from lineagehub.settings import Settings
@@ -47,14 +52,18 @@ class RequestContext:
         self.app = app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "websocket":
+            # One id for the connection: what its operations write is audited under it.
+            token = request_id.set(_request_id(scope))
+            try:
+                await self.app(scope, receive, send)
+            finally:
+                request_id.reset(token)
+            return
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        given = ""
-        for name, value in scope["headers"]:
-            if name == b"x-request-id":
-                given = value.decode("latin-1")  # the last one, as a dict of them would keep
-        rid = given if 0 < len(given) <= 128 and set(given) <= _REQUEST_ID_OK else _new_request_id()
+        rid = _request_id(scope)
         token = request_id.set(rid)
         started = time.perf_counter()
         status = 500
@@ -92,6 +101,15 @@ class RequestContext:
             request_id.reset(token)
 
 
+def _request_id(scope: Scope) -> str:
+    """The client's X-Request-ID when it is a sane one, else a new id."""
+    given = ""
+    for name, value in scope["headers"]:
+        if name == b"x-request-id":
+            given = value.decode("latin-1")  # the last one, as a dict of them would keep
+    return given if 0 < len(given) <= 128 and set(given) <= _REQUEST_ID_OK else _new_request_id()
+
+
 def _new_request_id() -> str:
     """32 random hex digits, as ``uuid4().hex`` gave (a fifth of its cost). Unique, not
     secret: the module's generator is seeded from the OS, again in a forked child."""
@@ -125,15 +143,28 @@ class GraphQLPosts:
         await self.app(scope, receive, send)
 
 
+UNSET_ACK: UnsetType = UNSET
+
+
 class LineagehubGraphQL(GraphQL[Context, None]):
     """Strawberry's ASGI view, with the warm lane (``api/graphql/lane.py``) in front."""
 
     def __init__(self, settings: Settings, **kwargs: Any) -> None:
-        super().__init__(build_schema(settings), **kwargs)
+        super().__init__(
+            build_schema(settings),
+            # graphql-ws's successor only; cross-origin handshakes are refused (Strawberry
+            # checks Origin: a page elsewhere cannot subscribe with a browser's credentials).
+            subscription_protocols=(GRAPHQL_TRANSPORT_WS_PROTOCOL,),
+            connection_init_wait_timeout=timedelta(seconds=10),
+            max_subscriptions_per_connection=settings.max_subscriptions_per_connection,
+            **kwargs,
+        )
         self.settings = settings
         if self.graphql_ide:
             self._ide_headers = ide.page_headers(ide.page())
         self.lane = lane_for(self.schema, settings)
+        # Set at start-up when this process delivers webhooks.
+        self.webhook_nudge: Callable[[], None] | None = None
         # (content-type, accept) -> whether the lane may take the request
         self._verdicts: dict[tuple[bytes | None, bytes | None], bool] = {}
 
@@ -149,10 +180,77 @@ class LineagehubGraphQL(GraphQL[Context, None]):
         return HTMLResponse(self.graphql_ide_html, headers=self._ide_headers)
 
     def context(self, app: Starlette) -> Context:
-        return Context(store=app.state.store, settings=self.settings, request_id=request_id.get())
+        context = Context(
+            store=app.state.store, settings=self.settings, request_id=request_id.get()
+        )
+        context.webhook_nudge = self.webhook_nudge
+        return context
 
     async def get_context(self, request: Any, response: Any) -> Context:
-        return self.context(request.app)
+        context = self.context(request.app)
+        if request.scope["type"] == "websocket":
+            context.websocket = True
+            context.events = request.app.state.events
+            context.upgrade_authorization = request.headers.get("authorization")
+        return context
+
+    async def on_ws_connect(self, context: Context) -> UnsetType | dict[str, object] | None:
+        """Authenticate a WebSocket connection, once, at its connection_init: with the
+        token in the payload's ``Authorization`` (browsers cannot set headers on a
+        WebSocket) or the upgrade request's header; local mode as for HTTP. Refused: the
+        socket closes with 4403. The principal holds for every operation of the connection;
+        a live subscription checks now and then that the token still stands."""
+        try:
+            principal = await self._ws_principal(context)
+        except RegistryError as error:  # Neo4j unreachable: refused, with the reason
+            log.warning("could not authenticate a WebSocket connection: %s", error)
+            raise ConnectionRejectionError({"message": error.message}) from error
+        # Set in the connection's own task: each operation's task starts from a copy of it.
+        identity.current_principal.set(principal)
+        return UNSET_ACK
+
+    async def _ws_principal(self, context: Context) -> identity.Principal:
+        params = context.connection_params or {}
+        given = params.get("Authorization", params.get("authorization"))
+        if given is None:
+            given = context.upgrade_authorization
+        store = context.store
+        principal: identity.Principal
+        if given is not None:
+            scheme, _, secret = given.partition(" ") if isinstance(given, str) else ("", "", "")
+            secret = secret.strip()
+            if scheme.lower() != "bearer" or not secret:
+                raise ConnectionRejectionError({"message": "use 'Authorization: Bearer <token>'"})
+            verdict = await identity.authenticate(store, secret)
+            if verdict.principal is None:
+                raise ConnectionRejectionError({"message": f"not authenticated: {verdict.reason}"})
+            principal = verdict.principal
+
+            async def recheck() -> None:
+                again = await identity.authenticate(store, secret)
+                if again.principal is None:
+                    raise Unauthenticated(f"not authenticated any more: {again.reason}")
+
+            context.recheck = recheck
+        elif (
+            self.settings.auth == "auto"
+            and self.settings.loopback
+            and not await identity.any_tokens(store)
+        ):
+            principal = identity.LOCAL
+
+            async def still_local() -> None:
+                if await identity.any_tokens(store):
+                    raise Unauthenticated(
+                        "authentication is on now (a token exists): connect again with one"
+                    )
+
+            context.recheck = still_local
+        else:
+            raise ConnectionRejectionError(
+                {"message": "authentication required: send Authorization in connection_init"}
+            )
+        return principal
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if (
@@ -251,6 +349,19 @@ async def _prepare_schema(store: Store) -> bool:
     return True
 
 
+def _nudger(app: Starlette) -> Callable[[], None]:
+    """What a commit with registry events wakes: subscriptions, then webhooks."""
+    hub: EventHub = app.state.events
+    dispatcher: webhooks.Dispatcher | None = app.state.webhooks
+
+    def nudge() -> None:
+        hub.nudge()
+        if dispatcher is not None:
+            dispatcher.nudge()
+
+    return nudge
+
+
 async def _close(app: Starlette, own: bool) -> None:
     if own:
         await app.state.store.close()
@@ -288,6 +399,18 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
         else:
             app.state.store = store
         identity.cache_authentication(settings.auth_cache_seconds)
+        app.state.events = EventHub(app.state.store, poll_seconds=settings.event_poll_seconds)
+        app.state.webhooks = None
+        if settings.deliver_webhooks:
+            app.state.webhooks = webhooks.Dispatcher(
+                app.state.store,
+                poll_seconds=settings.event_poll_seconds,
+                timeout_seconds=settings.webhook_timeout_seconds,
+                max_backoff_seconds=settings.webhook_max_backoff_seconds,
+            )
+        app.state.store.on_registry_events = _nudger(app)
+        if app.state.webhooks is not None:
+            graphql_app.webhook_nudge = app.state.webhooks.nudge
         app.state.schema_ready = await _prepare_schema(app.state.store)
         try:
             await check_startup(app.state.store, settings)
@@ -304,10 +427,15 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
         # walk all of it each time, pausing every request in flight.
         gc.collect()
         gc.freeze()
+        if app.state.webhooks is not None:
+            app.state.webhooks.start()
         try:
             yield
         finally:
             gc.unfreeze()
+            await app.state.events.close()
+            if app.state.webhooks is not None:
+                await app.state.webhooks.close()
             await _close(app, own)
 
     async def healthz(request: Request) -> Response:
@@ -331,16 +459,14 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
             )
         return JSONResponse({"status": "ready", "neo4j": "reachable", "constraints": "present"})
 
-    graphql_route = Route(
-        "/graphql",
-        LineagehubGraphQL(settings, graphql_ide="graphiql"),
-        methods=["GET", "POST"],
-    )
+    graphql_app = LineagehubGraphQL(settings, graphql_ide="graphiql")
+    graphql_route = Route("/graphql", graphql_app, methods=["GET", "POST"])
     app = Starlette(
         routes=[
             Route("/healthz", healthz),
             Route("/readyz", readyz),
             graphql_route,
+            WebSocketRoute("/graphql", graphql_app),
             ide.asset_route(),
             openlineage.route(),
             *rest_routes(),

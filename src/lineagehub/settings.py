@@ -63,6 +63,18 @@ class Settings(BaseSettings):
     default_lineage_limit: int = Field(default=200, ge=1)
     max_lineage_nodes: int = Field(default=5000, ge=1)
 
+    # Registry events (subscriptions and webhooks): how often a process looks for events
+    # other processes wrote (its own it sees at once).
+    event_poll_seconds: float = Field(default=0.5, gt=0, le=60)
+    # Subscriptions one WebSocket connection may hold at once.
+    max_subscriptions_per_connection: int = Field(default=20, ge=1, le=1000)
+    # Webhook delivery: whether this process delivers (any number of processes may; each
+    # webhook is delivered by one at a time), how long a receiver may take to answer, and
+    # the longest wait between retries of a failing one.
+    deliver_webhooks: bool = True
+    webhook_timeout_seconds: float = Field(default=10.0, gt=0, le=120)
+    webhook_max_backoff_seconds: float = Field(default=600.0, ge=1, le=86400)
+
     @property
     def loopback(self) -> bool:
         return self.host in ("127.0.0.1", "localhost", "::1") or self.host.startswith("127.")

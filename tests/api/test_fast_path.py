@@ -23,8 +23,9 @@ from lineagehub.api.graphql import execution
 from lineagehub.api.graphql.lane import Lane
 from lineagehub.settings import Settings
 from tests.api.lineage_scenario import Scenario, build
+from tests.api.test_registry_events import next_message, subscription
 from tests.conftest import Api, ThreadedServer, clean
-from tests.test_queries_dir import QUERIES, resolve, seed_examples
+from tests.test_queries_dir import QUERIES, is_subscription, resolve, seed_examples
 
 
 @pytest.fixture(scope="module")
@@ -61,8 +62,34 @@ def _same(fast: Api, slow: Api, query: str, variables: dict[str, Any]) -> dict[s
     return quick
 
 
-_QUERY_DOCUMENTS = [p for p in QUERIES if not p.read_text().lstrip("# \n").count("mutation ")]
-_MUTATION_DOCUMENTS = [p for p in QUERIES if p not in _QUERY_DOCUMENTS]
+_SUBSCRIPTION_DOCUMENTS = [p for p in QUERIES if is_subscription(p.read_text())]
+_QUERY_DOCUMENTS = [
+    p
+    for p in QUERIES
+    if not p.read_text().lstrip("# \n").count("mutation ") and p not in _SUBSCRIPTION_DOCUMENTS
+]
+_MUTATION_DOCUMENTS = [
+    p for p in QUERIES if p not in _QUERY_DOCUMENTS and p not in _SUBSCRIPTION_DOCUMENTS
+]
+
+
+def test_every_subscription_document_answers_the_same(api: Api, slow: Api) -> None:
+    """Each event of a subscription is executed like a query (the fast executor too)."""
+    seed_examples(api)
+    assert _SUBSCRIPTION_DOCUMENTS
+    for path in _SUBSCRIPTION_DOCUMENTS:
+        spec = json.loads(path.with_suffix(".json").read_text())
+        variables = resolve(api, spec.get("variables", {}))
+        answers = []
+        for client in (api, slow):
+            url = str(client.http.base_url.copy_with(scheme="ws", path="/graphql"))
+            with subscription(url, None, variables, query=path.read_text()) as ws:
+                got = [next_message(ws)["payload"] for _ in spec["expect"]]
+            for payload in got:
+                payload.pop("extensions", None)  # the request id differs
+            answers.append(json.dumps(got))
+        assert answers[0] == answers[1], path.name
+        assert "errors" not in answers[0], path.name
 
 
 def test_every_query_document_answers_the_same(api: Api, slow: Api) -> None:

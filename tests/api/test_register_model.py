@@ -51,6 +51,7 @@ def test_registers_model_version_and_artifact_in_one_call(api: Api, db: neo4j.Dr
     assert count_nodes(db) == {
         "Artifact": 1,
         "AuditEvent": 1,  # one mutation, one audit event, in the same transaction
+        "RegistryEvent": 2,  # MODEL_REGISTERED and VERSION_REGISTERED, in it too
         "ModelArtifact": 1,
         "ModelVersion": 1,
         "Node": 3,

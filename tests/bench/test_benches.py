@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 from bench.report import Latency, Rate, Table
 
-from bench import concurrency, cpu, lineage, lookups, mlflow_compare, openlineage
+from bench import concurrency, cpu, events, lineage, lookups, mlflow_compare, openlineage
 from tests.conftest import ThreadedServer
 
 Graph = Any  # the tiny_graph fixture's value
@@ -98,6 +98,19 @@ def test_openlineage_bench(tiny_graph: Graph, neo4j_uri: str, server: ThreadedSe
         "COMPLETE event, one at a time",
         "6 runs (START + COMPLETE), 3 senders, each run its own job",
         "6 runs (START + COMPLETE), 3 senders, all runs of one job",
+    ]
+    measured(table)
+
+
+def test_events_bench(tiny_graph: Graph, neo4j_uri: str, tmp_path: Path) -> None:
+    (table,) = asyncio.run(
+        events.run(neo4j_uri, single=2, writes=6, concurrency=2, subscribers=3, workdir=tmp_path)
+    )
+    assert [r.operation for r in table.rows] == [
+        "subscriber hears a new version (same process)",
+        "subscriber hears a new version (another process)",
+        "webhook receiver gets a new version (signed POST)",
+        "6 new versions, 2 writers, 3 subscribers open (vs none)",
     ]
     measured(table)
 

@@ -42,13 +42,19 @@ def test_no_server_errors_and_documented_answers(
 
 
 def _outside_the_schema(case: Any) -> bool:
-    """Inputs the schema cannot rule out but the API rightly refuses (with a 400): a
+    """Inputs the schema cannot rule out (or the generator does not) but the API rightly
+    refuses (with a 400 or 422): a
     ``filterQuery`` outside its grammar, a page token it never gave out, a find with
     neither name nor externalId."""
     query = case.query or {}
     if "filterQuery" in query or "nextPageToken" in query:
         return True
     body = case.body if isinstance(case.body, dict) else {}
+    keys = body.get("customProperties")
+    if isinstance(keys, dict) and any("\x00" in key for key in keys):
+        # The schema's propertyNames pattern rules NUL out (Neo4j refuses it in a property
+        # name), but the generator does not follow propertyNames.
+        return True
     if case.path.endswith("/model_versions/{id}/artifacts") and body.get("artifactType") in (
         "dataset-artifact",
         "metric",

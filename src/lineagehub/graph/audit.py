@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from lineagehub.graph import ids
+from lineagehub.graph import events, ids
 from lineagehub.graph.entities import now
 from lineagehub.graph.identity import actor
 from lineagehub.graph.listing import Kind, ListSpec, Sort
@@ -80,7 +80,7 @@ def audit_statement(tx: Tx) -> Along | None:
         "targetIds": targets,
         "changes": json.dumps([_entry(c) for c in tx.changes], default=str),
     }
-    return (
+    statement = (
         # createdAt is at: one datetime to send, not two (the driver converts each slowly).
         "CREATE (e:AuditEvent) SET e = $auditProps, e.createdAt = $auditProps.at "
         "WITH e "
@@ -89,12 +89,19 @@ def audit_statement(tx: Tx) -> Along | None:
         "CREATE (e)-[:CONCERNS]->(n) "
         # An event belongs to the project of what it touched, so scoped tokens see their own.
         "WITH e, collect(n.project) AS projects "
-        "SET e.project = head(projects)",
-        {
-            "auditProps": {k: v for k, v in props.items() if v is not None},
-            "auditTargets": targets,
-        },
+        "SET e.project = head(projects)"
     )
+    params: dict[str, Any] = {
+        "auditProps": {k: v for k, v in props.items() if v is not None},
+        "auditTargets": targets,
+    }
+    registry_events = events.derive(tx.changes)
+    if registry_events:
+        # Numbered last, just before the commit: see ``events``.
+        statement += f" WITH e {events.WRITE_EVENTS}"
+        params["registryEvents"] = registry_events
+        tx.registry_events = len(registry_events)
+    return statement, params
 
 
 @dataclass(frozen=True)

@@ -81,6 +81,16 @@ def _statements() -> tuple[dict[str, str], dict[str, str]]:
     indexes["alias_move"] = (
         "CREATE INDEX alias_move IF NOT EXISTS FOR (m:AliasMove) ON (m.modelId, m.alias, m.at)"
     )
+    for prop in ("seq", "id"):  # registry events: read in seq order, from a given one
+        constraints[f"registry_event_{prop}"] = (
+            f"CREATE CONSTRAINT registry_event_{prop} IF NOT EXISTS "
+            f"FOR (r:RegistryEvent) REQUIRE r.{prop} IS UNIQUE"
+        )
+    for prop in ("id", "name"):  # webhooks: found by id, named uniquely
+        constraints[f"webhook_{prop}"] = (
+            f"CREATE CONSTRAINT webhook_{prop} IF NOT EXISTS "
+            f"FOR (w:Webhook) REQUIRE w.{prop} IS UNIQUE"
+        )
     for prop in ("hash", "id"):  # API tokens: found by hash, managed by id
         constraints[f"api_token_{prop}"] = (
             f"CREATE CONSTRAINT api_token_{prop} IF NOT EXISTS "

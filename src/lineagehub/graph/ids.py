@@ -17,7 +17,14 @@ _CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 
 PREFIXES: dict[str, str] = {label: t.prefix for label, t in NODE_TYPES.items()}
 # Governance records: not lineage nodes, but ids of the same scheme.
-PREFIXES.update(ApiToken="tok", AuditEvent="aud", AliasMove="amv", ApprovalDecision="apd")
+PREFIXES.update(
+    ApiToken="tok",
+    AuditEvent="aud",
+    AliasMove="amv",
+    ApprovalDecision="apd",
+    RegistryEvent="evt",
+    Webhook="whk",
+)
 LABELS_BY_PREFIX: dict[str, str] = {prefix: label for label, prefix in PREFIXES.items()}
 
 

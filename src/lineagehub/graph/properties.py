@@ -30,8 +30,9 @@ HISTORY_TIMES = "metricTimes."
 JSON_SLOT = {SCALAR_PREFIX: JSON_PREFIX, PARAM_PREFIX: PARAM_JSON_PREFIX}
 # Any text of at most 128 characters: keys only ever reach Cypher as parameters
 # (``n[$key]``, ``SET n += $map``), and Kubeflow clients send whatever keys they hold
-# ("model card", "mlflow.source.type", even "").
-KEY_PATTERN = re.compile(r"^.{0,128}$", re.DOTALL)
+# ("model card", "mlflow.source.type", even ""). Neo4j refuses one thing in a property
+# name: the NUL character.
+KEY_PATTERN = re.compile(r"^[^\x00]{0,128}$")
 INT64 = (-(2**63), 2**63 - 1)
 
 
@@ -52,7 +53,7 @@ class CustomProperty:
 
 def _check_key(key: str) -> str:
     if not KEY_PATTERN.match(key):
-        raise ValueError("a key holds at most 128 characters")
+        raise ValueError("a key holds at most 128 characters, none of them NUL")
     return key
 
 

@@ -154,6 +154,8 @@ class Tx:
         self._tx = tx
         self.store = store
         self.changes: list[Change] = []
+        # How many registry events the commit hook wrote (``events``).
+        self.registry_events = 0
 
     def touch(
         self,
@@ -205,6 +207,8 @@ class Store:
         self.read_retry_seconds = READ_RETRY_SECONDS
         self._rest_lock = asyncio.Lock()
         self.coalescer = Coalescer(self._batch_read, in_flight=COALESCE_IN_FLIGHT)
+        # Called after a write that added registry events commits (``events.EventHub``).
+        self.on_registry_events: Callable[[], None] | None = None
 
     @classmethod
     def connect(cls, uri: str, *, user: str | None, password: str | None, database: str) -> Store:
@@ -292,8 +296,11 @@ class Store:
     async def write(self, work: Callable[[Tx], Awaitable[T]]) -> T:
         """Run ``work`` in one managed write transaction: all of it commits, or none of it."""
 
+        attempt: list[Tx] = []
+
         async def unit(tx: AsyncManagedTransaction) -> T:
             wrapped = Tx(tx, self)
+            attempt[:] = [wrapped]
             result = await work(wrapped)
             for hook in self.before_commit:
                 await hook(wrapped)
@@ -306,9 +313,12 @@ class Store:
             ) as session:
                 # BEGIN goes with the first query: one round trip less per write.
                 with driver_compat.pipelined_begin(session):
-                    return await session.execute_write(unit)
+                    result = await session.execute_write(unit)
         except (neo4j_errors.Neo4jError, neo4j_errors.DriverError) as error:
             raise _translate(error) from error
+        if attempt and attempt[0].registry_events and self.on_registry_events is not None:
+            self.on_registry_events()  # committed: this process's subscribers need not wait
+        return result
 
     async def reserve_rest_ids(self, count: int) -> int:
         """``count`` consecutive REST ids (the first returned) from this process's block.

@@ -21,7 +21,14 @@ MUTATION_ROLES: dict[str, tuple[str, ...]] = {
     "setAlias": ("writer", "approver"),
     "removeAlias": ("writer", "approver"),
     "purgeNode": ("admin",),
+    # A webhook sends events (and a secret signs them) to where its maker says.
+    "createWebhook": ("admin",),
+    "updateWebhook": ("admin",),
+    "rotateWebhookSecret": ("admin",),
+    "deleteWebhook": ("admin",),
 }
+# Root queries that need more than reader.
+QUERY_ROLES: dict[str, tuple[str, ...]] = {"webhooks": ("admin",)}
 
 
 def required_roles(operation: OperationType, field: str) -> tuple[str, ...]:
@@ -29,7 +36,7 @@ def required_roles(operation: OperationType, field: str) -> tuple[str, ...]:
         return ()  # introspection and __typename are for everyone
     if operation is OperationType.MUTATION:
         return MUTATION_ROLES.get(field, ("writer",))
-    return ("reader",)
+    return QUERY_ROLES.get(field, ("reader",))
 
 
 class Authorization(SchemaExtension):
@@ -42,6 +49,8 @@ class Authorization(SchemaExtension):
         **kwargs: Any,
     ) -> Any:
         if info.path.prev is None:
+            if getattr(info.context, "websocket", False):
+                return _on_connection(info, _next, root, *args, **kwargs)
             roles = required_roles(info.operation.operation, info.field_name)
             principal = actor()
             if roles and not any(principal.has(r) for r in roles):
@@ -49,6 +58,26 @@ class Authorization(SchemaExtension):
             if info.operation.operation is OperationType.MUTATION:
                 return _audited(info.field_name, _next, root, info, *args, **kwargs)
         return _next(root, info, *args, **kwargs)
+
+
+async def _on_connection(
+    info: GraphQLResolveInfo[Any], _next: Callable[..., Any], root: Any, *args: Any, **kwargs: Any
+) -> Any:
+    """A root field of a query or mutation sent over a WebSocket: the connection's token is
+    asked about again first (revoked, expired, or local mode ended: UNAUTHENTICATED)."""
+    context = info.context
+    if context.recheck is not None:
+        await context.recheck()
+    roles = required_roles(info.operation.operation, info.field_name)
+    principal = actor()
+    if roles and not any(principal.has(r) for r in roles):
+        principal.require(roles[0], info.field_name)
+    if info.operation.operation is OperationType.MUTATION:
+        return await _audited(info.field_name, _next, root, info, *args, **kwargs)
+    result = _next(root, info, *args, **kwargs)
+    if isawaitable(result):
+        result = await result
+    return result
 
 
 async def _audited(name: str, _next: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from strawberry.types import Info as _Info
 
 from lineagehub.api.graphql.loaders import Loaders
+from lineagehub.graph.events import EventHub
 from lineagehub.graph.store import Store
 from lineagehub.settings import Settings
 
@@ -17,6 +19,17 @@ class Context:
     store: Store
     settings: Settings
     request_id: str | None
+    # The process's registry event feed (subscriptions).
+    events: EventHub | None = None
+    # WebSocket connections: the Authorization header of the upgrade request, the
+    # connection_init payload (set by Strawberry), and how a live subscription asks again
+    # whether the connection's token still stands (UNAUTHENTICATED when not).
+    websocket: bool = False
+    upgrade_authorization: str | None = None
+    connection_params: dict[str, Any] | None = None
+    recheck: Callable[[], Awaitable[None]] | None = None
+    # Wakes this process's webhook dispatcher (a webhook was created or changed).
+    webhook_nudge: Callable[[], None] | None = None
     loaders: Loaders = field(init=False)
     # Set by the fast executor when it runs this request: resolvers may then answer with
     # values only it completes (``execution.Prepared``).
@@ -26,6 +39,10 @@ class Context:
 
     def __post_init__(self) -> None:
         self.loaders = Loaders(self.store)
+
+    def nudge_webhooks(self) -> None:
+        if self.webhook_nudge is not None:
+            self.webhook_nudge()
 
     def release(self) -> None:
         """Once the request is answered: undo the reference cycles its executor and batch

@@ -9,6 +9,7 @@ from typing import Any
 from graphql import GraphQLError
 from strawberry.extensions import SchemaExtension
 
+from lineagehub.api.graphql.loaders import Loaders
 from lineagehub.graph.errors import RegistryError
 from lineagehub.graph.store import current_round_trips
 from lineagehub.logs import request_id
@@ -30,6 +31,8 @@ def _code_for_document_error(error: GraphQLError) -> str:
 
 
 def format_error(error: GraphQLError) -> GraphQLError:
+    if error.original_error is None and "code" in (error.extensions or {}):
+        return error  # formatted already (a streamed result, then its operation's end)
     original = error.original_error
     while isinstance(original, GraphQLError) and original.original_error is not None:
         original = original.original_error
@@ -65,10 +68,22 @@ class ErrorCodes(SchemaExtension):
     """Rewrites errors to carry codes, and reports request id and Bolt round trips."""
 
     def on_operation(self) -> Iterator[None]:
+        context = self.execution_context.context
+        if getattr(context, "websocket", False):
+            # (Not about errors, but this hook runs anyway.) An operation over a WebSocket
+            # shares the connection's context, which outlives it: it gets loaders of its
+            # own, so that nothing it reads is an answer cached by an earlier operation.
+            context.loaders = Loaders(context.store)
         yield
         result: Any = self.execution_context.result
         if result is not None and getattr(result, "errors", None):
             result.errors = [format_error(e) for e in result.errors]
+
+    def on_stream_result(self, result: Any) -> Iterator[None]:
+        # Each result of an operation over a WebSocket leaves before the operation ends.
+        if getattr(result, "errors", None):
+            result.errors = [format_error(e) for e in result.errors]
+        yield
 
     def get_results(self) -> dict[str, Any]:
         return extension_results()

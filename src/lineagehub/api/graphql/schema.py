@@ -15,6 +15,7 @@ from lineagehub.api.graphql import thin
 from lineagehub.api.graphql.authorization import Authorization
 from lineagehub.api.graphql.documents import DocumentCache, Documents
 from lineagehub.api.graphql.errors import ErrorCodes
+from lineagehub.api.graphql.events import EventsQuery, Subscription
 from lineagehub.api.graphql.execution import Executor
 from lineagehub.api.graphql.governance import AliasQuery, GovernanceMutation, GovernanceQuery
 from lineagehub.api.graphql.lane import Lane
@@ -23,6 +24,7 @@ from lineagehub.api.graphql.mutation import Mutation
 from lineagehub.api.graphql.nodes import GRAPHQL_TYPES
 from lineagehub.api.graphql.query import Query
 from lineagehub.api.graphql.scalars import SCALARS
+from lineagehub.api.graphql.webhooks import WebhookMutation, WebhookQuery
 from lineagehub.settings import Settings
 
 
@@ -50,8 +52,13 @@ def build_schema(settings: Settings | None = None) -> strawberry.Schema:
         lambda: DocumentCache(documents),
     ]
     schema = _Schema(
-        query=merge_types("Query", (Query, LineageQuery, GovernanceQuery, AliasQuery)),
-        mutation=merge_types("Mutation", (Mutation, LineageMutation, GovernanceMutation)),
+        query=merge_types(
+            "Query", (Query, LineageQuery, GovernanceQuery, AliasQuery, EventsQuery, WebhookQuery)
+        ),
+        mutation=merge_types(
+            "Mutation", (Mutation, LineageMutation, GovernanceMutation, WebhookMutation)
+        ),
+        subscription=Subscription,
         types=list(GRAPHQL_TYPES.values()),
         extensions=extensions,
         config=StrawberryConfig(scalar_map=SCALARS),

@@ -1,0 +1,607 @@
+"""Registry events: a gap-free, ordered log of what happened to models, versions, aliases
+and services, for subscriptions and webhooks.
+
+Events are not emitted by hand at each write path: they are read off the changes a
+transaction recorded for its audit event (``Tx.touch``), in the commit hook that writes
+that audit event, so every path that changes the registry (GraphQL, the Kubeflow REST
+edge, bulk registration, governance) produces them, and none can forget to.
+
+Each event gets a sequence number from one counter node, incremented in the transaction's
+last query, just before it commits. The counter's lock is held until the commit, so the
+numbers are given in commit order and a reader that sees event N committed has every
+event below N too: a consumer that asks for ``seq > last`` never misses one, and can
+resume from the last number it handled. The price is that transactions *with registry
+events* commit one at a time (each holds the lock for the length of its commit, well
+under a millisecond of work); reads, and writes without such events (runs, datasets,
+OpenLineage), do not touch the counter.
+
+An event keeps the names of what it concerns as they were when it happened (model and
+version names, the service's name) and the project it belongs to, so a scoped reader sees
+only the events of their projects.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import logging
+import time
+from collections import deque
+from collections.abc import AsyncGenerator, Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import Enum
+from typing import Any
+
+from lineagehub.graph import ids
+from lineagehub.graph.errors import Unavailable, ValidationFailed
+from lineagehub.graph.identity import in_scope, scope_params
+from lineagehub.graph.store import Change, Store
+
+log = logging.getLogger("lineagehub.events")
+
+
+class EventType(Enum):
+    MODEL_REGISTERED = "MODEL_REGISTERED"
+    MODEL_ARCHIVED = "MODEL_ARCHIVED"
+    MODEL_RESTORED = "MODEL_RESTORED"
+    MODEL_DELETED = "MODEL_DELETED"
+    VERSION_REGISTERED = "VERSION_REGISTERED"
+    VERSION_APPROVAL_REQUESTED = "VERSION_APPROVAL_REQUESTED"
+    VERSION_APPROVED = "VERSION_APPROVED"
+    VERSION_REJECTED = "VERSION_REJECTED"
+    VERSION_ARCHIVED = "VERSION_ARCHIVED"
+    VERSION_RESTORED = "VERSION_RESTORED"
+    VERSION_DELETED = "VERSION_DELETED"
+    ALIAS_MOVED = "ALIAS_MOVED"
+    VERSION_DEPLOYED = "VERSION_DEPLOYED"
+    SERVICE_UNDEPLOYED = "SERVICE_UNDEPLOYED"
+    DEPLOYMENT_STATE_CHANGED = "DEPLOYMENT_STATE_CHANGED"
+
+
+_APPROVALS = {
+    "PENDING": EventType.VERSION_APPROVAL_REQUESTED,
+    "APPROVED": EventType.VERSION_APPROVED,
+    "REJECTED": EventType.VERSION_REJECTED,
+}
+_ALIAS_KEY = "alias:"
+
+# The properties an event node may carry (besides seq, id, type and what the audit event
+# gives: at, actor, requestId, auditEventId).
+SUBJECT_KEYS = (
+    "modelId",
+    "versionId",
+    "serviceId",
+    "deploymentId",
+    "alias",
+    "previousVersionId",
+    "fromState",
+    "toState",
+)
+
+
+@dataclass
+class _Fold:
+    """All of one transaction's changes to one node: created, and each property's first
+    value before and last value after."""
+
+    label: str
+    created: dict[str, Any] | None = None
+    before: dict[str, Any] = field(default_factory=dict)
+    after: dict[str, Any] = field(default_factory=dict)
+
+    def add(self, change: Change) -> None:
+        if change.before is None and change.after is not None:
+            if change.after.get("id") == change.target_id and self.created is None:
+                self.created = change.after
+                return
+            if "edge" in change.after:  # an edge added or closed: not a property
+                return
+        for key in (change.before or {}).keys() | (change.after or {}).keys():
+            if key not in self.before:
+                self.before[key] = (change.before or {}).get(key)
+            self.after[key] = (change.after or {}).get(key)
+
+    def moved(self, key: str) -> tuple[Any, Any] | None:
+        """(before, after) of ``key`` when this transaction changed it."""
+        if key not in self.after or self.before.get(key) == self.after[key]:
+            return None
+        return self.before.get(key), self.after[key]
+
+
+def _folds(changes: list[Change]) -> dict[str, _Fold]:
+    folds: dict[str, _Fold] = {}
+    for change in changes:
+        fold = folds.get(change.target_id)
+        if fold is None:
+            try:
+                label = ids.label_of(change.target_id)
+            except ValidationFailed:
+                continue
+            fold = folds[change.target_id] = _Fold(label)
+        fold.add(change)
+    return folds
+
+
+def _event(kind: EventType, **subject: Any) -> dict[str, Any]:
+    return {
+        "id": ids.new_id("RegistryEvent"),
+        "type": kind.value,
+        **{k: v for k, v in subject.items() if v is not None},
+    }
+
+
+def _state_events(
+    node_id: str, fold: _Fold, kinds: tuple[EventType, EventType, EventType], key: str
+) -> list[dict[str, Any]]:
+    archived, restored, deleted = kinds
+    events = []
+    state = fold.moved("state")
+    if state is not None:
+        kind = archived if state[1] == "ARCHIVED" else restored
+        events.append(_event(kind, **{key: node_id}, fromState=state[0], toState=state[1]))
+    gone = fold.moved("deleted")
+    if gone is not None and gone[1]:
+        events.append(_event(deleted, **{key: node_id}))
+    return events
+
+
+def derive(changes: list[Change]) -> list[dict[str, Any]]:
+    """The registry events a transaction's changes amount to, in the order it made them."""
+    folds = _folds(changes)
+    events: list[dict[str, Any]] = []
+    for node_id, fold in folds.items():
+        if fold.label == "RegisteredModel":
+            if fold.created is not None:
+                events.append(_event(EventType.MODEL_REGISTERED, modelId=node_id))
+                continue
+            events += _state_events(
+                node_id,
+                fold,
+                (EventType.MODEL_ARCHIVED, EventType.MODEL_RESTORED, EventType.MODEL_DELETED),
+                "modelId",
+            )
+            for key in fold.after:
+                moved = fold.moved(key) if key.startswith(_ALIAS_KEY) else None
+                if moved is not None:
+                    events.append(
+                        _event(
+                            EventType.ALIAS_MOVED,
+                            modelId=node_id,
+                            alias=key[len(_ALIAS_KEY) :],
+                            versionId=moved[1],
+                            previousVersionId=moved[0],
+                        )
+                    )
+        elif fold.label == "ModelVersion":
+            if fold.created is not None:
+                events.append(
+                    _event(
+                        EventType.VERSION_REGISTERED,
+                        versionId=node_id,
+                        modelId=fold.created.get("modelId"),
+                    )
+                )
+                continue
+            approval = fold.moved("approvalStatus")
+            if approval is not None and approval[1] in _APPROVALS:
+                events.append(
+                    _event(
+                        _APPROVALS[approval[1]],
+                        versionId=node_id,
+                        fromState=approval[0] or "NONE",
+                        toState=approval[1],
+                    )
+                )
+            events += _state_events(
+                node_id,
+                fold,
+                (EventType.VERSION_ARCHIVED, EventType.VERSION_RESTORED, EventType.VERSION_DELETED),
+                "versionId",
+            )
+        elif fold.label == "Deployment":
+            if fold.created is not None:
+                service_id = fold.created.get("serviceId")
+                service = folds.get(service_id) if service_id else None
+                served = service.moved("servedVersionId") if service is not None else None
+                events.append(
+                    _event(
+                        EventType.VERSION_DEPLOYED,
+                        deploymentId=node_id,
+                        serviceId=service_id,
+                        versionId=fold.created.get("versionId"),
+                        previousVersionId=served[0] if served is not None else None,
+                        toState=fold.created.get("deploymentState"),
+                    )
+                )
+                continue
+            state = fold.moved("deploymentState")
+            if state is not None:
+                events.append(
+                    _event(
+                        EventType.DEPLOYMENT_STATE_CHANGED,
+                        deploymentId=node_id,
+                        fromState=state[0],
+                        toState=state[1],
+                    )
+                )
+        elif fold.label == "InferenceService" and fold.created is None:
+            served = fold.moved("servedVersionId")
+            if served is not None and served[0] is not None and served[1] is None:
+                events.append(
+                    _event(
+                        EventType.SERVICE_UNDEPLOYED, serviceId=node_id, previousVersionId=served[0]
+                    )
+                )
+    return events
+
+
+# Runs inside the audit statement (``audit.audit_statement``), after its AuditEvent ``e``
+# is written: numbers the events from the counter and fills in names and project from the
+# nodes they concern.
+WRITE_EVENTS = (
+    "CALL (e) { "
+    # Should the counter be gone while events remain, it starts again above them.
+    "OPTIONAL CALL () { MATCH (old:RegistryEvent) "
+    "  RETURN old.seq AS top ORDER BY old.seq DESC LIMIT 1 } "
+    "MERGE (s:Sequence {name: 'registryEvent'}) ON CREATE SET s.value = coalesce(top, 0) "
+    "SET s.value = s.value + size($registryEvents) "
+    "WITH e, s.value - size($registryEvents) AS base "
+    "UNWIND range(0, size($registryEvents) - 1) AS i "
+    "WITH e, base + i + 1 AS seq, $registryEvents[i] AS ev "
+    "OPTIONAL MATCH (d:Node:Deployment {id: ev.deploymentId}) "
+    "WITH e, seq, ev, d, coalesce(ev.serviceId, d.serviceId) AS serviceId, "
+    "     coalesce(ev.versionId, d.versionId) AS versionId "
+    "OPTIONAL MATCH (svc:Node:InferenceService {id: serviceId}) "
+    "OPTIONAL MATCH (v:Node:ModelVersion {id: versionId}) "
+    "WITH e, seq, ev, serviceId, versionId, svc, v, "
+    "     coalesce(ev.modelId, v.modelId, svc.modelId) AS modelId "
+    "OPTIONAL MATCH (m:Node:RegisteredModel {id: modelId}) "
+    "OPTIONAL MATCH (pv:Node:ModelVersion {id: ev.previousVersionId}) "
+    "CREATE (r:RegistryEvent) "
+    "SET r = ev, r.seq = seq, r.at = e.at, r.actor = e.actor, r.auditEventId = e.id, "
+    "    r.requestId = e.requestId, r.serviceId = serviceId, "
+    "    r.serviceName = coalesce(svc.deletedName, svc.name), "
+    # A tombstone's name is its id; what it was called is kept as deletedName.
+    "    r.versionId = versionId, r.versionName = coalesce(v.deletedName, v.name), "
+    "    r.modelId = modelId, r.modelName = coalesce(m.deletedName, m.name), "
+    "    r.previousVersionName = coalesce(pv.deletedName, pv.name), "
+    "    r.project = CASE WHEN serviceId IS NULL THEN m.project "
+    "                     ELSE coalesce(svc.project, m.project) END "
+    "}"
+)
+
+
+@dataclass(frozen=True)
+class RegistryEvent:
+    """One event, as stored."""
+
+    seq: int
+    id: str
+    type: EventType
+    at: datetime
+    actor: str
+    request_id: str | None
+    audit_event_id: str
+    project: str | None
+    model_id: str | None
+    model_name: str | None
+    version_id: str | None
+    version_name: str | None
+    service_id: str | None
+    service_name: str | None
+    deployment_id: str | None
+    alias: str | None
+    previous_version_id: str | None
+    previous_version_name: str | None
+    from_state: str | None
+    to_state: str | None
+
+    @classmethod
+    def of(cls, props: dict[str, Any]) -> RegistryEvent:
+        return cls(
+            seq=props["seq"],
+            id=props["id"],
+            type=EventType(props["type"]),
+            at=props["at"],
+            actor=props["actor"],
+            request_id=props.get("requestId"),
+            audit_event_id=props["auditEventId"],
+            project=props.get("project"),
+            model_id=props.get("modelId"),
+            model_name=props.get("modelName"),
+            version_id=props.get("versionId"),
+            version_name=props.get("versionName"),
+            service_id=props.get("serviceId"),
+            service_name=props.get("serviceName"),
+            deployment_id=props.get("deploymentId"),
+            alias=props.get("alias"),
+            previous_version_id=props.get("previousVersionId"),
+            previous_version_name=props.get("previousVersionName"),
+            from_state=props.get("fromState"),
+            to_state=props.get("toState"),
+        )
+
+    def payload(self) -> dict[str, Any]:
+        """The event as JSON (webhook bodies): camelCase keys, nulls left out."""
+        body: dict[str, Any] = {
+            "seq": self.seq,
+            "id": self.id,
+            "type": self.type.value,
+            "at": self.at.isoformat(),
+            "actor": self.actor,
+            "requestId": self.request_id,
+            "auditEventId": self.audit_event_id,
+            "project": self.project,
+            "modelId": self.model_id,
+            "modelName": self.model_name,
+            "versionId": self.version_id,
+            "versionName": self.version_name,
+            "serviceId": self.service_id,
+            "serviceName": self.service_name,
+            "deploymentId": self.deployment_id,
+            "alias": self.alias,
+            "previousVersionId": self.previous_version_id,
+            "previousVersionName": self.previous_version_name,
+            "fromState": self.from_state,
+            "toState": self.to_state,
+        }
+        return {k: v for k, v in body.items() if v is not None}
+
+
+# --- reading the log -----------------------------------------------------------------------
+
+# The counter first: every event numbered up to it has committed (see above), so a page
+# read below it has no holes, and its end is a cursor that skips nothing.
+# Neo4j does not promise that a reader sees all of a committing transaction at once: the
+# counter may show N a moment before event N is found by its number. So the end of the
+# log is the newest event found at or below the counter (N-1 found means every event
+# below it is, as the transaction that wrote N-1 had finished before N was numbered).
+_PAGE = (
+    "OPTIONAL MATCH (s:Sequence {name: 'registryEvent'}) "
+    "WITH coalesce(s.value, 0) AS head "
+    "OPTIONAL CALL (head) { "
+    "  MATCH (last:RegistryEvent) WHERE last.seq <= head "
+    "  RETURN last.seq AS visible ORDER BY last.seq DESC LIMIT 1 "
+    "} "
+    "OPTIONAL CALL (head) { "
+    "  MATCH (r:RegistryEvent) WHERE $after < r.seq <= head {where} "
+    "  RETURN r ORDER BY r.seq LIMIT $limit "
+    "} "
+    "RETURN head, coalesce(visible, 0) AS visible, collect(properties(r)) AS events"
+)
+
+
+def _seq(event: RegistryEvent) -> int:
+    return event.seq
+
+
+@dataclass(frozen=True)
+class Page:
+    """Events after a cursor, and the cursor to read on from."""
+
+    events: list[RegistryEvent]
+    head: int  # the counter: the newest number given
+    end: int  # the newest event found at or below it
+    has_more: bool
+
+    def cursor(self, after: int) -> int:
+        """Where the next read starts: past the last event given, or past everything
+        there was (the filtered-out events included) when this page is the last."""
+        if self.has_more:
+            return self.events[-1].seq
+        return max(after, self.end, self.events[-1].seq if self.events else 0)
+
+
+async def page(
+    store: Store,
+    after: int,
+    limit: int,
+    *,
+    types: list[EventType] | None = None,
+    model: str | None = None,
+    project: str | None = None,
+    scoped: bool = True,
+) -> Page:
+    """Up to ``limit`` events numbered above ``after``, oldest first, that are of one of
+    ``types``, about ``model``, in ``project`` (each when given) and in the caller's
+    projects (unless not ``scoped``)."""
+    where = ""
+    params: dict[str, Any] = {"after": after, "limit": limit + 1}
+    if types is not None:
+        where += " AND r.type IN $types"
+        params["types"] = [t.value for t in types]
+    if model is not None:
+        where += " AND r.modelName = $model"
+        params["model"] = model
+    if project is not None:
+        where += " AND r.project = $project"
+        params["project"] = project
+    if scoped:
+        where += f" AND {in_scope('r')}"
+        params.update(scope_params())
+    rows = await store.read(_PAGE.replace("{where}", where), params)
+    row = rows[0]
+    found = sorted((RegistryEvent.of(props) for props in row["events"]), key=_seq)
+    return Page(found[:limit], row["head"], row["visible"], len(found) > limit)
+
+
+async def head(store: Store) -> int:
+    """The number of the newest committed event (0 when there is none)."""
+    rows = await store.read(
+        "OPTIONAL MATCH (s:Sequence {name: 'registryEvent'}) RETURN coalesce(s.value, 0) AS head"
+    )
+    value: int = rows[0]["head"]
+    return value
+
+
+# --- the process's live feed ------------------------------------------------------------
+
+
+class EventHub:
+    """One per process: follows the log for this process's subscribers.
+
+    While anyone listens, it reads new events every ``poll_seconds`` (other processes'
+    writes), or at once when this process commits some (``nudge``), in one query for all
+    listeners, and keeps the newest ``keep`` in memory. A listener reads from there; one
+    that is further behind (it resumed from an old number, or was slow) reads the log
+    itself until it has caught up. A counter that goes back (the database was emptied or
+    restored) starts the feed again from there.
+    """
+
+    def __init__(self, store: Store, *, poll_seconds: float, keep: int = 2048) -> None:
+        self.store = store
+        self.poll_seconds = poll_seconds
+        self.keep = keep
+        self.recent: deque[RegistryEvent] = deque(maxlen=keep)
+        self.last = 0  # every event up to this number has been read
+        self.epoch = 0  # goes up when the counter went back
+        self.listeners = 0
+        self._arrived = asyncio.Event()
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self.failed: BaseException | None = None
+
+    def nudge(self) -> None:
+        self._wake.set()
+
+    async def close(self) -> None:
+        task, self._task = self._task, None
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    async def start_from(self) -> int:
+        """The number a new listener starts after: the newest event now."""
+        return await head(self.store)
+
+    async def listen(
+        self,
+        after: int,
+        accept: Callable[[RegistryEvent], bool],
+        *,
+        tick: Callable[[], Awaitable[None]] | None = None,
+        tick_seconds: float = 30.0,
+    ) -> AsyncGenerator[RegistryEvent, None]:
+        """Every event numbered above ``after`` that ``accept`` takes, in order, forever;
+        ``tick`` is awaited every ``tick_seconds`` (events or not), and may end it."""
+        ticked = time.monotonic()
+
+        async def due() -> None:
+            nonlocal ticked
+            if tick is not None and time.monotonic() - ticked >= tick_seconds:
+                await tick()
+                ticked = time.monotonic()
+
+        self._attach()
+        try:
+            cursor, epoch = after, self.epoch
+            while True:
+                if epoch != self.epoch:
+                    cursor, epoch = 0, self.epoch
+                batch = self._kept_after(cursor)
+                if batch is None:  # behind what is kept: read the log
+                    got = await page(self.store, cursor, 500, scoped=False)
+                    batch = got.events
+                    if not batch and got.head < cursor:  # before the hub noticed a reset
+                        await self._next_arrival(tick_seconds if tick else None)
+                        await due()
+                        continue
+                if batch:
+                    for event in batch:
+                        cursor = event.seq
+                        if accept(event):
+                            await due()
+                            yield event
+                    continue
+                await self._next_arrival(tick_seconds if tick else None)
+                await due()
+        finally:
+            self._detach()
+
+    def _kept_after(self, cursor: int) -> list[RegistryEvent] | None:
+        """Kept events above ``cursor`` ([] when there is none yet), or None when the
+        ones right after it are no longer (or not yet) kept."""
+        if cursor >= self.last:
+            return []
+        if not self.recent or self.recent[0].seq > cursor + 1:
+            return None
+        start = cursor + 1 - self.recent[0].seq
+        return list(itertools.islice(self.recent, start, None))
+
+    async def _next_arrival(self, at_most: float | None = None) -> None:
+        if self.failed is not None:
+            raise Unavailable("the registry event feed stopped; subscribe again")
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._arrived.wait(), at_most)
+
+    def _attach(self) -> None:
+        self.listeners += 1
+        if self._task is None or self._task.done():
+            # What was kept from an earlier run may be stale (the feed stops while nobody
+            # listens): nothing is kept until the new run has read where the log ends.
+            self.recent.clear()
+            self.last = 0
+            self.failed = None
+            self._task = asyncio.create_task(self._follow(), name="registry-event-feed")
+
+    def _detach(self) -> None:
+        self.listeners -= 1
+        if self.listeners == 0 and self._task is not None:
+            self._task.cancel()
+            self._task = None
+
+    def _announce(self) -> None:
+        arrived, self._arrived = self._arrived, asyncio.Event()
+        arrived.set()
+
+    async def _follow(self) -> None:
+        try:
+            started = False
+            failures = 0
+            while True:
+                self._wake.clear()
+                try:
+                    if not started:
+                        # Listeners behind the newest event read the log until they reach it.
+                        self.last = await head(self.store)
+                        started = True
+                        self._announce()
+                    got = await page(self.store, self.last, 500, scoped=False)
+                    failures = 0
+                except Exception:  # Neo4j away or restarting: listeners wait, then go on
+                    failures += 1
+                    log.warning(
+                        "could not read registry events (attempt %d)", failures, exc_info=True
+                    )
+                    await asyncio.sleep(min(self.poll_seconds * 2**failures, 30))
+                    continue
+                if got.head < self.last:
+                    log.warning(
+                        "the registry event counter went back from %d to %d: "
+                        "the database was emptied or restored",
+                        self.last,
+                        got.head,
+                    )
+                    self.recent.clear()
+                    self.last = 0
+                    self.epoch += 1
+                    self._announce()
+                    continue
+                if got.events:
+                    self.recent.extend(got.events)
+                    self.last = got.events[-1].seq
+                    self._announce()
+                if got.has_more:
+                    continue
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), self.poll_seconds)
+        except asyncio.CancelledError:
+            raise
+        except Exception as error:
+            log.exception("the registry event feed stopped")
+            self.failed = error
+            self._announce()
+            raise

@@ -1,0 +1,574 @@
+"""Webhooks: registry events POSTed to a URL, signed, in order, at least once.
+
+A webhook names a URL and which events it wants (types, one model, one project). Every
+process that delivers (``LINEAGEHUB_DELIVER_WEBHOOKS``) looks for webhooks with events to
+send; one process at a time holds a webhook (a lease on its node, renewed as it goes, taken
+over by another process when it lapses), so a webhook's events leave one by one in seq
+order. An event counts as delivered when the receiver answers 2xx: the webhook's cursor
+(``deliveredSeq``) then moves past it. A failure is retried with backoff (5 s doubling up
+to ``LINEAGEHUB_WEBHOOK_MAX_BACKOFF_SECONDS``) for as long as the webhook stays active;
+410 Gone deactivates it. A receiver may see an event twice (a process dying between the
+answer and the cursor's write): each delivery carries the event's id to drop repeats.
+
+Deliveries follow the Standard Webhooks signature scheme, so receivers can check them with
+its libraries: headers ``webhook-id`` (the event's id), ``webhook-timestamp`` (Unix
+seconds) and ``webhook-signature`` (``v1,`` + base64 HMAC-SHA256 of
+``{id}.{timestamp}.{body}`` under the secret's bytes; the secret is ``whsec_`` + base64).
+The body is ``{"type", "timestamp", "data"}`` with the event as ``data``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import hashlib
+import hmac
+import json
+import logging
+import os
+import random
+import secrets
+import time
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+from urllib.parse import urlsplit
+
+import httpx
+
+from lineagehub import __version__
+from lineagehub.graph import events, ids
+from lineagehub.graph.entities import now
+from lineagehub.graph.errors import (
+    Conflict,
+    Forbidden,
+    NotFound,
+    RegistryError,
+    ValidationFailed,
+)
+from lineagehub.graph.events import EventType
+from lineagehub.graph.identity import actor, check_project
+from lineagehub.graph.store import Store, Tx
+
+log = logging.getLogger("lineagehub.webhooks")
+
+SECRET_PREFIX = "whsec_"  # noqa: S105 (the scheme's prefix, not a secret)
+LEASE_SECONDS = 60.0
+BATCH = 20
+FIRST_BACKOFF_SECONDS = 5.0
+# How often a process with no active webhook at all looks again (one created elsewhere is
+# delivered by the process that created it meanwhile).
+IDLE_SECONDS = 5.0
+_NAME_MAX = 128
+_URL_MAX = 2048
+
+
+@dataclass(frozen=True)
+class Webhook:
+    id: str
+    name: str
+    url: str
+    types: list[EventType] | None
+    model: str | None
+    project: str | None
+    active: bool
+    created_at: datetime
+    created_by: str
+    delivered_seq: int
+    delivered: int
+    failures: int
+    last_attempt_at: datetime | None
+    last_status: int | None
+    last_error: str | None
+    last_success_at: datetime | None
+    next_attempt_at: datetime | None
+
+    @classmethod
+    def of(cls, props: dict[str, Any]) -> Webhook:
+        types = props.get("types")
+        return cls(
+            id=props["id"],
+            name=props["name"],
+            url=props["url"],
+            types=[EventType(t) for t in types] if types is not None else None,
+            model=props.get("model"),
+            project=props.get("project"),
+            active=props["active"],
+            created_at=props["createdAt"],
+            created_by=props["createdBy"],
+            delivered_seq=props["deliveredSeq"],
+            delivered=props.get("delivered", 0),
+            failures=props.get("failures", 0),
+            last_attempt_at=props.get("lastAttemptAt"),
+            last_status=props.get("lastStatus"),
+            last_error=props.get("lastError"),
+            last_success_at=props.get("lastSuccessAt"),
+            next_attempt_at=props.get("retryAt"),
+        )
+
+
+def check_url(url: str, field: str) -> str:
+    url = url.strip()
+    if not 0 < len(url) <= _URL_MAX:
+        raise ValidationFailed(f"a URL of at most {_URL_MAX} characters", field=field)
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 (raises on a bad port)
+    except ValueError as error:
+        raise ValidationFailed(f"not a URL: {error}", field=field) from error
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValidationFailed("an http:// or https:// URL with a host", field=field)
+    if parts.username or parts.password:
+        raise ValidationFailed("no credentials in the URL: check the signature", field=field)
+    return url
+
+
+def _check_reach(project: str | None, field: str) -> None:
+    """A principal limited to projects reaches only webhooks of one of them: one without a
+    project sends every project's events."""
+    allowed = actor().projects
+    if allowed is not None and project is None:
+        raise Forbidden(
+            f"{actor().name!r} is limited to projects {', '.join(sorted(allowed))}: a webhook "
+            "of theirs names its project",
+            field=field,
+        )
+    check_project(project, field)
+
+
+def _check_name(name: str) -> str:
+    name = name.strip()
+    if not 0 < len(name) <= _NAME_MAX:
+        raise ValidationFailed(f"a name of 1 to {_NAME_MAX} characters", field="input.name")
+    return name
+
+
+def new_secret() -> str:
+    return SECRET_PREFIX + base64.b64encode(secrets.token_bytes(32)).decode()
+
+
+_FIELDS = "w {.*, secret: null, leaseOwner: null, leaseUntil: null}"
+
+
+async def create(
+    store: Store,
+    *,
+    name: str,
+    url: str,
+    types: list[EventType] | None,
+    model: str | None,
+    project: str | None,
+    after_seq: int | None,
+) -> tuple[Webhook, str]:
+    """A new webhook and its secret (shown this once). It sends events numbered above
+    ``after_seq`` (default: the newest now, so from now on)."""
+    name = _check_name(name)
+    url = check_url(url, "input.url")
+    _check_reach(project, "input.project")
+    if after_seq is not None and after_seq < 0:
+        raise ValidationFailed("afterSeq is 0 or more", field="input.afterSeq")
+    secret = new_secret()
+    newest = await events.head(store)
+    _check_cursor(after_seq, newest)
+    start = after_seq if after_seq is not None else newest
+
+    async def work(tx: Tx) -> Webhook:
+        taken = await tx.single("MATCH (w:Webhook {name: $name}) RETURN w.id AS id", {"name": name})
+        if taken is not None:
+            raise Conflict(f"a webhook named {name!r} exists", field="input.name")
+        webhook_id = ids.new_id("Webhook")
+        props: dict[str, Any] = {
+            "id": webhook_id,
+            "name": name,
+            "url": url,
+            "types": [t.value for t in types] if types else None,
+            "model": model,
+            "project": project,
+            "active": True,
+            "secret": secret,
+            "createdAt": now(),
+            "createdBy": actor().name,
+            "deliveredSeq": start,
+            "delivered": 0,
+            "failures": 0,
+        }
+        props = {k: v for k, v in props.items() if v is not None}
+        tx.touch(webhook_id, None, _audited(props))
+        row = await tx.single(
+            f"CREATE (w:Webhook) SET w = $props RETURN {_FIELDS}", {"props": props}
+        )
+        assert row is not None
+        return Webhook.of(row["w"])
+
+    return await store.write(work), secret
+
+
+def _check_cursor(after_seq: int | None, newest: int) -> None:
+    if after_seq is not None and after_seq > newest:
+        raise ValidationFailed(
+            f"afterSeq {after_seq} is beyond the newest event, {newest}", field="input.afterSeq"
+        )
+
+
+_AUDITED = ("name", "types", "model", "project", "active", "deliveredSeq", "createdBy")
+
+
+def _audited(props: dict[str, Any]) -> dict[str, Any]:
+    """What the audit trail keeps of a webhook's change: never its secret, and of its URL
+    only the host (a receiver's URL often is a credential, and audit events are for every
+    reader); no ``id`` key: a webhook is not a lineage node."""
+    kept = {f"webhook.{k}": v for k, v in props.items() if k in _AUDITED}
+    if "url" in props:
+        kept["webhook.urlHost"] = urlsplit(props["url"]).hostname if props["url"] else None
+    return kept
+
+
+async def _locked(tx: Tx, webhook_id: str) -> dict[str, Any]:
+    row = await tx.single(
+        "MATCH (w:Webhook {id: $id}) SET w._lock = true REMOVE w._lock RETURN w {.*} AS w",
+        {"id": webhook_id},
+    )
+    if row is None:
+        raise NotFound(f"no webhook {webhook_id!r}", field="id")
+    found: dict[str, Any] = row["w"]
+    _check_reach(found.get("project"), "id")
+    return found
+
+
+async def update(store: Store, webhook_id: str, changes: dict[str, Any]) -> Webhook:
+    """Change a webhook: url, types, model, active, or its cursor (``deliveredSeq``: send
+    again from there, or skip ahead). Reactivating or moving the cursor clears failures."""
+    if "url" in changes:
+        changes["url"] = check_url(changes["url"], "input.url")
+    if "deliveredSeq" in changes and changes["deliveredSeq"] < 0:
+        raise ValidationFailed("afterSeq is 0 or more", field="input.afterSeq")
+    if "types" in changes and changes["types"] is not None:
+        changes["types"] = [t.value for t in changes["types"]] or None
+
+    if "deliveredSeq" in changes:
+        _check_cursor(changes["deliveredSeq"], await events.head(store))
+
+    async def work(tx: Tx) -> Webhook:
+        current = await _locked(tx, webhook_id)
+        if changes.get("active") is True or "deliveredSeq" in changes:
+            changes.update(failures=0, retryAt=None)
+        # Whoever delivers it now lets go: what it does next follows the change (and its
+        # cursor writes would not undo a moved cursor).
+        changes.update(leaseOwner=None, leaseUntil=None)
+        tx.touch(
+            webhook_id,
+            _audited({k: current.get(k) for k in changes}),
+            _audited(changes),
+        )
+        row = await tx.single(
+            f"MATCH (w:Webhook {{id: $id}}) SET w += $changes RETURN {_FIELDS}",
+            {"id": webhook_id, "changes": changes},
+        )
+        assert row is not None
+        return Webhook.of(row["w"])
+
+    return await store.write(work)
+
+
+async def rotate_secret(store: Store, webhook_id: str) -> tuple[Webhook, str]:
+    secret = new_secret()
+
+    async def work(tx: Tx) -> Webhook:
+        await _locked(tx, webhook_id)
+        tx.touch(webhook_id, {"webhook.secret": "(old)"}, {"webhook.secret": "(new)"})
+        row = await tx.single(
+            f"MATCH (w:Webhook {{id: $id}}) SET w.secret = $secret, "
+            f"w.leaseOwner = null, w.leaseUntil = null RETURN {_FIELDS}",
+            {"id": webhook_id, "secret": secret},
+        )
+        assert row is not None
+        return Webhook.of(row["w"])
+
+    return await store.write(work), secret
+
+
+async def delete(store: Store, webhook_id: str) -> str:
+    async def work(tx: Tx) -> str:
+        current = await _locked(tx, webhook_id)
+        tx.touch(webhook_id, _audited(current), None)
+        await tx.run("MATCH (w:Webhook {id: $id}) DELETE w", {"id": webhook_id})
+        return webhook_id
+
+    return await store.write(work)
+
+
+async def list_all(store: Store) -> list[Webhook]:
+    from lineagehub.graph.identity import scope
+
+    # A scoped admin sees the webhooks of its projects (not those of every project).
+    rows = await store.read(
+        f"MATCH (w:Webhook) WHERE $all OR w.project IN $scope RETURN {_FIELDS} ORDER BY w.name",
+        {"all": scope() is None, "scope": scope() or []},
+    )
+    return [Webhook.of(row["w"]) for row in rows]
+
+
+# --- signing -------------------------------------------------------------------------------
+
+
+def sign(secret: str, message_id: str, timestamp: int, body: bytes) -> str:
+    """The ``webhook-signature`` header of a delivery (Standard Webhooks, v1)."""
+    key = base64.b64decode(secret.removeprefix(SECRET_PREFIX))
+    signed = f"{message_id}.{timestamp}.".encode() + body
+    digest = hmac.new(key, signed, hashlib.sha256).digest()
+    return "v1," + base64.b64encode(digest).decode()
+
+
+def delivery(secret: str, event: events.RegistryEvent) -> tuple[bytes, dict[str, str]]:
+    """The body and headers of one event's delivery."""
+    body = json.dumps(
+        {"type": event.type.value, "timestamp": event.at.isoformat(), "data": event.payload()},
+        separators=(",", ":"),
+    ).encode()
+    stamp = int(time.time())
+    return body, {
+        "content-type": "application/json",
+        "user-agent": f"lineagehub-webhooks/{__version__}",
+        "webhook-id": event.id,
+        "webhook-timestamp": str(stamp),
+        "webhook-signature": sign(secret, event.id, stamp, body),
+    }
+
+
+# --- delivery --------------------------------------------------------------------------------
+
+_DUE_IF = (
+    "w.active AND w.deliveredSeq < head "
+    "AND (w.retryAt IS NULL OR w.retryAt <= $now) "
+    "AND (w.leaseUntil IS NULL OR w.leaseUntil <= $now OR w.leaseOwner = $owner) "
+)
+_DUE = (
+    "OPTIONAL MATCH (s:Sequence {name: 'registryEvent'}) "
+    "WITH coalesce(s.value, 0) AS head "
+    f"MATCH (w:Webhook) WHERE {_DUE_IF}"
+)
+
+
+class Dispatcher:
+    """One per delivering process: finds due webhooks and sends their events."""
+
+    def __init__(
+        self,
+        store: Store,
+        *,
+        poll_seconds: float,
+        timeout_seconds: float,
+        max_backoff_seconds: float,
+    ) -> None:
+        self.store = store
+        self.poll_seconds = poll_seconds
+        self.timeout_seconds = timeout_seconds
+        self.max_backoff_seconds = max_backoff_seconds
+        self.owner = f"{os.getpid()}-{secrets.token_hex(6)}"
+        # Renewed after each delivery: it outlasts the longest one by far.
+        self.lease = timedelta(seconds=max(LEASE_SECONDS, 3 * timeout_seconds))
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self._client: httpx.AsyncClient | None = None
+        self._any = True  # whether any active webhook existed at the last look
+
+    def nudge(self) -> None:
+        self._wake.set()
+
+    def start(self) -> None:
+        self._client = httpx.AsyncClient(
+            timeout=self.timeout_seconds, follow_redirects=False, trust_env=False
+        )
+        self._task = asyncio.create_task(self._run(), name="webhook-dispatcher")
+
+    async def close(self) -> None:
+        task, self._task = self._task, None
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        if self._client is not None:
+            await self._client.aclose()
+            self._client = None
+
+    async def _run(self) -> None:
+        while True:
+            self._wake.clear()
+            idle = self.poll_seconds
+            try:
+                claimed = await self._claim()
+                if claimed:
+                    # All of them finish (or fail) before the next claim, which could
+                    # otherwise take again one still being delivered.
+                    done = await asyncio.gather(
+                        *(self._deliver(w) for w in claimed), return_exceptions=True
+                    )
+                    for webhook, outcome in zip(claimed, done, strict=True):
+                        if isinstance(outcome, Exception):
+                            log.error(
+                                "delivering webhook %s failed",
+                                webhook["id"],
+                                exc_info=(type(outcome), outcome, outcome.__traceback__),
+                            )
+                    continue  # more may be due: look again at once
+                if not self._any:
+                    # No webhook at all: look less often (a nudge still wakes it at once).
+                    idle = max(self.poll_seconds, IDLE_SECONDS)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("webhook delivery failed; trying again")
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), idle)
+
+    async def _claim(self) -> list[dict[str, Any]]:
+        stamp = now()
+        # A read first: most of the time nothing is due, and a read costs no write.
+        rows = await self.store.read(
+            "OPTIONAL MATCH (s:Sequence {name: 'registryEvent'}) "
+            "WITH coalesce(s.value, 0) AS head "
+            f"OPTIONAL MATCH (w:Webhook) WHERE {_DUE_IF}"
+            "RETURN count(w) AS due, EXISTS { MATCH (x:Webhook) WHERE x.active } AS any",
+            {"now": stamp, "owner": self.owner},
+            counted=False,
+        )
+        self._any = rows[0]["any"]
+        if not rows[0]["due"]:
+            return []
+
+        async def work(tx: Tx) -> list[dict[str, Any]]:
+            return await tx.run(
+                # Longest waiting first (none starves), in one order everywhere.
+                _DUE + "WITH head, w ORDER BY coalesce(w.lastAttemptAt, w.createdAt), w.id "
+                "LIMIT 16 "
+                # Locked, then asked again: another process may have taken it meanwhile.
+                "SET w._lock = true REMOVE w._lock "
+                f"WITH head, w WHERE {_DUE_IF}"
+                "SET w.leaseOwner = $owner, w.leaseUntil = $until "
+                "RETURN w {.*} AS w",
+                {"now": stamp, "owner": self.owner, "until": stamp + self.lease},
+            )
+
+        claimed = await self.store.write(work)
+        return [row["w"] for row in claimed]
+
+    async def _deliver(self, webhook: dict[str, Any]) -> None:
+        types = [EventType(t) for t in webhook["types"]] if webhook.get("types") else None
+        after = webhook["deliveredSeq"]
+        page = await events.page(
+            self.store,
+            after,
+            BATCH,
+            types=types,
+            model=webhook.get("model"),
+            project=webhook.get("project"),
+            scoped=False,
+        )
+        failures = webhook.get("failures", 0)
+        for event in page.events:
+            status, error = await self._post(webhook, event)
+            if status is not None and 200 <= status < 300:
+                if not await self._delivered(webhook["id"], event.seq, status):
+                    return  # the lease was lost: another process goes on
+                failures = 0
+                continue
+            failures += 1
+            await self._failed(webhook["id"], status, error, failures)
+            return
+        if not page.has_more:
+            # Past the events the filters left out too: never to be looked at again.
+            await self._moved(webhook["id"], page.cursor(after))
+        await self._release(webhook["id"])
+
+    async def _post(
+        self, webhook: dict[str, Any], event: events.RegistryEvent
+    ) -> tuple[int | None, str | None]:
+        assert self._client is not None
+        body, headers = delivery(webhook["secret"], event)
+        try:
+            # The whole exchange within the timeout (httpx's own bounds each read), and the
+            # answer's body never read: a receiver cannot hold a delivery past its lease.
+            async with (
+                asyncio.timeout(self.timeout_seconds),
+                self._client.stream(
+                    "POST", webhook["url"], content=body, headers=headers
+                ) as response,
+            ):
+                status = response.status_code
+        except TimeoutError:
+            return None, f"no answer within {self.timeout_seconds:g} s"
+        except Exception as error:  # any URL httpx cannot reach is the receiver's failure
+            return None, (f"{type(error).__name__}: {error}")[:500]
+        if 200 <= status < 300:
+            return status, None
+        return status, f"the receiver answered {status}"
+
+    async def _write(self, query: str, params: dict[str, Any]) -> bool:
+        async def work(tx: Tx) -> bool:
+            row = await tx.single(
+                "MATCH (w:Webhook {id: $id}) SET w._lock = true REMOVE w._lock "
+                "WITH w WHERE w.leaseOwner = $owner " + query + " RETURN true AS held",
+                {**params, "owner": self.owner},
+            )
+            return row is not None
+
+        try:
+            return await self.store.write(work)
+        except RegistryError:
+            log.exception("could not record a webhook delivery")
+            return False
+
+    async def _delivered(self, webhook_id: str, seq: int, status: int) -> bool:
+        stamp = now()
+        return await self._write(
+            "SET w.deliveredSeq = $seq, w.delivered = coalesce(w.delivered, 0) + 1, "
+            "w.failures = 0, w.retryAt = null, w.lastStatus = $status, w.lastError = null, "
+            "w.lastAttemptAt = $now, w.lastSuccessAt = $now, w.leaseUntil = $until",
+            {
+                "id": webhook_id,
+                "seq": seq,
+                "status": status,
+                "now": stamp,
+                "until": stamp + self.lease,
+            },
+        )
+
+    async def _failed(
+        self, webhook_id: str, status: int | None, error: str | None, failures: int
+    ) -> None:
+        stamp = now()
+        if status == 410:
+            log.warning("webhook %s answered 410 Gone: deactivated", webhook_id)
+            await self._write(
+                "SET w.active = false, w.lastStatus = 410, w.lastAttemptAt = $now, "
+                "w.lastError = 'the receiver answered 410 Gone: deactivated', "
+                "w.failures = $failures, w.leaseOwner = null, w.leaseUntil = null",
+                {"id": webhook_id, "now": stamp, "failures": failures},
+            )
+            return
+        wait = min(self.max_backoff_seconds, FIRST_BACKOFF_SECONDS * 2 ** (failures - 1))
+        wait *= random.uniform(0.9, 1.1)
+        log.warning("webhook %s failed (%s); again in %.0f s", webhook_id, error, wait)
+        await self._write(
+            "SET w.failures = $failures, w.lastStatus = $status, w.lastError = $error, "
+            "w.lastAttemptAt = $now, w.retryAt = $retry, w.leaseOwner = null, w.leaseUntil = null",
+            {
+                "id": webhook_id,
+                "failures": failures,
+                "status": status,
+                "error": error,
+                "now": stamp,
+                "retry": stamp + timedelta(seconds=wait),
+            },
+        )
+
+    async def _moved(self, webhook_id: str, seq: int) -> None:
+        await self._write(
+            "SET w.deliveredSeq = CASE WHEN w.deliveredSeq < $seq THEN $seq "
+            "ELSE w.deliveredSeq END",
+            {"id": webhook_id, "seq": seq},
+        )
+
+    async def _release(self, webhook_id: str) -> None:
+        await self._write("SET w.leaseOwner = null, w.leaseUntil = null", {"id": webhook_id})
