@@ -20,7 +20,7 @@ from websockets.typing import Origin, Subprotocol
 from lineagehub.api.graphql import events as api_events
 from lineagehub.graph import identity
 from tests.api.test_approvals_aliases import APPROVE, REQUEST, SET_ALIAS, register
-from tests.conftest import Api, Client, ThreadedServer, make_token, with_store
+from tests.conftest import Api, Client, ThreadedServer, clean, make_token, with_store
 
 PROTOCOLS = [Subprotocol("graphql-transport-ws")]
 
@@ -623,3 +623,20 @@ def test_a_deleted_version_keeps_its_name_in_its_event(team: dict[str, Client]) 
     root("mutation($id: ID!) { deleteNode(id: $id) { id } }", {"id": v1})
     deleted = log(root, types=["VERSION_DELETED"], model="churn-predictor")["events"]
     assert [(e["versionName"], e["versionId"]) for e in deleted] == [("v1", v1)]
+
+
+def test_a_subscription_follows_the_log_when_the_database_is_emptied(
+    api: Api, db: neo4j.Driver
+) -> None:
+    with subscription(ws_url(api), None, {}) as ws:
+        time.sleep(0.3)
+        register(api, "v1")
+        first = [next_event(ws) for _ in range(2)]
+        assert [e["seq"] for e in first] == [1, 2]
+        clean(db)  # a new log: numbered from 1 again
+        register(api, "again")
+        again = [next_event(ws) for _ in range(2)]
+        assert [(e["seq"], e["type"], e["versionName"]) for e in again] == [
+            (1, "MODEL_REGISTERED", None),
+            (2, "VERSION_REGISTERED", "again"),
+        ]

@@ -245,7 +245,9 @@ WRITE_EVENTS = (
     # Should the counter be gone while events remain, it starts again above them.
     "OPTIONAL CALL () { MATCH (old:RegistryEvent) "
     "  RETURN old.seq AS top ORDER BY old.seq DESC LIMIT 1 } "
-    "MERGE (s:Sequence {name: 'registryEvent'}) ON CREATE SET s.value = coalesce(top, 0) "
+    "MERGE (s:Sequence {name: 'registryEvent'}) "
+    # A new counter is a new log (its id tells a wiped database from a restored one).
+    "ON CREATE SET s.value = coalesce(top, 0), s.log = randomUUID() "
     "SET s.value = s.value + size($registryEvents) "
     "WITH e, s.value - size($registryEvents) AS base "
     "UNWIND range(0, size($registryEvents) - 1) AS i "
@@ -360,7 +362,7 @@ class RegistryEvent:
 # below it is, as the transaction that wrote N-1 had finished before N was numbered).
 _PAGE = (
     "OPTIONAL MATCH (s:Sequence {name: 'registryEvent'}) "
-    "WITH coalesce(s.value, 0) AS head "
+    "WITH coalesce(s.value, 0) AS head, s.log AS log "
     "OPTIONAL CALL (head) { "
     "  MATCH (last:RegistryEvent) WHERE last.seq <= head "
     "  RETURN last.seq AS visible ORDER BY last.seq DESC LIMIT 1 "
@@ -369,7 +371,7 @@ _PAGE = (
     "  MATCH (r:RegistryEvent) WHERE $after < r.seq <= head {where} "
     "  RETURN r ORDER BY r.seq LIMIT $limit "
     "} "
-    "RETURN head, coalesce(visible, 0) AS visible, collect(properties(r)) AS events"
+    "RETURN head, log, coalesce(visible, 0) AS visible, collect(properties(r)) AS events"
 )
 
 
@@ -385,6 +387,7 @@ class Page:
     head: int  # the counter: the newest number given
     end: int  # the newest event found at or below it
     has_more: bool
+    log: str | None = None  # the counter's id: another one, another log
 
     def cursor(self, after: int) -> int:
         """Where the next read starts: past the last event given, or past everything
@@ -424,7 +427,7 @@ async def page(
     rows = await store.read(_PAGE.replace("{where}", where), params)
     row = rows[0]
     found = sorted((RegistryEvent.of(props) for props in row["events"]), key=_seq)
-    return Page(found[:limit], row["head"], row["visible"], len(found) > limit)
+    return Page(found[:limit], row["head"], row["visible"], len(found) > limit, row["log"])
 
 
 async def head(store: Store) -> int:
@@ -456,7 +459,9 @@ class EventHub:
         self.keep = keep
         self.recent: deque[RegistryEvent] = deque(maxlen=keep)
         self.last = 0  # every event up to this number has been read
-        self.epoch = 0  # goes up when the counter went back
+        self.epoch = 0  # goes up when the log was replaced or went back
+        self.resume_at = 0  # where listeners go on from then
+        self.log_id: str | None = None
         self.listeners = 0
         self._arrived = asyncio.Event()
         self._wake = asyncio.Event()
@@ -500,7 +505,7 @@ class EventHub:
             cursor, epoch = after, self.epoch
             while True:
                 if epoch != self.epoch:
-                    cursor, epoch = 0, self.epoch
+                    cursor, epoch = min(cursor, self.resume_at), self.epoch
                 batch = self._kept_after(cursor)
                 if batch is None:  # behind what is kept: read the log
                     got = await page(self.store, cursor, 500, scoped=False)
@@ -544,6 +549,7 @@ class EventHub:
             # listens): nothing is kept until the new run has read where the log ends.
             self.recent.clear()
             self.last = 0
+            self.log_id = None
             self.failed = None
             self._task = asyncio.create_task(self._follow(), name="registry-event-feed")
 
@@ -578,18 +584,26 @@ class EventHub:
                     )
                     await asyncio.sleep(min(self.poll_seconds * 2**failures, 30))
                     continue
-                if got.head < self.last:
+                replaced = got.log is not None and self.log_id not in (None, got.log)
+                if replaced or got.head < self.last:
+                    # A new log (the database was emptied): listeners read it from its
+                    # start. The same log, shorter (restored from a backup): they go on
+                    # from its end, as they have had what it holds.
                     log.warning(
-                        "the registry event counter went back from %d to %d: "
-                        "the database was emptied or restored",
+                        "the registry event log was %s (it ended at %d, now at %d)",
+                        "replaced" if replaced else "restored to an older state",
                         self.last,
                         got.head,
                     )
+                    self.resume_at = 0 if replaced or got.log is None else got.head
                     self.recent.clear()
-                    self.last = 0
+                    self.last = self.resume_at
+                    self.log_id = got.log
                     self.epoch += 1
                     self._announce()
                     continue
+                if got.log is not None:
+                    self.log_id = got.log
                 if got.events:
                     self.recent.extend(got.events)
                     self.last = got.events[-1].seq
