@@ -13,7 +13,8 @@ writer's client sees it) as the baseline:
 - then registration throughput from ``--concurrency`` writers with ``--subscribers``
   subscriptions open on the same process, against the same writers with none.
 
-Latency is from just before the mutation is sent to the event's arrival. The writes are
+Latency is from just before the mutation is sent to the event's arrival; each timed write
+starts at a random moment (up to 0.5 s after the last). The writes are
 ``createModelVersion`` calls on one bench model (each a new version: one event).
 """
 
@@ -23,6 +24,7 @@ import argparse
 import asyncio
 import contextlib
 import json
+import random
 import tempfile
 import time
 import uuid
@@ -36,6 +38,8 @@ from websockets.typing import Subprotocol
 from bench.common import ApiServer, GraphQLClient, add_neo4j_args, say
 from bench.lookups import in_parallel
 from bench.report import Latency, Rate, Row, Table, save
+
+JITTER_SECONDS = 0.5
 
 MODEL = """mutation($name: String!) { createRegisteredModel(input: {name: $name}) { id } }"""
 VERSION = """mutation($model: ID!, $name: String!) {
@@ -124,6 +128,9 @@ async def _latencies(
     heard, answered = [], []
     for i in range(count + 5):
         name = f"{tag}-{i}"
+        # At a random moment: writing right after the last arrival would keep every write
+        # in the same phase of another process's polling.
+        await asyncio.sleep(random.uniform(0, JITTER_SECONDS))
         began = time.perf_counter()
         answer = await client.must(VERSION, {"model": model_id, "name": name})
         arrived = await arrival(name)

@@ -102,7 +102,10 @@ def test_openlineage_bench(tiny_graph: Graph, neo4j_uri: str, server: ThreadedSe
     measured(table)
 
 
-def test_events_bench(tiny_graph: Graph, neo4j_uri: str, tmp_path: Path) -> None:
+def test_events_bench(
+    tiny_graph: Graph, neo4j_uri: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(events, "JITTER_SECONDS", 0.01)
     (table,) = asyncio.run(
         events.run(neo4j_uri, single=2, writes=6, concurrency=2, subscribers=3, workdir=tmp_path)
     )

@@ -243,7 +243,8 @@ def derive(changes: list[Change]) -> list[dict[str, Any]]:
 WRITE_EVENTS = (
     "CALL (e) { "
     # Should the counter be gone while events remain, it starts again above them.
-    "OPTIONAL CALL () { MATCH (old:RegistryEvent) "
+    # (seq > 0: a seek at the end of the index, not a scan of every event.)
+    "OPTIONAL CALL () { MATCH (old:RegistryEvent) WHERE old.seq > 0 "
     "  RETURN old.seq AS top ORDER BY old.seq DESC LIMIT 1 } "
     "MERGE (s:Sequence {name: 'registryEvent'}) "
     # A new counter is a new log (its id tells a wiped database from a restored one).

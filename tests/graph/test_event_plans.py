@@ -1,0 +1,44 @@
+"""The registry event log is read and written by index seeks, never a scan of the log:
+a write's cost, and a page's, must not grow with the number of events kept."""
+
+from __future__ import annotations
+
+import neo4j
+import pytest
+
+from lineagehub.graph import events, webhooks
+from tests.graph.test_lineage_plans import operators
+
+pytestmark = pytest.mark.usefixtures("server")
+
+SCANS = {"AllNodesScan", "NodeByLabelScan"}
+
+
+def test_writing_events_seeks(db: neo4j.Driver) -> None:
+    _, summary, _ = db.execute_query(
+        f"EXPLAIN MATCH (e:AuditEvent {{id: 'aud_x'}}) WITH e {events.WRITE_EVENTS} RETURN 1",
+        {"registryEvents": [{"id": "evt_x", "type": "VERSION_REGISTERED", "versionId": "mv_x"}]},
+    )
+    ops = operators(summary.plan)
+    assert "NodeUniqueIndexSeekByRange" in ops, ops  # the newest event, when the counter is new
+    assert not SCANS & ops, ops
+
+
+@pytest.mark.parametrize("filtered", [False, True])
+def test_reading_a_page_seeks(db: neo4j.Driver, filtered: bool) -> None:
+    where = " AND r.type IN $types AND r.modelName = $model" if filtered else ""
+    _, summary, _ = db.execute_query(
+        "EXPLAIN " + events._PAGE.replace("{where}", where),
+        {"after": 0, "limit": 10, "types": ["VERSION_APPROVED"], "model": "m"},
+    )
+    ops = operators(summary.plan)
+    assert "NodeUniqueIndexSeekByRange" in ops, ops
+    assert not SCANS & ops, ops
+
+
+def test_finding_due_webhooks_reads_webhooks_only(db: neo4j.Driver) -> None:
+    _, summary, _ = db.execute_query(
+        "EXPLAIN " + webhooks._DUE + "RETURN count(w)", {"now": None, "owner": "x"}
+    )
+    ops = operators(summary.plan)
+    assert "AllNodesScan" not in ops, ops
