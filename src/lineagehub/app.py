@@ -35,7 +35,7 @@ from lineagehub.auth import Authentication, check_startup
 from lineagehub.graph import identity, restids, webhooks
 from lineagehub.graph.constraints import ensure_constraints, missing_constraints
 from lineagehub.graph.errors import RegistryError, Unauthenticated
-from lineagehub.graph.events import EventHub
+from lineagehub.graph.events import EventHub, Numberer
 from lineagehub.graph.store import RoundTrips, Store, count_round_trips
 from lineagehub.logs import request_id
 from lineagehub.settings import Settings
@@ -350,7 +350,7 @@ async def _prepare_schema(store: Store) -> bool:
 
 
 def _nudger(app: Starlette) -> Callable[[], None]:
-    """What a commit with registry events wakes: subscriptions, then webhooks."""
+    """What newly numbered registry events wake: subscriptions, then webhooks."""
     hub: EventHub = app.state.events
     dispatcher: webhooks.Dispatcher | None = app.state.webhooks
 
@@ -408,7 +408,9 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
                 timeout_seconds=settings.webhook_timeout_seconds,
                 max_backoff_seconds=settings.webhook_max_backoff_seconds,
             )
-        app.state.store.on_registry_events = _nudger(app)
+        app.state.numberer = Numberer(app.state.store)
+        app.state.numberer.on_numbered.append(_nudger(app))
+        app.state.store.after_registry_events = app.state.numberer.after_commit
         if app.state.webhooks is not None:
             graphql_app.webhook_nudge = app.state.webhooks.nudge
         app.state.schema_ready = await _prepare_schema(app.state.store)
@@ -427,12 +429,14 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
         # walk all of it each time, pausing every request in flight.
         gc.collect()
         gc.freeze()
+        app.state.numberer.start()
         if app.state.webhooks is not None:
             app.state.webhooks.start()
         try:
             yield
         finally:
             gc.unfreeze()
+            await app.state.numberer.close()
             await app.state.events.close()
             if app.state.webhooks is not None:
                 await app.state.webhooks.close()

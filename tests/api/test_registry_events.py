@@ -18,7 +18,7 @@ from websockets.sync.client import ClientConnection, connect
 from websockets.typing import Origin, Subprotocol
 
 from lineagehub.api.graphql import events as api_events
-from lineagehub.graph import identity
+from lineagehub.graph import identity, versions
 from tests.api.test_approvals_aliases import APPROVE, REQUEST, SET_ALIAS, register
 from tests.conftest import Api, Client, ThreadedServer, clean, make_token, with_store
 
@@ -297,24 +297,51 @@ def test_a_bulk_registration_numbers_each_event_in_one_round_trip(team: dict[str
     assert trips[0] == trips[1]
 
 
-def test_concurrent_writers_get_gap_free_numbers_in_commit_order(
-    team: dict[str, Client], db: neo4j.Driver
-) -> None:
+def test_concurrent_writers_get_gap_free_numbers(team: dict[str, Client], db: neo4j.Driver) -> None:
     ana = team["ana"]
     start = log(ana)["endSeq"]
+    answered: list[str] = []
 
     def one(i: int) -> None:
         register(ana, f"c{i}")
+        # Answered only once numbered: what the writer then reads holds its event.
+        names = [e["versionName"] for e in log(ana, start, first=100)["events"]]
+        assert f"c{i}" in names
+        answered.append(f"c{i}")
 
     with ThreadPoolExecutor(8) as pool:
         list(pool.map(one, range(24)))
+    assert len(answered) == 24
     events = log(ana, start, first=100)["events"]
     assert [e["seq"] for e in events] == list(range(start + 1, start + 1 + 25))
-    # Commit order: a version's event comes after its model's, and times never go back.
+    # Each once; a version's event after its model's (it was written after it).
     assert events[0]["type"] == "MODEL_REGISTERED"
     assert sorted(e["versionName"] for e in events[1:]) == sorted(f"c{i}" for i in range(24))
-    times = [e["at"] for e in events]
-    assert times == sorted(times)
+    # Nothing is left waiting for a number.
+    records, _, _ = db.execute_query("MATCH (r:Unnumbered) RETURN count(r) AS n")
+    assert records[0]["n"] == 0
+
+
+def test_events_a_process_left_unnumbered_are_numbered_by_another(
+    team: dict[str, Client], settings: Any, db: neo4j.Driver
+) -> None:
+    """Events written without a numbering pass after them (a process that died between
+    its commit and the pass, or a write from the CLI) are numbered within a few seconds."""
+    ana = team["ana"]
+
+    async def write(store: Any) -> None:
+        await versions.create(store, versions.ModelVersionCreate(model_id=model_id, name="cli"))
+
+    register(ana, "v1")
+    model_id = ana('{ registeredModel(name: "churn-predictor") { id } }')["registeredModel"]["id"]
+    with_store(settings, write)  # a Store of its own: no numbering pass after the commit
+    records, _, _ = db.execute_query("MATCH (r:Unnumbered) RETURN r.versionName AS v")
+    assert [r["v"] for r in records] == ["cli"]
+    deadline = time.monotonic() + 10
+    while not [e for e in log(ana)["events"] if e["versionName"] == "cli"]:
+        assert time.monotonic() < deadline, "never numbered"
+        time.sleep(0.2)
+    assert [e["seq"] for e in log(ana)["events"]] == [1, 2, 3]
 
 
 def test_a_scoped_reader_sees_only_its_projects_events(as_role: Any) -> None:

@@ -97,7 +97,7 @@ def audit_statement(tx: Tx) -> Along | None:
     }
     registry_events = events.derive(tx.changes)
     if registry_events:
-        # Numbered last, just before the commit: see ``events``.
+        # Written unnumbered; numbered after the commit: see ``events``.
         statement += f" WITH e {events.WRITE_EVENTS}"
         params["registryEvents"] = registry_events
         tx.registry_events = len(registry_events)

@@ -6,14 +6,12 @@ transaction recorded for its audit event (``Tx.touch``), in the commit hook that
 that audit event, so every path that changes the registry (GraphQL, the Kubeflow REST
 edge, bulk registration, governance) produces them, and none can forget to.
 
-Each event gets a sequence number from one counter node, incremented in the transaction's
-last query, just before it commits. The counter's lock is held until the commit, so the
-numbers are given in commit order and a reader that sees event N committed has every
-event below N too: a consumer that asks for ``seq > last`` never misses one, and can
-resume from the last number it handled. The price is that transactions *with registry
-events* commit one at a time (each holds the lock for the length of its commit, well
-under a millisecond of work); reads, and writes without such events (runs, datasets,
-OpenLineage), do not touch the counter.
+Events are written unnumbered; a numbering transaction (``Numberer``) then gives every
+event committed so far the next numbers from one counter node, holding the counter's lock
+to its end. So numbers follow the order events became visible, and a reader that sees
+event N has every event below N too: a consumer that asks for ``seq > last`` never misses
+one, and can resume from the last number it handled. Writers do not queue on the counter:
+the events of writers that commit meanwhile are numbered together by the next pass.
 
 An event keeps the names of what it concerns as they were when it happened (model and
 version names, the service's name) and the project it belongs to, so a scoped reader sees
@@ -37,7 +35,7 @@ from typing import Any
 from lineagehub.graph import ids
 from lineagehub.graph.errors import Unavailable, ValidationFailed
 from lineagehub.graph.identity import in_scope, scope_params
-from lineagehub.graph.store import Change, Store
+from lineagehub.graph.store import Change, Store, _round_trips
 
 log = logging.getLogger("lineagehub.events")
 
@@ -242,28 +240,20 @@ def derive(changes: list[Change]) -> list[dict[str, Any]]:
 # nodes they concern.
 WRITE_EVENTS = (
     "CALL (e) { "
-    # Should the counter be gone while events remain, it starts again above them.
-    # (seq > 0: a seek at the end of the index, not a scan of every event.)
-    "OPTIONAL CALL () { MATCH (old:RegistryEvent) WHERE old.seq > 0 "
-    "  RETURN old.seq AS top ORDER BY old.seq DESC LIMIT 1 } "
-    "MERGE (s:Sequence {name: 'registryEvent'}) "
-    # A new counter is a new log (its id tells a wiped database from a restored one).
-    "ON CREATE SET s.value = coalesce(top, 0), s.log = randomUUID() "
-    "SET s.value = s.value + size($registryEvents) "
-    "WITH e, s.value - size($registryEvents) AS base "
     "UNWIND range(0, size($registryEvents) - 1) AS i "
-    "WITH e, base + i + 1 AS seq, $registryEvents[i] AS ev "
+    "WITH e, i, $registryEvents[i] AS ev "
     "OPTIONAL MATCH (d:Node:Deployment {id: ev.deploymentId}) "
-    "WITH e, seq, ev, d, coalesce(ev.serviceId, d.serviceId) AS serviceId, "
+    "WITH e, i, ev, d, coalesce(ev.serviceId, d.serviceId) AS serviceId, "
     "     coalesce(ev.versionId, d.versionId) AS versionId "
     "OPTIONAL MATCH (svc:Node:InferenceService {id: serviceId}) "
     "OPTIONAL MATCH (v:Node:ModelVersion {id: versionId}) "
-    "WITH e, seq, ev, serviceId, versionId, svc, v, "
+    "WITH e, i, ev, serviceId, versionId, svc, v, "
     "     coalesce(ev.modelId, v.modelId, svc.modelId) AS modelId "
     "OPTIONAL MATCH (m:Node:RegisteredModel {id: modelId}) "
     "OPTIONAL MATCH (pv:Node:ModelVersion {id: ev.previousVersionId}) "
-    "CREATE (r:RegistryEvent) "
-    "SET r = ev, r.seq = seq, r.at = e.at, r.actor = e.actor, r.auditEventId = e.id, "
+    # Unnumbered: the numbering transaction (``NUMBER``) gives it its seq.
+    "CREATE (r:RegistryEvent:Unnumbered) "
+    "SET r = ev, r.ord = i, r.at = e.at, r.actor = e.actor, r.auditEventId = e.id, "
     "    r.requestId = e.requestId, r.serviceId = serviceId, "
     "    r.serviceName = coalesce(svc.deletedName, svc.name), "
     # A tombstone's name is its id; what it was called is kept as deletedName.
@@ -274,6 +264,111 @@ WRITE_EVENTS = (
     "                     ELSE coalesce(svc.project, m.project) END "
     "}"
 )
+
+# Numbers the events committed so far, in one transaction that holds the counter's lock to
+# its end: the next one numbers after it, so a reader that finds event N has every event
+# below N (numbered by this transaction or an earlier one). Among the events found
+# together, the order they were written in.
+NUMBER = (
+    # Should the counter be gone while events remain, it starts again above them.
+    # (seq > 0: a seek at the end of the index, not a scan of every event.)
+    "OPTIONAL CALL () { MATCH (old:RegistryEvent) WHERE old.seq > 0 "
+    "  RETURN old.seq AS top ORDER BY old.seq DESC LIMIT 1 } "
+    "MERGE (s:Sequence {name: 'registryEvent'}) "
+    # A new counter is a new log (its id tells a wiped database from a restored one).
+    "ON CREATE SET s.value = coalesce(top, 0), s.log = randomUUID() "
+    # Locked first, then the events are looked for: none is numbered twice.
+    "SET s._lock = true REMOVE s._lock "
+    "WITH s "
+    "OPTIONAL CALL (s) { "
+    "  MATCH (r:Unnumbered) "
+    "  RETURN r ORDER BY r.at, r.auditEventId, r.ord LIMIT $batch "
+    "} "
+    "WITH s, collect(r) AS found "
+    "CALL (s, found) { "
+    "  UNWIND range(0, size(found) - 1) AS i "
+    "  WITH s, found[i] AS r, i "
+    "  SET r.seq = s.value + i + 1 REMOVE r:Unnumbered "
+    "} "
+    "SET s.value = s.value + size(found) "
+    "RETURN size(found) AS numbered"
+)
+_ANY_UNNUMBERED = "RETURN EXISTS { MATCH (:Unnumbered) } AS waiting"
+NUMBER_BATCH = 1000
+
+
+class Numberer:
+    """One per process: numbers committed events (``NUMBER``). A write that made events
+    waits for a numbering pass that started after its commit (``after_commit``), so its
+    writer reads its own events in the log at once; the writes that commit meanwhile are
+    numbered together by the next pass, so concurrent writers share numbering
+    transactions instead of queueing on the counter one commit at a time. Events a process
+    left unnumbered (it died between its commit and the pass) are numbered by any process
+    within ``poll_seconds``."""
+
+    def __init__(self, store: Store, *, poll_seconds: float = 2.0) -> None:
+        self.store = store
+        self.poll_seconds = poll_seconds
+        self.on_numbered: list[Callable[[], None]] = []
+        self._asked = 0  # passes asked for (one per commit with events)
+        self._done = 0  # every commit up to this ask has been numbered
+        self._running: asyncio.Task[None] | None = None
+        self._poller: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        self._poller = asyncio.create_task(self._poll(), name="registry-event-numbering")
+
+    async def close(self) -> None:
+        for task in (self._poller, self._running):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await task
+        self._poller = self._running = None
+
+    async def after_commit(self) -> None:
+        """Returns once the events of a transaction committed before this call are
+        numbered (or numbering failed: they are numbered later, the write stands)."""
+        self._asked += 1
+        ticket = self._asked
+        while self._done < ticket:
+            running = self._running
+            if running is None or running.done():
+                running = self._running = asyncio.create_task(self._pass(self._asked))
+            try:
+                await asyncio.shield(running)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.warning("could not number registry events yet", exc_info=True)
+                return
+
+    async def _pass(self, covers: int) -> None:
+        # Shared work, not the round trips of whichever request started it.
+        _round_trips.set(None)
+        numbered = 0
+        while True:
+            row = await self.store.write(lambda tx: tx.single(NUMBER, {"batch": NUMBER_BATCH}))
+            count = row["numbered"] if row else 0
+            numbered += count
+            if count < NUMBER_BATCH:
+                break
+        self._done = max(self._done, covers)
+        if numbered:
+            for wake in self.on_numbered:
+                wake()
+
+    async def _poll(self) -> None:
+        while True:
+            await asyncio.sleep(self.poll_seconds)
+            try:
+                rows = await self.store.read(_ANY_UNNUMBERED, counted=False)
+                if rows[0]["waiting"]:
+                    await self.after_commit()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.warning("could not look for unnumbered registry events", exc_info=True)
 
 
 @dataclass(frozen=True)

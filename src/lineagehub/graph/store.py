@@ -207,8 +207,8 @@ class Store:
         self.read_retry_seconds = READ_RETRY_SECONDS
         self._rest_lock = asyncio.Lock()
         self.coalescer = Coalescer(self._batch_read, in_flight=COALESCE_IN_FLIGHT)
-        # Called after a write that added registry events commits (``events.EventHub``).
-        self.on_registry_events: Callable[[], None] | None = None
+        # Awaited after a write that added registry events commits (``events.Numberer``).
+        self.after_registry_events: Callable[[], Awaitable[None]] | None = None
 
     @classmethod
     def connect(cls, uri: str, *, user: str | None, password: str | None, database: str) -> Store:
@@ -316,8 +316,8 @@ class Store:
                     result = await session.execute_write(unit)
         except (neo4j_errors.Neo4jError, neo4j_errors.DriverError) as error:
             raise _translate(error) from error
-        if attempt and attempt[0].registry_events and self.on_registry_events is not None:
-            self.on_registry_events()  # committed: this process's subscribers need not wait
+        if attempt and attempt[0].registry_events and self.after_registry_events is not None:
+            await self.after_registry_events()  # committed: numbered before the answer
         return result
 
     async def reserve_rest_ids(self, count: int) -> int:
