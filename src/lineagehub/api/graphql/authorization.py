@@ -51,13 +51,21 @@ class Authorization(SchemaExtension):
         if info.path.prev is None:
             if getattr(info.context, "websocket", False):
                 return _on_connection(info, _next, root, *args, **kwargs)
-            roles = required_roles(info.operation.operation, info.field_name)
-            principal = actor()
-            if roles and not any(principal.has(r) for r in roles):
-                principal.require(roles[0], info.field_name)
-            if info.operation.operation is OperationType.MUTATION:
-                return _audited(info.field_name, _next, root, info, *args, **kwargs)
+            return _authorized(info, _next, root, *args, **kwargs)
         return _next(root, info, *args, **kwargs)
+
+
+def _authorized(
+    info: GraphQLResolveInfo[Any], _next: Callable[..., Any], root: Any, *args: Any, **kwargs: Any
+) -> Any:
+    """A root field, once its roles are checked; a mutation named as its audit action."""
+    roles = required_roles(info.operation.operation, info.field_name)
+    principal = actor()
+    if roles and not any(principal.has(r) for r in roles):
+        principal.require(roles[0], info.field_name)
+    if info.operation.operation is OperationType.MUTATION:
+        return _audited(info.field_name, _next, root, info, *args, **kwargs)
+    return _next(root, info, *args, **kwargs)
 
 
 async def _on_connection(
@@ -65,16 +73,9 @@ async def _on_connection(
 ) -> Any:
     """A root field of a query or mutation sent over a WebSocket: the connection's token is
     asked about again first (revoked, expired, or local mode ended: UNAUTHENTICATED)."""
-    context = info.context
-    if context.recheck is not None:
-        await context.recheck()
-    roles = required_roles(info.operation.operation, info.field_name)
-    principal = actor()
-    if roles and not any(principal.has(r) for r in roles):
-        principal.require(roles[0], info.field_name)
-    if info.operation.operation is OperationType.MUTATION:
-        return await _audited(info.field_name, _next, root, info, *args, **kwargs)
-    result = _next(root, info, *args, **kwargs)
+    if info.context.recheck is not None:
+        await info.context.recheck()
+    result = _authorized(info, _next, root, *args, **kwargs)
     if isawaitable(result):
         result = await result
     return result

@@ -215,8 +215,7 @@ class Subscription:
         model: str | None = None,
     ) -> AsyncGenerator[RegistryEvent, None]:
         principal = identity.actor()
-        if not principal.has("reader"):
-            principal.require("reader", "registryEvents")
+        principal.require("reader", "registryEvents")
         _check(after_seq, model)
         context = info.context
         hub = context.events
