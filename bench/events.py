@@ -46,6 +46,7 @@ VERSION = """mutation($model: ID!, $name: String!) {
   createModelVersion(input: {modelId: $model, name: $name}) { id } }"""
 SUBSCRIBE = """subscription($model: String!) {
   registryEvents(types: [VERSION_REGISTERED], model: $model) { seq versionName } }"""
+DELETE_WEBHOOK = """mutation($id: ID!) { deleteWebhook(id: $id) }"""
 WEBHOOK = """mutation($url: String!, $model: String!) { createWebhook(input:
   {name: $model, url: $url, types: [VERSION_REGISTERED], model: $model}) { webhook { id } } }"""
 
@@ -171,12 +172,17 @@ async def rows(
 
         receiver = Receiver()
         await receiver.start()
+        hook: str | None = None
         try:
-            await client.must(
+            made = await client.must(
                 WEBHOOK, {"url": f"http://127.0.0.1:{receiver.port}/hook", "model": model}
             )
+            hook = made.body["data"]["createWebhook"]["webhook"]["id"]
             to_hook, answers = await _latencies(client, model_id, "hook", single, receiver.until)
         finally:
+            if hook is not None:
+                # Left behind, it would retry a dead receiver on this store for good.
+                await client.must(DELETE_WEBHOOK, {"id": hook})
             await receiver.stop()
         out.append(
             Row(

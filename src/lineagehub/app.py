@@ -357,7 +357,7 @@ def _nudger(app: Starlette) -> Callable[[], None]:
     def nudge() -> None:
         hub.nudge()
         if dispatcher is not None:
-            dispatcher.nudge()
+            dispatcher.on_events()
 
     return nudge
 

@@ -368,6 +368,17 @@ def test_a_scoped_reader_sees_only_its_projects_events(as_role: Any) -> None:
 # --- subscriptions over a WebSocket ------------------------------------------------------
 
 
+def revoke(settings: Any, secret: str) -> None:
+    """Revoke the token ``secret`` is, as another process would (no server's cache knows)."""
+
+    async def work(store: Any) -> None:
+        verdict = await identity.authenticate(store, secret)
+        assert verdict.principal is not None and verdict.principal.token_id is not None
+        await identity.revoke_token(store, verdict.principal.token_id)
+
+    with_store(settings, work)
+
+
 def ws_url(client: Api) -> str:
     return client.http.base_url.copy_with(scheme="ws", path="/graphql").__str__()
 
@@ -553,13 +564,7 @@ def test_a_revoked_token_ends_its_subscription(
             "MODEL_REGISTERED",
             "VERSION_REGISTERED",
         ]
-
-        async def revoke(store: Any) -> None:
-            verdict = await identity.authenticate(store, doomed)
-            assert verdict.principal is not None and verdict.principal.token_id is not None
-            await identity.revoke_token(store, verdict.principal.token_id)
-
-        with_store(settings, revoke)
+        revoke(settings, doomed)
         ended = next_message(ws)  # no event needed: the token is asked about regularly
         assert ended["type"] == "next"
         assert ended["payload"]["errors"][0]["extensions"]["code"] == "UNAUTHENTICATED"

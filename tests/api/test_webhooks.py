@@ -314,3 +314,42 @@ def test_an_unreachable_url_is_a_recorded_failure(root: Client) -> None:
     now = status(root)
     assert now["lastStatus"] is None and now["lastError"]
     assert now["nextAttemptAt"] is not None
+
+
+def test_writes_pay_no_webhook_query_while_no_webhook_waits_for_events(
+    root: Client, receiver: Receiver, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With no webhook, or only ones waiting to retry, new events do not send the
+    dispatcher looking; a webhook made here, or a retry coming due, still does."""
+    looks: list[float] = []
+    real = webhooks.Dispatcher._claim
+
+    async def claim(self: webhooks.Dispatcher) -> list[dict[str, Any]]:
+        looks.append(time.monotonic())
+        return await real(self)
+
+    monkeypatch.setattr(webhooks.Dispatcher, "_claim", claim)
+    register(root, "v0")  # the first events: a look finds no webhook at all
+    time.sleep(0.3)
+    looks.clear()
+    for n in range(1, 6):
+        register(root, f"v{n}")
+    # At most the regular look (every 5 s while there is no webhook), not one per write.
+    assert len(looks) <= 1
+
+    monkeypatch.setattr(webhooks, "FIRST_BACKOFF_SECONDS", 2.0)
+    receiver.statuses = [500]
+    create(root, receiver.url)  # from now on
+    register(root, "v6")
+    receiver.wait_for(1)  # failed: it waits 2 s to retry
+    eventually(lambda: status(root)["failures"] == 1)
+    looks.clear()
+    started = time.monotonic()
+    for n in range(7, 12):
+        register(root, f"v{n}")
+    elapsed = time.monotonic() - started
+    # Not one look per write: only the regular ones (every poll_seconds).
+    assert elapsed < 2.0 and len(looks) <= 1 + elapsed / 0.5
+    got = receiver.wait_for(2)  # the retry came due: the same event again, then the rest
+    assert got[1].headers["webhook-id"] == got[0].headers["webhook-id"]
+    eventually(lambda: status(root)["failures"] == 0 and status(root)["delivered"] == 6)

@@ -338,11 +338,12 @@ def delivery(secret: str, event: events.RegistryEvent) -> tuple[bytes, dict[str,
 
 # --- delivery --------------------------------------------------------------------------------
 
-_DUE_IF = (
-    "w.active AND w.deliveredSeq < head "
-    "AND (w.retryAt IS NULL OR w.retryAt <= $now) "
+# Neither waiting to retry nor being delivered by another process.
+_FREE_IF = (
+    "(w.retryAt IS NULL OR w.retryAt <= $now) "
     "AND (w.leaseUntil IS NULL OR w.leaseUntil <= $now OR w.leaseOwner = $owner) "
 )
+_DUE_IF = "w.active AND w.deliveredSeq < head AND " + _FREE_IF
 _DUE = (
     "OPTIONAL MATCH (s:Sequence {name: 'registryEvent'}) "
     "WITH coalesce(s.value, 0) AS head "
@@ -372,9 +373,22 @@ class Dispatcher:
         self._task: asyncio.Task[None] | None = None
         self._client: httpx.AsyncClient | None = None
         self._any = True  # whether any active webhook existed at the last look
+        # Whether any then was one that new events make due (not waiting to retry, not
+        # being delivered by another process).
+        self._listening = True
 
     def nudge(self) -> None:
+        """A webhook was made or changed here: look at once."""
         self._wake.set()
+
+    def on_events(self) -> None:
+        """New events were numbered: look at once, unless no webhook was waiting for
+        events at the last look (none at all, or all waiting to retry, or delivered by
+        other processes), so that writes pay no query for webhooks they cannot concern.
+        The regular look (``poll_seconds``; IDLE_SECONDS when there is no webhook) still
+        finds one made by another process, or one whose retry comes due."""
+        if self._listening:
+            self._wake.set()
 
     def start(self) -> None:
         self._client = httpx.AsyncClient(
@@ -428,12 +442,15 @@ class Dispatcher:
         rows = await self.store.read(
             "OPTIONAL MATCH (s:Sequence {name: 'registryEvent'}) "
             "WITH coalesce(s.value, 0) AS head "
-            f"OPTIONAL MATCH (w:Webhook) WHERE {_DUE_IF}"
-            "RETURN count(w) AS due, EXISTS { MATCH (x:Webhook) WHERE x.active } AS any",
+            "OPTIONAL MATCH (w:Webhook) WHERE w.active "
+            f"WITH head, w, w IS NOT NULL AND {_FREE_IF} AS free "
+            "RETURN count(w) AS active, count(CASE WHEN free THEN 1 END) AS free, "
+            f"count(CASE WHEN {_DUE_IF} THEN 1 END) AS due",
             {"now": stamp, "owner": self.owner},
             counted=False,
         )
-        self._any = rows[0]["any"]
+        self._any = rows[0]["active"] > 0
+        self._listening = rows[0]["free"] > 0
         if not rows[0]["due"]:
             return []
 

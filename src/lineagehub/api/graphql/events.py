@@ -74,6 +74,12 @@ class RegistryEvent:
     )
     to_state: str | None = strawberry.field(description="The state after.")
 
+    @property
+    def share_id(self) -> str:
+        """Which event this is, for executing it once for every subscriber that asked the
+        same thing (``fanout``). Not a GraphQL field."""
+        return str(self.id)
+
     @classmethod
     def of(cls, event: events.RegistryEvent) -> RegistryEvent:
         return cls(
@@ -256,6 +262,11 @@ async def _follow(
     listening = hub.listen(start, accept, tick=context.recheck, tick_seconds=RECHECK_SECONDS)
     async with contextlib.aclosing(listening):
         async for event in listening:
+            # Each event goes out only while the token stands (a cached answer, briefly),
+            # checked here for each subscriber: the event's execution may be another
+            # subscriber's (``fanout``).
+            if context.recheck is not None:
+                await context.recheck()
             # Fresh loaders for each event: what the last one loaded may have changed.
             context.loaders = Loaders(context.store)
             yield RegistryEvent.of(event)

@@ -11,7 +11,7 @@ from strawberry.schema.config import StrawberryConfig
 from strawberry.tools import merge_types
 from strawberry.types.execution import ExecutionContext
 
-from lineagehub.api.graphql import thin
+from lineagehub.api.graphql import fanout, thin
 from lineagehub.api.graphql.authorization import Authorization
 from lineagehub.api.graphql.documents import DocumentCache, Documents
 from lineagehub.api.graphql.errors import ErrorCodes
@@ -39,6 +39,10 @@ class _Schema(strawberry.Schema):
         return None
 
 
+class _FastSharing(fanout.Sharing, Executor):
+    """The fast path's executor, with subscription events executed once per key."""
+
+
 def build_schema(settings: Settings | None = None) -> strawberry.Schema:
     settings = settings or Settings()
     documents = Documents(size=256)
@@ -62,7 +66,7 @@ def build_schema(settings: Settings | None = None) -> strawberry.Schema:
         types=list(GRAPHQL_TYPES.values()),
         extensions=extensions,
         config=StrawberryConfig(scalar_map=SCALARS),
-        execution_context_class=Executor if settings.fast_path else None,
+        execution_context_class=_FastSharing if settings.fast_path else fanout.Sharing,
     )
     schema.documents = documents
     if settings.fast_path and not schema.exception_handlers:
