@@ -210,8 +210,9 @@ class LineagehubGraphQL(GraphQL[Context, None]):
         return UNSET_ACK
 
     async def _ws_principal(self, context: Context) -> identity.Principal:
-        params = context.connection_params or {}
-        given = params.get("Authorization", params.get("authorization"))
+        params = context.connection_params if isinstance(context.connection_params, dict) else {}
+        # Header names are case-insensitive; GraphiQL sends its Headers tab's as typed.
+        given = next((v for k, v in params.items() if str(k).lower() == "authorization"), None)
         if given is None:
             given = context.upgrade_authorization
         store = context.store
@@ -408,7 +409,10 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
                 timeout_seconds=settings.webhook_timeout_seconds,
                 max_backoff_seconds=settings.webhook_max_backoff_seconds,
             )
-        app.state.numberer = Numberer(app.state.store)
+        retention = settings.event_retention_days
+        app.state.numberer = Numberer(
+            app.state.store, retention=timedelta(days=retention) if retention else None
+        )
         app.state.numberer.on_numbered.append(_nudger(app))
         app.state.store.after_registry_events = app.state.numberer.after_commit
         if app.state.webhooks is not None:

@@ -66,6 +66,9 @@ class Settings(BaseSettings):
     # Registry events (subscriptions and webhooks): how often a process looks for events
     # other processes wrote (its own it sees at once).
     event_poll_seconds: float = Field(default=0.5, gt=0, le=60)
+    # How long registry events are kept (days; 0: for good). Older ones are deleted every
+    # 5 minutes, oldest first; resuming after a deleted one is an EXPIRED error.
+    event_retention_days: float = Field(default=30.0, ge=0, le=36500)
     # Subscriptions one WebSocket connection may hold at once.
     max_subscriptions_per_connection: int = Field(default=20, ge=1, le=1000)
     # Webhook delivery: whether this process delivers (any number of processes may; each

@@ -520,6 +520,12 @@ def test_websocket_authentication(server: ThreadedServer, as_role: Any, settings
             with pytest.raises(ConnectionClosed) as closed:
                 ws.recv(timeout=10)
             assert closed.value.rcvd is not None and closed.value.rcvd.code == 4403
+    # As a header, its name in any case: GraphiQL sends its Headers tab's entries as typed.
+    secret = writer.http.headers["Authorization"]
+    for name in ("authorization", "AUTHORIZATION"):
+        with connect(url, subprotocols=PROTOCOLS) as ws:
+            ws.send(json.dumps({"type": "connection_init", "payload": {name: secret}}))
+            assert json.loads(ws.recv(timeout=10))["type"] == "connection_ack"
     # The token in the upgrade request's header works as well.
     token = writer.http.headers["Authorization"]
     with subscription(url, None, {}, headers={"Authorization": token}) as ws:

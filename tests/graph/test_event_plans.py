@@ -62,3 +62,13 @@ def test_finding_due_webhooks_reads_webhooks_only(db: neo4j.Driver) -> None:
     )
     ops = operators(summary.plan)
     assert "AllNodesScan" not in ops, ops
+
+
+def test_pruning_reads_the_oldest_events_by_the_seq_index(db: neo4j.Driver) -> None:
+    _, summary, _ = db.execute_query(
+        "EXPLAIN " + events.PRUNE, {"cutoff": None, "batch": events.PRUNE_BATCH}
+    )
+    ops = operators(summary.plan)
+    # From the low end of the seq index, in its order: never a scan or a sort of the log.
+    assert "NodeUniqueIndexSeekByRange" in ops, ops
+    assert not SCANS & ops and not {"Sort", "PartialSort", "Top"} & ops, ops

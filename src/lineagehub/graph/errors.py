@@ -83,3 +83,10 @@ class LimitExceeded(RegistryError):
     """The request asks for more than the server is configured to give in one go."""
 
     code = "LIMIT_EXCEEDED"
+
+
+class Expired(RegistryError):
+    """What the caller asks to resume from is no longer kept (registry events older than
+    the retention were deleted): it must start again from what is."""
+
+    code = "EXPIRED"

@@ -28,13 +28,13 @@ import time
 from collections import deque
 from collections.abc import AsyncGenerator, Awaitable, Callable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from enum import Enum
 from typing import Any
 
 from lineagehub.graph import ids
-from lineagehub.graph.errors import Unavailable, ValidationFailed
-from lineagehub.graph.identity import in_scope, scope_params
+from lineagehub.graph.errors import Expired, Unavailable, ValidationFailed
+from lineagehub.graph.identity import in_scope, now, scope_params
 from lineagehub.graph.store import Change, Store, _round_trips
 
 log = logging.getLogger("lineagehub.events")
@@ -295,6 +295,9 @@ NUMBER = (
 )
 _ANY_UNNUMBERED = "RETURN EXISTS { MATCH (:Unnumbered) } AS waiting"
 NUMBER_BATCH = 1000
+# How often a process deletes the events older than the retention (the first time about
+# 10 s after it starts).
+PRUNE_SECONDS = 300.0
 
 
 class Numberer:
@@ -306,9 +309,20 @@ class Numberer:
     left unnumbered (it died between its commit and the pass) are numbered by any process
     within ``poll_seconds``."""
 
-    def __init__(self, store: Store, *, poll_seconds: float = 2.0) -> None:
+    def __init__(
+        self,
+        store: Store,
+        *,
+        poll_seconds: float = 2.0,
+        retention: timedelta | None = None,
+        prune_seconds: float | None = None,
+    ) -> None:
         self.store = store
         self.poll_seconds = poll_seconds
+        # Events older than this are deleted, every prune_seconds (None: kept for good).
+        self.retention = retention
+        self.prune_seconds = PRUNE_SECONDS if prune_seconds is None else prune_seconds
+        self._pruned_at = time.monotonic() - self.prune_seconds + min(self.prune_seconds, 10.0)
         self.on_numbered: list[Callable[[], None]] = []
         self._asked = 0  # passes asked for (one per commit with events)
         self._done = 0  # every commit up to this ask has been numbered
@@ -369,6 +383,23 @@ class Numberer:
                 raise
             except Exception:
                 log.warning("could not look for unnumbered registry events", exc_info=True)
+            if self.retention is not None and (
+                time.monotonic() - self._pruned_at >= self.prune_seconds
+            ):
+                self._pruned_at = time.monotonic()
+                await self._prune(self.retention)
+
+    async def _prune(self, retention: timedelta) -> None:
+        _round_trips.set(None)
+        try:
+            deleted = await prune(self.store, now() - retention)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.warning("could not delete old registry events", exc_info=True)
+            return
+        if deleted:
+            log.info("deleted %d registry events older than %s", deleted, retention)
 
 
 @dataclass(frozen=True)
@@ -458,7 +489,8 @@ class RegistryEvent:
 # below it is, as the transaction that wrote N-1 had finished before N was numbered).
 _PAGE = (
     "OPTIONAL MATCH (s:Sequence {name: 'registryEvent'}) "
-    "WITH coalesce(s.value, 0) AS head, s.log AS log "
+    "OPTIONAL MATCH (gone:Sequence {name: 'registryEventPruned'}) "
+    "WITH coalesce(s.value, 0) AS head, s.log AS log, coalesce(gone.value, 0) AS pruned "
     "OPTIONAL CALL (head) { "
     "  MATCH (last:RegistryEvent) WHERE last.seq <= head "
     "  RETURN last.seq AS visible ORDER BY last.seq DESC LIMIT 1 "
@@ -467,7 +499,8 @@ _PAGE = (
     "  MATCH (r:RegistryEvent) WHERE $after < r.seq <= head {where} "
     "  RETURN r ORDER BY r.seq LIMIT $limit "
     "} "
-    "RETURN head, log, coalesce(visible, 0) AS visible, collect(properties(r)) AS events"
+    "RETURN head, log, pruned, coalesce(visible, 0) AS visible, "
+    "collect(properties(r)) AS events"
 )
 
 
@@ -484,6 +517,13 @@ class Page:
     end: int  # the newest event found at or below it
     has_more: bool
     log: str | None = None  # the counter's id: another one, another log
+    pruned: int = 0  # every event up to this number was deleted (retention)
+
+    def expired(self, after: int) -> bool:
+        """Whether events right after ``after`` were deleted before they were read: a
+        reader that has handled up to ``after`` (0: none yet, which reads from the
+        oldest kept) missed some."""
+        return 0 < after < self.pruned
 
     def cursor(self, after: int) -> int:
         """Where the next read starts: past the last event given, or past everything
@@ -491,6 +531,17 @@ class Page:
         if self.has_more:
             return self.events[-1].seq
         return max(after, self.end, self.events[-1].seq if self.events else 0)
+
+
+def expired(after: int, pruned: int) -> Expired:
+    """EXPIRED: a reader resuming after ``after`` missed events up to ``pruned``."""
+    return Expired(
+        f"events {after + 1} to {pruned} were deleted before they were read (older than the "
+        f"retention); start again from afterSeq {pruned} (or 0: the oldest kept), knowing "
+        "that those were missed",
+        field="afterSeq",
+        details={"prunedSeq": pruned},
+    )
 
 
 async def page(
@@ -523,16 +574,60 @@ async def page(
     rows = await store.read(_PAGE.replace("{where}", where), params)
     row = rows[0]
     found = sorted((RegistryEvent.of(props) for props in row["events"]), key=_seq)
-    return Page(found[:limit], row["head"], row["visible"], len(found) > limit, row["log"])
+    # Every event up to the pruned one existed and was read or deleted: the log ends
+    # there at least.
+    end = max(row["visible"], min(row["pruned"], row["head"]))
+    return Page(found[:limit], row["head"], end, len(found) > limit, row["log"], row["pruned"])
 
 
 async def head(store: Store) -> int:
     """The number of the newest committed event (0 when there is none)."""
+    return (await bounds(store))[0]
+
+
+async def bounds(store: Store) -> tuple[int, int]:
+    """(the newest committed event's number, the newest deleted one's); 0 for none."""
     rows = await store.read(
-        "OPTIONAL MATCH (s:Sequence {name: 'registryEvent'}) RETURN coalesce(s.value, 0) AS head"
+        "OPTIONAL MATCH (s:Sequence {name: 'registryEvent'}) "
+        "OPTIONAL MATCH (gone:Sequence {name: 'registryEventPruned'}) "
+        "RETURN coalesce(s.value, 0) AS head, coalesce(gone.value, 0) AS pruned"
     )
-    value: int = rows[0]["head"]
-    return value
+    return rows[0]["head"], rows[0]["pruned"]
+
+
+# Deletes, oldest first, the events older than $cutoff: a run of the lowest numbers (the
+# log stays one unbroken range), up to $batch of them, and records the newest deleted one.
+# Locked first, so that two processes pruning at once delete one after the other.
+PRUNE = (
+    "MERGE (gone:Sequence {name: 'registryEventPruned'}) ON CREATE SET gone.value = 0 "
+    "SET gone._lock = true REMOVE gone._lock "
+    "WITH gone "
+    "OPTIONAL CALL () { "
+    "  MATCH (r:RegistryEvent) WHERE r.seq > 0 "
+    "  RETURN r ORDER BY r.seq LIMIT $batch "
+    "} "
+    "WITH gone, collect(r) AS oldest "
+    "WITH gone, oldest, [i IN range(0, size(oldest) - 1) WHERE oldest[i].at >= $cutoff] AS kept "
+    "WITH gone, oldest[0..coalesce(head(kept), size(oldest))] AS old "
+    "WITH gone, old, CASE WHEN size(old) > 0 THEN old[size(old) - 1].seq ELSE 0 END AS upto "
+    "FOREACH (r IN old | DETACH DELETE r) "
+    "SET gone.value = CASE WHEN upto > gone.value THEN upto ELSE gone.value END "
+    "RETURN size(old) AS deleted, gone.value AS pruned"
+)
+PRUNE_BATCH = 5000
+
+
+async def prune(store: Store, cutoff: datetime) -> int:
+    """Delete the events that happened before ``cutoff``; how many were."""
+    deleted = 0
+    while True:
+        row = await store.write(
+            lambda tx: tx.single(PRUNE, {"cutoff": cutoff, "batch": PRUNE_BATCH})
+        )
+        count = row["deleted"] if row else 0
+        deleted += count
+        if count < PRUNE_BATCH:
+            return deleted
 
 
 # --- the process's live feed ------------------------------------------------------------
@@ -574,10 +669,6 @@ class EventHub:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
 
-    async def start_from(self) -> int:
-        """The number a new listener starts after: the newest event now."""
-        return await head(self.store)
-
     async def listen(
         self,
         after: int,
@@ -605,6 +696,8 @@ class EventHub:
                 batch = self._kept_after(cursor)
                 if batch is None:  # behind what is kept: read the log
                     got = await page(self.store, cursor, 500, scoped=False)
+                    if got.expired(cursor):
+                        raise expired(cursor, got.pruned)
                     batch = got.events
                     if not batch and got.head < cursor:  # before the hub noticed a reset
                         await self._next_arrival(tick_seconds if tick else None)
@@ -700,6 +793,13 @@ class EventHub:
                     continue
                 if got.log is not None:
                     self.log_id = got.log
+                if got.expired(self.last):
+                    # Events it had not read yet were deleted (it was that far behind):
+                    # it goes on from what is kept; its listeners find out (``listen``).
+                    self.recent.clear()
+                    self.last = got.pruned
+                    self._announce()
+                    continue
                 if got.events:
                     self.recent.extend(got.events)
                     self.last = got.events[-1].seq

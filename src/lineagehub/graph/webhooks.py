@@ -83,6 +83,7 @@ class Webhook:
     last_error: str | None
     last_success_at: datetime | None
     next_attempt_at: datetime | None
+    missed_through_seq: int | None = None
 
     @classmethod
     def of(cls, props: dict[str, Any]) -> Webhook:
@@ -105,6 +106,7 @@ class Webhook:
             last_error=props.get("lastError"),
             last_success_at=props.get("lastSuccessAt"),
             next_attempt_at=props.get("retryAt"),
+            missed_through_seq=props.get("missedThroughSeq"),
         )
 
 
@@ -169,8 +171,7 @@ async def create(
     if after_seq is not None and after_seq < 0:
         raise ValidationFailed("afterSeq is 0 or more", field="input.afterSeq")
     secret = new_secret()
-    newest = await events.head(store)
-    _check_cursor(after_seq, newest)
+    newest = await _check_cursor(store, after_seq)
     start = after_seq if after_seq is not None else newest
 
     async def work(tx: Tx) -> Webhook:
@@ -204,11 +205,18 @@ async def create(
     return await store.write(work), secret
 
 
-def _check_cursor(after_seq: int | None, newest: int) -> None:
+async def _check_cursor(store: Store, after_seq: int | None) -> int:
+    """The newest event's number, once ``after_seq`` (when given) is one to send from."""
+    newest, pruned = await events.bounds(store)
     if after_seq is not None and after_seq > newest:
         raise ValidationFailed(
             f"afterSeq {after_seq} is beyond the newest event, {newest}", field="input.afterSeq"
         )
+    if after_seq is not None and 0 < after_seq < pruned:
+        error = events.expired(after_seq, pruned)
+        error.field = "input.afterSeq"
+        raise error
+    return newest
 
 
 _AUDITED = ("name", "types", "model", "project", "active", "deliveredSeq", "createdBy")
@@ -247,7 +255,7 @@ async def update(store: Store, webhook_id: str, changes: dict[str, Any]) -> Webh
         changes["types"] = [t.value for t in changes["types"]] or None
 
     if "deliveredSeq" in changes:
-        _check_cursor(changes["deliveredSeq"], await events.head(store))
+        await _check_cursor(store, changes["deliveredSeq"])
 
     async def work(tx: Tx) -> Webhook:
         current = await _locked(tx, webhook_id)
@@ -482,6 +490,22 @@ class Dispatcher:
             project=webhook.get("project"),
             scoped=False,
         )
+        if after < page.pruned:  # (0 too: a webhook is owed every event after its cursor)
+            # Deleted before they could be sent (it failed or was off for longer than the
+            # retention): said in its status, and it goes on with what is kept.
+            log.warning(
+                "webhook %s missed events %d to %d: deleted before delivery",
+                webhook["id"],
+                after + 1,
+                page.pruned,
+            )
+            await self._write(
+                "SET w.missedThroughSeq = $pruned, w.deliveredSeq = CASE WHEN "
+                "w.deliveredSeq < $pruned THEN $pruned ELSE w.deliveredSeq END",
+                {"id": webhook["id"], "pruned": page.pruned},
+            )
+            await self._release(webhook["id"])
+            return
         failures = webhook.get("failures", 0)
         for event in page.events:
             status, error = await self._post(webhook, event)

@@ -156,6 +156,13 @@ class RegistryEventPage:
         )
     )
     has_more: bool
+    pruned_seq: int = strawberry.field(
+        description=(
+            "Events up to this seq were deleted, being older than the retention "
+            "(LINEAGEHUB_EVENT_RETENTION_DAYS); 0: none was. Resuming after a smaller seq "
+            "than this is an EXPIRED error."
+        )
+    )
 
 
 def _check(after_seq: int | None, model: str | None) -> None:
@@ -197,10 +204,13 @@ class EventsQuery:
                 "database restored?)",
                 field="afterSeq",
             )
+        if page.expired(after_seq):
+            raise events.expired(after_seq, page.pruned)
         return RegistryEventPage(
             events=[RegistryEvent.of(e) for e in page.events],
             end_seq=page.cursor(after_seq),
             has_more=page.has_more,
+            pruned_seq=page.pruned,
         )
 
 
@@ -210,7 +220,8 @@ class Subscription:
         description=(
             "Registry events as they commit, in seq order, over a WebSocket "
             "(graphql-transport-ws). With afterSeq, the log from there first (resume "
-            "after a disconnect without missing one); without, from now on."
+            "after a disconnect without missing one); without, from now on. Ends with "
+            "EXPIRED when events it had yet to get were deleted (retention)."
         )
     )
     async def registry_events(
@@ -239,13 +250,15 @@ class Subscription:
 
         if context.recheck is not None:
             await context.recheck()
-        newest = await hub.start_from()
+        newest, pruned = await events.bounds(context.store)
         if after_seq is not None and after_seq > newest:
             raise ValidationFailed(
                 f"afterSeq {after_seq} is beyond the newest event, {newest} (was the "
                 "database restored?)",
                 field="afterSeq",
             )
+        if after_seq is not None and 0 < after_seq < pruned:
+            raise events.expired(after_seq, pruned)
         # Checked and started here, so that a refusal is the operation's error; the
         # events come from the generator this returns.
         return _follow(context, hub, after_seq if after_seq is not None else newest, accept)

@@ -41,6 +41,12 @@ class Webhook:
     next_attempt_at: datetime | None = strawberry.field(
         description="When a failing delivery is tried again."
     )
+    missed_through_seq: int | None = strawberry.field(
+        description=(
+            "Events it had yet to be sent, up to this seq, were deleted first (older than "
+            "the retention: it failed or was inactive that long) and never sent; null: none."
+        )
+    )
 
     @classmethod
     def of(cls, hook: webhooks.Webhook) -> Webhook:
@@ -62,6 +68,7 @@ class Webhook:
             last_error=hook.last_error,
             last_success_at=hook.last_success_at,
             next_attempt_at=hook.next_attempt_at,
+            missed_through_seq=hook.missed_through_seq,
         )
 
 
