@@ -27,6 +27,7 @@ from strawberry.types.unset import UNSET, UnsetType
 
 from lineagehub import __version__
 from lineagehub.api import ide, openlineage
+from lineagehub.api.graphql import fanout
 from lineagehub.api.graphql.context import Context
 from lineagehub.api.graphql.lane import encode_answer
 from lineagehub.api.graphql.schema import build_schema, lane_for
@@ -442,6 +443,7 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
             gc.unfreeze()
             await app.state.numberer.close()
             await app.state.events.close()
+            fanout.forget()
             if app.state.webhooks is not None:
                 await app.state.webhooks.close()
             await _close(app, own)

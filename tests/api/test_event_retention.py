@@ -17,12 +17,21 @@ from lineagehub.graph.errors import Expired
 from lineagehub.graph.store import Store
 from tests.api.test_approvals_aliases import register
 from tests.api.test_registry_events import LOG, next_message, subscription, ws_url
-from tests.api.test_webhooks import STATUS, UPDATE, Receiver, create, eventually, receiver
+from tests.api.test_webhooks import (
+    CREATE,
+    STATUS,
+    UPDATE,
+    Receiver,
+    create,
+    eventually,
+    receiver,
+)
 from tests.conftest import Api, Client, ThreadedServer, with_store
 
 __all__ = ["receiver"]  # the fixture, from the webhook tests
 
 RETENTION = timedelta(days=30)
+MISSED = "{ webhooks { missedThroughSeq lastError failures } }"
 PAGE = "query($a: Int!) { registryEvents(afterSeq: $a) { prunedSeq events { seq } } }"
 
 
@@ -120,12 +129,25 @@ def test_a_webhook_that_was_off_past_the_retention_says_what_it_missed(
         "EXPIRED",
         "input.afterSeq",
     )
+    made = root.post(
+        CREATE, {"input": {"name": "late", "url": receiver.url, "afterSeq": first}}
+    ).error()
+    assert (made["extensions"]["code"], made["extensions"]["field"]) == (
+        "EXPIRED",
+        "input.afterSeq",
+    )
     root(UPDATE, {"id": webhook_id, "input": {"active": True}})
     got = receiver.wait_for(1)
     assert got[0].event["seq"] == third  # what was kept is sent
     eventually(lambda: root(STATUS)["webhooks"][0]["deliveredSeq"] == third)
-    status = root("{ webhooks { missedThroughSeq lastError failures } }")["webhooks"][0]
+    status = root(MISSED)["webhooks"][0]
     assert status == {"missedThroughSeq": second, "lastError": None, "failures": 0}
+    # Sending the whole log again (afterSeq 0) starts from the oldest kept: nothing missed.
+    moved = root(UPDATE, {"id": webhook_id, "input": {"afterSeq": 0}})["updateWebhook"]
+    assert moved["deliveredSeq"] == second
+    got = receiver.wait_for(2)
+    assert got[1].event["seq"] == third
+    assert root(MISSED)["webhooks"][0]["missedThroughSeq"] is None
 
 
 def test_a_server_deletes_old_events_by_itself(
@@ -146,3 +168,18 @@ def test_a_server_deletes_old_events_by_itself(
             assert client(PAGE, {"a": 0})["registryEvents"]["prunedSeq"] == 2
         finally:
             client.http.close()
+
+
+def test_a_lost_counter_starts_again_above_the_deleted_events(
+    ana: Client, db: neo4j.Driver, settings: Any
+) -> None:
+    register(ana, "v1")
+    first, second = seqs(ana)
+    age(db, first, second)
+    assert prune(settings) == 2  # none is left
+    with db.session() as session:
+        session.run("MATCH (s:Sequence {name: 'registryEvent'}) DELETE s").consume()
+    register(ana, "v2")
+    # Numbered after the deleted ones, not from 1 again (which would be "expired").
+    assert seqs(ana) == [second + 1]
+    assert ana(PAGE, {"a": second})["registryEvents"]["prunedSeq"] == second

@@ -74,8 +74,10 @@ def test_what_the_caller_may_see_and_what_it_asked_keep_executions_apart(
     as_role: Any, loads: Counter[str]
 ) -> None:
     ana = as_role("writer", name="ana")
-    # Same roles, but limited to a project: not the same answer to share.
+    # Same roles, but limited to a project; or every project, but other roles: not the
+    # same answer to share.
     scoped = as_role("writer", name="scoped", projects=["default"])
+    reader = as_role("reader", name="reader")
     other_kinds = {"types": ["VERSION_REGISTERED", "VERSION_APPROVED"]}
     with ExitStack() as stack:
         sockets = [
@@ -83,21 +85,22 @@ def test_what_the_caller_may_see_and_what_it_asked_keep_executions_apart(
             stack.enter_context(subscription(ws_url(ana), _auth(ana), {}, query=WATCH)),
             stack.enter_context(subscription(ws_url(ana), _auth(scoped), {}, query=WATCH)),
             stack.enter_context(subscription(ws_url(ana), _auth(ana), other_kinds, query=WATCH)),
+            stack.enter_context(subscription(ws_url(ana), _auth(reader), {}, query=WATCH)),
         ]
         time.sleep(0.5)
         executed, shared = fanout.counts()
         register(ana, "v1")
         versions = [
             next(e for e in (next_event(ws), next_event(ws)) if e["type"] == "VERSION_REGISTERED")
-            for ws in sockets[:3]
+            for ws in (*sockets[:3], sockets[4])
         ]
         versions.append(next_event(sockets[3]))  # it takes versions only
     assert all(e["modelVersion"] == {"name": "v1", "approvalStatus": "NONE"} for e in versions)
     now_executed, now_shared = fanout.counts()
-    # The model's event: 2 keys (ana, scoped; the filtered one never sees it), 1 shared.
-    # The version's: 3 keys (ana, scoped, ana with other variables), 1 shared.
-    assert (now_executed - executed, now_shared - shared) == (5, 2)
-    assert loads[records.ModelVersion.LABEL] == 3
+    # The model's event: 3 keys (ana, scoped, reader; the filtered one never sees it), 1
+    # shared. The version's: 4 keys (ana, scoped, reader, ana with other variables), 1 shared.
+    assert (now_executed - executed, now_shared - shared) == (7, 2)
+    assert loads[records.ModelVersion.LABEL] == 4
 
 
 def test_a_revoked_token_ends_at_the_next_event_though_another_executed_it(
@@ -106,6 +109,8 @@ def test_a_revoked_token_ends_at_the_next_event_though_another_executed_it(
     writer = as_role("writer", name="w")
     _, doomed = make_token(settings, "doomed", ["reader"])
     _, kept = make_token(settings, "kept", ["reader"])
+    # The kept token's subscriber subscribes first, so it is the one woken first that
+    # executes each event (asyncio wakes waiters in order); the doomed one's gets its answer.
     with (
         subscription(ws_url(writer), f"Bearer {kept}", {}, query=WATCH) as stays,
         subscription(ws_url(writer), f"Bearer {doomed}", {}, query=WATCH) as goes,

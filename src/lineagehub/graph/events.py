@@ -274,9 +274,13 @@ NUMBER = (
     # (seq > 0: a seek at the end of the index, not a scan of every event.)
     "OPTIONAL CALL () { MATCH (old:RegistryEvent) WHERE old.seq > 0 "
     "  RETURN old.seq AS top ORDER BY old.seq DESC LIMIT 1 } "
+    # (Or above the deleted ones, should every event kept have gone.)
+    "OPTIONAL MATCH (gone:Sequence {name: 'registryEventPruned'}) "
+    "WITH CASE WHEN coalesce(top, 0) > coalesce(gone.value, 0) THEN top "
+    "     ELSE coalesce(gone.value, 0) END AS top "
     "MERGE (s:Sequence {name: 'registryEvent'}) "
     # A new counter is a new log (its id tells a wiped database from a restored one).
-    "ON CREATE SET s.value = coalesce(top, 0), s.log = randomUUID() "
+    "ON CREATE SET s.value = top, s.log = randomUUID() "
     # Locked first, then the events are looked for: none is numbered twice.
     "SET s._lock = true REMOVE s._lock "
     "WITH s "
@@ -387,19 +391,23 @@ class Numberer:
                 time.monotonic() - self._pruned_at >= self.prune_seconds
             ):
                 self._pruned_at = time.monotonic()
-                await self._prune(self.retention)
+                if await self._prune(self.retention) == PRUNE_BATCH:
+                    # More to go: the next batch at the next poll, not all at once (a
+                    # backlog must not hold up the numbering of left-over events).
+                    self._pruned_at -= self.prune_seconds
 
-    async def _prune(self, retention: timedelta) -> None:
+    async def _prune(self, retention: timedelta) -> int:
         _round_trips.set(None)
         try:
-            deleted = await prune(self.store, now() - retention)
+            deleted = await prune_batch(self.store, now() - retention)
         except asyncio.CancelledError:
             raise
         except Exception:
             log.warning("could not delete old registry events", exc_info=True)
-            return
+            return 0
         if deleted:
             log.info("deleted %d registry events older than %s", deleted, retention)
+        return deleted
 
 
 @dataclass(frozen=True)
@@ -489,8 +497,7 @@ class RegistryEvent:
 # below it is, as the transaction that wrote N-1 had finished before N was numbered).
 _PAGE = (
     "OPTIONAL MATCH (s:Sequence {name: 'registryEvent'}) "
-    "OPTIONAL MATCH (gone:Sequence {name: 'registryEventPruned'}) "
-    "WITH coalesce(s.value, 0) AS head, s.log AS log, coalesce(gone.value, 0) AS pruned "
+    "WITH coalesce(s.value, 0) AS head, s.log AS log "
     "OPTIONAL CALL (head) { "
     "  MATCH (last:RegistryEvent) WHERE last.seq <= head "
     "  RETURN last.seq AS visible ORDER BY last.seq DESC LIMIT 1 "
@@ -499,8 +506,13 @@ _PAGE = (
     "  MATCH (r:RegistryEvent) WHERE $after < r.seq <= head {where} "
     "  RETURN r ORDER BY r.seq LIMIT $limit "
     "} "
-    "RETURN head, log, pruned, coalesce(visible, 0) AS visible, "
-    "collect(properties(r)) AS events"
+    "WITH head, log, visible, collect(properties(r)) AS events "
+    # Read after the events (behind the aggregation): a pruning that commits between the
+    # two shows here, so events deleted before this read found them are never a silent
+    # gap (at worst a page that had them is called expired).
+    "OPTIONAL MATCH (gone:Sequence {name: 'registryEventPruned'}) "
+    "RETURN head, log, coalesce(gone.value, 0) AS pruned, coalesce(visible, 0) AS visible, "
+    "events"
 )
 
 
@@ -617,14 +629,18 @@ PRUNE = (
 PRUNE_BATCH = 5000
 
 
+async def prune_batch(store: Store, cutoff: datetime) -> int:
+    """Delete up to PRUNE_BATCH of the events that happened before ``cutoff``, oldest
+    first; how many were."""
+    row = await store.write(lambda tx: tx.single(PRUNE, {"cutoff": cutoff, "batch": PRUNE_BATCH}))
+    return row["deleted"] if row else 0
+
+
 async def prune(store: Store, cutoff: datetime) -> int:
     """Delete the events that happened before ``cutoff``; how many were."""
     deleted = 0
     while True:
-        row = await store.write(
-            lambda tx: tx.single(PRUNE, {"cutoff": cutoff, "batch": PRUNE_BATCH})
-        )
-        count = row["deleted"] if row else 0
+        count = await prune_batch(store, cutoff)
         deleted += count
         if count < PRUNE_BATCH:
             return deleted

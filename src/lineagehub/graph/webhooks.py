@@ -171,8 +171,9 @@ async def create(
     if after_seq is not None and after_seq < 0:
         raise ValidationFailed("afterSeq is 0 or more", field="input.afterSeq")
     secret = new_secret()
-    newest = await _check_cursor(store, after_seq)
-    start = after_seq if after_seq is not None else newest
+    newest, pruned = await _check_cursor(store, after_seq)
+    # 0: the whole log, i.e. from the oldest event kept.
+    start = newest if after_seq is None else after_seq or pruned
 
     async def work(tx: Tx) -> Webhook:
         taken = await tx.single("MATCH (w:Webhook {name: $name}) RETURN w.id AS id", {"name": name})
@@ -205,8 +206,9 @@ async def create(
     return await store.write(work), secret
 
 
-async def _check_cursor(store: Store, after_seq: int | None) -> int:
-    """The newest event's number, once ``after_seq`` (when given) is one to send from."""
+async def _check_cursor(store: Store, after_seq: int | None) -> tuple[int, int]:
+    """(the newest event's number, the newest deleted one's), once ``after_seq`` (when
+    given) is one to send from."""
     newest, pruned = await events.bounds(store)
     if after_seq is not None and after_seq > newest:
         raise ValidationFailed(
@@ -216,7 +218,7 @@ async def _check_cursor(store: Store, after_seq: int | None) -> int:
         error = events.expired(after_seq, pruned)
         error.field = "input.afterSeq"
         raise error
-    return newest
+    return newest, pruned
 
 
 _AUDITED = ("name", "types", "model", "project", "active", "deliveredSeq", "createdBy")
@@ -255,12 +257,15 @@ async def update(store: Store, webhook_id: str, changes: dict[str, Any]) -> Webh
         changes["types"] = [t.value for t in changes["types"]] or None
 
     if "deliveredSeq" in changes:
-        await _check_cursor(store, changes["deliveredSeq"])
+        _, pruned = await _check_cursor(store, changes["deliveredSeq"])
+        # 0: the whole log, i.e. from the oldest event kept.
+        changes["deliveredSeq"] = changes["deliveredSeq"] or pruned
 
     async def work(tx: Tx) -> Webhook:
         current = await _locked(tx, webhook_id)
         if changes.get("active") is True or "deliveredSeq" in changes:
-            changes.update(failures=0, retryAt=None)
+            # A fresh start: what it failed at, or missed, before is behind it.
+            changes.update(failures=0, retryAt=None, missedThroughSeq=None)
         # Whoever delivers it now lets go: what it does next follows the change (and its
         # cursor writes would not undo a moved cursor).
         changes.update(leaseOwner=None, leaseUntil=None)

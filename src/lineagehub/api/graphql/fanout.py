@@ -35,7 +35,6 @@ from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 from lineagehub.graph import identity
 
 SHARE_SECONDS = 2.0
-_SWEEP_AT = 256  # entries: look for expired ones once there are this many
 
 
 @dataclass
@@ -52,6 +51,7 @@ class _Entry:
             answer = task.result() if task.exception() is None else None
             if answer is not None and not answer.errors:
                 self.result = answer
+                self.task = None  # (a finished task holds its loop)
         return self.result
 
 
@@ -76,15 +76,25 @@ class _Memo:
 
     def keep(self, key: tuple[Any, ...], entry: _Entry) -> None:
         entries = self.entries
-        if len(entries) >= _SWEEP_AT:
-            now = time.monotonic()
-            for old in [k for k, e in entries.items() if e.until < now]:
-                del entries[old]
+        # Entries are in the order they expire (each lives SHARE_SECONDS, and a replaced
+        # one moves to the end): the expired ones are at the front.
+        now = time.monotonic()
+        while entries:
+            oldest = next(iter(entries))
+            if entries[oldest].until >= now:
+                break
+            del entries[oldest]
+        entries.pop(key, None)
         entries[key] = entry
 
 
 # One memo per event loop (a test process may run several servers, each on its own loop).
 _MEMOS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Memo] = weakref.WeakKeyDictionary()
+
+
+def forget() -> None:
+    """Drop this loop's memo (the server is stopping)."""
+    _MEMOS.pop(asyncio.get_running_loop(), None)
 
 
 def memo() -> _Memo:
