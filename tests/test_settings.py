@@ -27,3 +27,15 @@ def test_an_unknown_log_level_is_refused_naming_the_setting(
     monkeypatch.setenv("LINEAGEHUB_LOG_LEVEL", "chatty")
     with pytest.raises(ValidationError, match="log_level"):
         Settings(_env_file=None)  # type: ignore[call-arg]
+
+
+def test_webhook_networks_are_comma_separated_and_checked(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("LINEAGEHUB_WEBHOOK_DENY_NETWORKS", "169.254.0.0/16, 10.1.0.0/16")
+    from lineagehub.graph.webhooks import Reach
+
+    settings = Settings(_env_file=None)  # type: ignore[call-arg]
+    reach = Reach.of(settings.webhook_deny_networks, settings.webhook_allow_private)
+    assert reach.refusal("10.1.2.3") is not None and reach.refusal("10.2.0.1") is None
+    monkeypatch.setenv("LINEAGEHUB_WEBHOOK_DENY_NETWORKS", "169.254.0.0/16,not-a-network")
+    with pytest.raises(ValidationError, match="webhook_deny_networks"):
+        Settings(_env_file=None)  # type: ignore[call-arg]

@@ -409,6 +409,9 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
                 poll_seconds=settings.event_poll_seconds,
                 timeout_seconds=settings.webhook_timeout_seconds,
                 max_backoff_seconds=settings.webhook_max_backoff_seconds,
+                reach=webhooks.Reach.of(
+                    settings.webhook_deny_networks, settings.webhook_allow_private
+                ),
             )
         retention = settings.event_retention_days
         app.state.numberer = Numberer(

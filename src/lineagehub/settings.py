@@ -2,10 +2,17 @@
 
 from __future__ import annotations
 
+import ipaddress
 from typing import Literal
 
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+# Link-local (cloud instance metadata: 169.254.169.254, fd00:ec2::254 among them), "this
+# network", multicast and broadcast.
+DEFAULT_DENIED_NETWORKS = (
+    "169.254.0.0/16,fe80::/10,fd00:ec2::254/128,0.0.0.0/8,224.0.0.0/4,ff00::/8,255.255.255.255/32"
+)
 
 
 class Settings(BaseSettings):
@@ -77,6 +84,13 @@ class Settings(BaseSettings):
     deliver_webhooks: bool = True
     webhook_timeout_seconds: float = Field(default=10.0, gt=0, le=120)
     webhook_max_backoff_seconds: float = Field(default=600.0, ge=1, le=86400)
+    # Where webhooks may never send (comma-separated networks): by default link-local
+    # addresses, where clouds serve instance metadata and credentials, and addresses that
+    # are no one's. Checked on the URL when a webhook is made or changed and on every
+    # address its host resolves to before each delivery.
+    webhook_deny_networks: str = DEFAULT_DENIED_NETWORKS
+    # Whether webhooks may send to loopback and private addresses (in-cluster receivers).
+    webhook_allow_private: bool = True
 
     @property
     def loopback(self) -> bool:
@@ -92,6 +106,14 @@ class Settings(BaseSettings):
         for known in ("DEBUG", "INFO", "WARNING", "ERROR", "json", "text"):
             if value.lower() == known.lower():
                 return known
+        return value
+
+    @field_validator("webhook_deny_networks")
+    @classmethod
+    def _networks(cls, value: str) -> str:
+        for item in value.split(","):
+            if item.strip():
+                ipaddress.ip_network(item.strip(), strict=False)  # ValueError names it
         return value
 
     @field_validator("neo4j_uri", "neo4j_user", "neo4j_password", "bootstrap_token", mode="before")

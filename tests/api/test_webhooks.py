@@ -17,6 +17,7 @@ from standardwebhooks.webhooks import Webhook as Verifier
 from standardwebhooks.webhooks import WebhookVerificationError
 
 from lineagehub.graph import webhooks
+from lineagehub.settings import DEFAULT_DENIED_NETWORKS
 from tests.api.test_approvals_aliases import APPROVE, register
 from tests.conftest import Client, ThreadedServer
 
@@ -353,3 +354,43 @@ def test_writes_pay_no_webhook_query_while_no_webhook_waits_for_events(
     got = receiver.wait_for(2)  # the retry came due: the same event again, then the rest
     assert got[1].headers["webhook-id"] == got[0].headers["webhook-id"]
     eventually(lambda: status(root)["failures"] == 0 and status(root)["delivered"] == 6)
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://169.254.169.254/latest/meta-data/",  # a cloud's instance metadata
+        "http://[::ffff:169.254.169.254]/",  # the same, as an IPv4-mapped IPv6 address
+        "http://[fe80::1]:8080/",
+        "http://[fd00:ec2::254]/",
+        "http://0.0.0.0:80/",
+    ],
+)
+def test_webhooks_may_not_send_to_metadata_or_no_ones_addresses(root: Client, url: str) -> None:
+    made = root.post(CREATE, {"input": {"name": "ssrf", "url": url}}).error()
+    assert (made["extensions"]["code"], made["extensions"]["field"]) == (
+        "VALIDATION",
+        "input.url",
+    )
+    assert "where webhooks may not send" in made["message"]
+    webhook_id, _ = create(root, "https://receiver.example/hooks")
+    changed = root.post(UPDATE, {"id": webhook_id, "input": {"url": url}}).error()
+    assert changed["extensions"]["code"] == "VALIDATION"
+
+
+def test_a_name_that_resolves_where_webhooks_may_not_send_is_not_posted_to(
+    root: Client, receiver: Receiver, server: ThreadedServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # This server's policy: no private or loopback addresses either.
+    app: Any = server.server.config.app  # the Starlette app the test server runs
+    dispatcher = app.state.webhooks
+    strict = webhooks.Reach.of(DEFAULT_DENIED_NETWORKS, allow_private=False)
+    monkeypatch.setattr(dispatcher, "reach", strict)
+    # By name, the URL cannot be judged when made: its addresses are, before each POST.
+    create(root, receiver.url.replace("127.0.0.1", "localhost"))
+    register(root, "v1")
+    eventually(lambda: status(root)["failures"] >= 1)
+    failed = status(root)
+    assert failed["lastError"].startswith("localhost resolves to ")
+    assert "private or loopback address" in failed["lastError"]
+    assert receiver.got == []

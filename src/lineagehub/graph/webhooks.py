@@ -24,11 +24,13 @@ import base64
 import contextlib
 import hashlib
 import hmac
+import ipaddress
 import json
 import logging
 import os
 import random
 import secrets
+import socket
 import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -110,6 +112,76 @@ class Webhook:
         )
 
 
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+@dataclass(frozen=True)
+class Reach:
+    """Where webhooks may send: never into ``deny``; into loopback and private networks
+    only when ``allow_private``."""
+
+    deny: tuple[Network, ...]
+    allow_private: bool = True
+
+    @classmethod
+    def of(cls, networks: str, allow_private: bool) -> Reach:
+        return cls(
+            tuple(
+                ipaddress.ip_network(n.strip(), strict=False)
+                for n in networks.split(",")
+                if n.strip()
+            ),
+            allow_private,
+        )
+
+    def refusal(self, address: str) -> str | None:
+        """Why a webhook may not send to ``address`` (an IP), or None."""
+        ip = ipaddress.ip_address(address.split("%", 1)[0])
+        if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+            ip = ip.ipv4_mapped
+        for network in self.deny:
+            if ip.version == network.version and ip in network:
+                return f"{ip} is in {network}, where webhooks may not send"
+        if not self.allow_private and (ip.is_private or ip.is_loopback or ip.is_link_local):
+            return f"{ip} is a private or loopback address, where webhooks may not send"
+        return None
+
+    def check_url(self, url: str, field: str) -> str:
+        """``url`` once it is a webhook's URL (see ``check_url``) whose host, when an IP
+        address, may be sent to."""
+        url = check_url(url, field)
+        host = urlsplit(url).hostname or ""
+        try:
+            refused = self.refusal(host)
+        except ValueError:  # a name: its addresses are checked before each delivery
+            return url
+        if refused is not None:
+            raise ValidationFailed(refused, field=field)
+        return url
+
+    async def resolved_refusal(self, url: str) -> str | None:
+        """Why a delivery to ``url`` may not go now (an address its host resolves to is
+        refused), or None. (The HTTP client resolves the name again: a name that changes
+        its addresses in between is not caught.)"""
+        parts = urlsplit(url)
+        host = parts.hostname or ""
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+        try:
+            found = await asyncio.get_running_loop().getaddrinfo(
+                host, port, type=socket.SOCK_STREAM
+            )
+        except OSError:
+            return None  # the POST fails and says so
+        for *_, address in found:
+            refused = self.refusal(str(address[0]))
+            if refused is not None:
+                return f"{host} resolves to {refused}"
+        return None
+
+
+ANYWHERE = Reach(())
+
+
 def check_url(url: str, field: str) -> str:
     url = url.strip()
     if not 0 < len(url) <= _URL_MAX:
@@ -162,11 +234,12 @@ async def create(
     model: str | None,
     project: str | None,
     after_seq: int | None,
+    reach: Reach = ANYWHERE,
 ) -> tuple[Webhook, str]:
     """A new webhook and its secret (shown this once). It sends events numbered above
-    ``after_seq`` (default: the newest now, so from now on)."""
+    ``after_seq`` (default: the newest now, so from now on), where ``reach`` allows."""
     name = _check_name(name)
-    url = check_url(url, "input.url")
+    url = reach.check_url(url, "input.url")
     _check_reach(project, "input.project")
     if after_seq is not None and after_seq < 0:
         raise ValidationFailed("afterSeq is 0 or more", field="input.afterSeq")
@@ -246,11 +319,13 @@ async def _locked(tx: Tx, webhook_id: str) -> dict[str, Any]:
     return found
 
 
-async def update(store: Store, webhook_id: str, changes: dict[str, Any]) -> Webhook:
+async def update(
+    store: Store, webhook_id: str, changes: dict[str, Any], reach: Reach = ANYWHERE
+) -> Webhook:
     """Change a webhook: url, types, model, active, or its cursor (``deliveredSeq``: send
     again from there, or skip ahead). Reactivating or moving the cursor clears failures."""
     if "url" in changes:
-        changes["url"] = check_url(changes["url"], "input.url")
+        changes["url"] = reach.check_url(changes["url"], "input.url")
     if "deliveredSeq" in changes and changes["deliveredSeq"] < 0:
         raise ValidationFailed("afterSeq is 0 or more", field="input.afterSeq")
     if "types" in changes and changes["types"] is not None:
@@ -374,8 +449,10 @@ class Dispatcher:
         poll_seconds: float,
         timeout_seconds: float,
         max_backoff_seconds: float,
+        reach: Reach = ANYWHERE,
     ) -> None:
         self.store = store
+        self.reach = reach
         self.poll_seconds = poll_seconds
         self.timeout_seconds = timeout_seconds
         self.max_backoff_seconds = max_backoff_seconds
@@ -531,6 +608,9 @@ class Dispatcher:
         self, webhook: dict[str, Any], event: events.RegistryEvent
     ) -> tuple[int | None, str | None]:
         assert self._client is not None
+        refused = await self.reach.resolved_refusal(webhook["url"])
+        if refused is not None:
+            return None, refused
         body, headers = delivery(webhook["secret"], event)
         try:
             # The whole exchange within the timeout (httpx's own bounds each read), and the

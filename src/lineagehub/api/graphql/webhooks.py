@@ -106,6 +106,11 @@ class WebhookChanges:
     )
 
 
+def _reach(info: Info) -> webhooks.Reach:
+    settings = info.context.settings
+    return webhooks.Reach.of(settings.webhook_deny_networks, settings.webhook_allow_private)
+
+
 @strawberry.type
 class WebhookQuery:
     @strawberry.field(description="Every webhook (admins).")
@@ -125,6 +130,7 @@ class WebhookMutation:
             model=input.model,
             project=input.project,
             after_seq=input.after_seq,
+            reach=_reach(info),
         )
         info.context.nudge_webhooks()
         return WebhookSecret(webhook=Webhook.of(hook), secret=secret)
@@ -144,7 +150,7 @@ class WebhookMutation:
             changes["deliveredSeq"] = input.after_seq
         if not changes:
             raise ValidationFailed("nothing to change", field="input")
-        hook = await webhooks.update(info.context.store, id, changes)
+        hook = await webhooks.update(info.context.store, id, changes, _reach(info))
         info.context.nudge_webhooks()
         return Webhook.of(hook)
 
