@@ -114,6 +114,7 @@ def test_events_bench(
         "subscriber hears a new version (another process)",
         "webhook receiver gets a new version (signed POST)",
         "6 new versions, 2 writers, 3 subscribers open (vs none)",
+        "6 new versions, 2 writers, 3 subscribers open, each with its modelVersion (vs none)",
     ]
     measured(table)
 
