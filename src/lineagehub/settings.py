@@ -8,10 +8,12 @@ from typing import Literal
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-# Link-local (cloud instance metadata: 169.254.169.254, fd00:ec2::254 among them), "this
-# network", multicast and broadcast.
+# Link-local (cloud instance metadata: 169.254.169.254, fd00:ec2::254 among them), other
+# clouds' metadata and host services (100.100.100.200, 168.63.129.16), "this network",
+# multicast and broadcast.
 DEFAULT_DENIED_NETWORKS = (
-    "169.254.0.0/16,fe80::/10,fd00:ec2::254/128,0.0.0.0/8,224.0.0.0/4,ff00::/8,255.255.255.255/32"
+    "169.254.0.0/16,fe80::/10,fd00:ec2::254/128,100.100.100.200/32,168.63.129.16/32,"
+    "0.0.0.0/8,224.0.0.0/4,ff00::/8,255.255.255.255/32"
 )
 
 

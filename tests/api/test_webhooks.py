@@ -308,13 +308,22 @@ def test_the_audit_trail_keeps_a_webhooks_host_not_its_url(root: Client, db: neo
     assert "XXXXSECRETXXXX" not in records[0]["c"]
 
 
-def test_an_unreachable_url_is_a_recorded_failure(root: Client) -> None:
-    create(root, "http://xn--/hook")  # a host httpx cannot even encode
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://xn--/hook",  # a host that cannot even be encoded
+        "http://a..b/hook",  # an empty label: the resolver raises, not a failed lookup
+    ],
+)
+def test_an_unreachable_url_is_a_recorded_failure(root: Client, url: str) -> None:
+    create(root, url)
     register(root, "v1")
     eventually(lambda: status(root)["failures"] == 1)
     now = status(root)
-    assert now["lastStatus"] is None and now["lastError"]
+    assert now["lastStatus"] is None and now["lastError"].startswith("cannot resolve ")
     assert now["nextAttemptAt"] is not None
+    time.sleep(0.5)
+    assert status(root)["failures"] == 1  # backed off, not tried again at once
 
 
 def test_writes_pay_no_webhook_query_while_no_webhook_waits_for_events(
@@ -364,6 +373,8 @@ def test_writes_pay_no_webhook_query_while_no_webhook_waits_for_events(
         "http://[fe80::1]:8080/",
         "http://[fd00:ec2::254]/",
         "http://0.0.0.0:80/",
+        "http://100.100.100.200/latest/meta-data/",  # another cloud's
+        "http://[64:ff9b::a9fe:a9fe]/",  # 169.254.169.254 through a NAT64 gateway
     ],
 )
 def test_webhooks_may_not_send_to_metadata_or_no_ones_addresses(root: Client, url: str) -> None:
@@ -394,3 +405,17 @@ def test_a_name_that_resolves_where_webhooks_may_not_send_is_not_posted_to(
     assert failed["lastError"].startswith("localhost resolves to ")
     assert "private or loopback address" in failed["lastError"]
     assert receiver.got == []
+
+
+def test_the_host_checked_is_the_one_the_client_connects_to() -> None:
+    """International names are checked as the HTTP client encodes them (IDNA 2008), not
+    as Python's own codec would (``ß`` -> ``ss``): else a checked name and a connected one
+    differ. Strict mode also refuses shared (CGNAT) space and NAT64-wrapped private ones."""
+    assert webhooks.client_host("http://ß.example/x", "url") == "xn--zca.example"
+    strict = webhooks.Reach.of(DEFAULT_DENIED_NETWORKS, allow_private=False)
+    for address in ("10.0.0.5", "100.64.1.1", "64:ff9b::a00:5", "64:ff9b:1::1", "::1"):
+        assert strict.refusal(address) is not None, address
+    assert strict.refusal("93.184.215.14") is None
+    assert (
+        webhooks.Reach.of(DEFAULT_DENIED_NETWORKS, allow_private=True).refusal("10.0.0.5") is None
+    )

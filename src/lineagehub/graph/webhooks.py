@@ -137,12 +137,21 @@ class Reach:
     def refusal(self, address: str) -> str | None:
         """Why a webhook may not send to ``address`` (an IP), or None."""
         ip = ipaddress.ip_address(address.split("%", 1)[0])
-        if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-            ip = ip.ipv4_mapped
+        if isinstance(ip, ipaddress.IPv6Address):
+            if ip.ipv4_mapped is not None:
+                ip = ip.ipv4_mapped
+            elif ip in _NAT64:  # an IPv4 address reached through a NAT64 gateway
+                ip = ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF)
         for network in self.deny:
             if ip.version == network.version and ip in network:
                 return f"{ip} is in {network}, where webhooks may not send"
-        if not self.allow_private and (ip.is_private or ip.is_loopback or ip.is_link_local):
+        if not self.allow_private and (
+            ip.is_private
+            or ip.is_loopback
+            or ip.is_link_local
+            or ip in _SHARED
+            or ip in _LOCAL_NAT64
+        ):
             return f"{ip} is a private or loopback address, where webhooks may not send"
         return None
 
@@ -150,7 +159,7 @@ class Reach:
         """``url`` once it is a webhook's URL (see ``check_url``) whose host, when an IP
         address, may be sent to."""
         url = check_url(url, field)
-        host = urlsplit(url).hostname or ""
+        host = client_host(url, field)
         try:
             refused = self.refusal(host)
         except ValueError:  # a name: its addresses are checked before each delivery
@@ -160,23 +169,44 @@ class Reach:
         return url
 
     async def resolved_refusal(self, url: str) -> str | None:
-        """Why a delivery to ``url`` may not go now (an address its host resolves to is
-        refused), or None. (The HTTP client resolves the name again: a name that changes
-        its addresses in between is not caught.)"""
+        """Why a delivery to ``url`` may not go now (its host does not resolve, or to an
+        address that is refused), or None. The host is the one the HTTP client connects
+        to (its IDNA encoding). (The client resolves the name again: a name whose addresses
+        change in between is not caught.)"""
+        try:
+            host = client_host(url, "url")
+        except ValidationFailed as error:
+            return error.message
         parts = urlsplit(url)
-        host = parts.hostname or ""
         port = parts.port or (443 if parts.scheme == "https" else 80)
         try:
             found = await asyncio.get_running_loop().getaddrinfo(
                 host, port, type=socket.SOCK_STREAM
             )
-        except OSError:
-            return None  # the POST fails and says so
+        except (OSError, UnicodeError) as error:
+            return f"cannot resolve {host}: {error}"
         for *_, address in found:
             refused = self.refusal(str(address[0]))
             if refused is not None:
                 return f"{host} resolves to {refused}"
         return None
+
+
+# The well-known NAT64 prefix (its last 32 bits are an IPv4 address), and the local-use one.
+_NAT64 = ipaddress.IPv6Network("64:ff9b::/96")
+_LOCAL_NAT64 = ipaddress.IPv6Network("64:ff9b:1::/48")
+# Carrier-grade NAT's shared space: private in use, though not ``is_private``.
+_SHARED = ipaddress.IPv4Network("100.64.0.0/10")
+
+
+def client_host(url: str, field: str) -> str:
+    """The host of ``url`` as the HTTP client sends and resolves it: ASCII, international
+    names encoded as it encodes them (IDNA 2008, which Python's own codec does not
+    follow: ``ß`` stays ``ß`` there, not ``ss``)."""
+    try:
+        return httpx.URL(url).raw_host.decode("ascii").strip("[]")
+    except (httpx.InvalidURL, UnicodeError) as error:
+        raise ValidationFailed(f"not a URL the server can send to: {error}", field=field) from error
 
 
 ANYWHERE = Reach(())
@@ -514,6 +544,13 @@ class Dispatcher:
                                 "delivering webhook %s failed",
                                 webhook["id"],
                                 exc_info=(type(outcome), outcome, outcome.__traceback__),
+                            )
+                            # Backed off like any failure: not taken again at once.
+                            await self._failed(
+                                webhook["id"],
+                                None,
+                                f"delivery failed: {type(outcome).__name__}",
+                                webhook.get("failures", 0) + 1,
                             )
                     continue  # more may be due: look again at once
                 if not self._any:
