@@ -532,10 +532,8 @@ class Page:
     pruned: int = 0  # every event up to this number was deleted (retention)
 
     def expired(self, after: int) -> bool:
-        """Whether events right after ``after`` were deleted before they were read: a
-        reader that has handled up to ``after`` (0: none yet, which reads from the
-        oldest kept) missed some."""
-        return 0 < after < self.pruned
+        """Whether a reader resuming after ``after`` missed events (``missed``)."""
+        return missed(after, self.pruned)
 
     def cursor(self, after: int) -> int:
         """Where the next read starts: past the last event given, or past everything
@@ -545,15 +543,36 @@ class Page:
         return max(after, self.end, self.events[-1].seq if self.events else 0)
 
 
-def expired(after: int, pruned: int) -> Expired:
+def missed(after: int, pruned: int) -> bool:
+    """Whether events right after ``after`` were deleted before they were read: a reader
+    that has handled up to ``after`` (0: none yet, which reads from the oldest kept)
+    missed some."""
+    return 0 < after < pruned
+
+
+def expired(after: int, pruned: int, field: str = "afterSeq") -> Expired:
     """EXPIRED: a reader resuming after ``after`` missed events up to ``pruned``."""
     return Expired(
         f"events {after + 1} to {pruned} were deleted before they were read (older than the "
         f"retention); start again from afterSeq {pruned} (or 0: the oldest kept), knowing "
         "that those were missed",
-        field="afterSeq",
+        field=field,
         details={"prunedSeq": pruned},
     )
+
+
+def check_resume(after: int | None, head: int, pruned: int, field: str = "afterSeq") -> None:
+    """Refuse to resume after ``after`` (None: from now on, always fine) when it is beyond
+    the newest event ``head`` (VALIDATION) or events after it were deleted (EXPIRED)."""
+    if after is None:
+        return
+    if after > head:
+        raise ValidationFailed(
+            f"afterSeq {after} is beyond the newest event, {head} (was the database restored?)",
+            field=field,
+        )
+    if missed(after, pruned):
+        raise expired(after, pruned, field)
 
 
 async def page(

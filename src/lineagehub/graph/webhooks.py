@@ -313,14 +313,7 @@ async def _check_cursor(store: Store, after_seq: int | None) -> tuple[int, int]:
     """(the newest event's number, the newest deleted one's), once ``after_seq`` (when
     given) is one to send from."""
     newest, pruned = await events.bounds(store)
-    if after_seq is not None and after_seq > newest:
-        raise ValidationFailed(
-            f"afterSeq {after_seq} is beyond the newest event, {newest}", field="input.afterSeq"
-        )
-    if after_seq is not None and 0 < after_seq < pruned:
-        error = events.expired(after_seq, pruned)
-        error.field = "input.afterSeq"
-        raise error
+    events.check_resume(after_seq, newest, pruned, "input.afterSeq")
     return newest, pruned
 
 
@@ -618,12 +611,13 @@ class Dispatcher:
                 after + 1,
                 page.pruned,
             )
+            # (Its lease let go in the same write.)
             await self._write(
                 "SET w.missedThroughSeq = $pruned, w.deliveredSeq = CASE WHEN "
-                "w.deliveredSeq < $pruned THEN $pruned ELSE w.deliveredSeq END",
+                "w.deliveredSeq < $pruned THEN $pruned ELSE w.deliveredSeq END, "
+                "w.leaseOwner = null, w.leaseUntil = null",
                 {"id": webhook["id"], "pruned": page.pruned},
             )
-            await self._release(webhook["id"])
             return
         failures = webhook.get("failures", 0)
         for event in page.events:

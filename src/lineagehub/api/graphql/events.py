@@ -198,14 +198,7 @@ class EventsQuery:
         page = await events.page(
             info.context.store, after_seq, size, types=types or None, model=model
         )
-        if after_seq > page.head:
-            raise ValidationFailed(
-                f"afterSeq {after_seq} is beyond the newest event, {page.head} (was the "
-                "database restored?)",
-                field="afterSeq",
-            )
-        if page.expired(after_seq):
-            raise events.expired(after_seq, page.pruned)
+        events.check_resume(after_seq, page.head, page.pruned)
         return RegistryEventPage(
             events=[RegistryEvent.of(e) for e in page.events],
             end_seq=page.cursor(after_seq),
@@ -251,14 +244,7 @@ class Subscription:
         if context.recheck is not None:
             await context.recheck()
         newest, pruned = await events.bounds(context.store)
-        if after_seq is not None and after_seq > newest:
-            raise ValidationFailed(
-                f"afterSeq {after_seq} is beyond the newest event, {newest} (was the "
-                "database restored?)",
-                field="afterSeq",
-            )
-        if after_seq is not None and 0 < after_seq < pruned:
-            raise events.expired(after_seq, pruned)
+        events.check_resume(after_seq, newest, pruned)
         # Checked and started here, so that a refusal is the operation's error; the
         # events come from the generator this returns.
         return _follow(context, hub, after_seq if after_seq is not None else newest, accept)
