@@ -407,6 +407,55 @@ def test_a_name_that_resolves_where_webhooks_may_not_send_is_not_posted_to(
     assert receiver.got == []
 
 
+def test_a_delivery_goes_to_the_address_checked_not_to_a_second_lookup(
+    root: Client, receiver: Receiver, server: ThreadedServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """DNS rebinding: a name that answers an allowed address when checked and a refused
+    one right after cannot steer a delivery to the refused one. The name is looked up once
+    per connection, by the check itself, and the connection goes to what it checked (the
+    name never resolves for real); the request still names the host as its URL does."""
+    app: Any = server.server.config.app
+    # 127.0.0.2 plays the refused address (on loopback, so that nothing leaves the machine
+    # should a connection go there).
+    monkeypatch.setattr(
+        app.state.webhooks, "reach", webhooks.Reach.of("127.0.0.2/32", allow_private=True)
+    )
+    lookups: list[str] = []
+
+    async def rebinding(host: str, port: int) -> list[str]:
+        lookups.append(host)
+        return ["127.0.0.1"] if len(lookups) == 1 else ["127.0.0.2"]
+
+    monkeypatch.setattr(webhooks, "resolve", rebinding)
+    port = receiver.url.split(":")[2].split("/")[0]
+    create(root, f"http://hooks.rebind.invalid:{port}/hooks")
+    register(root, "v1")
+    got = receiver.wait_for(1)
+    assert got[0].headers["host"] == f"hooks.rebind.invalid:{port}"
+    # The next event's connection (this receiver closes each one) looked the name up again,
+    # got the refused address, and went nowhere.
+    eventually(lambda: status(root)["failures"] >= 1)
+    assert "resolves to 127.0.0.2 is in 127.0.0.2/32" in status(root)["lastError"]
+    assert len(receiver.got) == 1 and status(root)["delivered"] == 1
+    assert set(lookups) == {"hooks.rebind.invalid"} and len(lookups) >= 2
+
+
+def test_a_delivery_tries_each_address_of_the_name_in_turn(
+    root: Client, receiver: Receiver, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A name with several addresses (IPv6 and IPv4, say) is reached at the first that
+    answers, as a client resolving it itself would."""
+
+    async def two(host: str, port: int) -> list[str]:
+        return ["127.0.0.3", "127.0.0.1"]  # nothing listens on the first
+
+    monkeypatch.setattr(webhooks, "resolve", two)
+    create(root, receiver.url.replace("127.0.0.1", "hooks.two.invalid"))
+    register(root, "v1")
+    receiver.wait_for(1)
+    eventually(lambda: status(root)["delivered"] >= 1 and status(root)["failures"] == 0)
+
+
 def test_the_host_checked_is_the_one_the_client_connects_to() -> None:
     """International names are checked as the HTTP client encodes them (IDNA 2008), not
     as Python's own codec would (``ß`` -> ``ss``): else a checked name and a connected one

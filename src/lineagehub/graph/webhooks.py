@@ -32,11 +32,13 @@ import random
 import secrets
 import socket
 import time
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
+import httpcore
 import httpx
 
 from lineagehub import __version__
@@ -64,6 +66,7 @@ FIRST_BACKOFF_SECONDS = 5.0
 IDLE_SECONDS = 5.0
 _NAME_MAX = 128
 _URL_MAX = 2048
+_TIMEOUTS = ("connect", "read", "write", "pool")
 
 
 @dataclass(frozen=True)
@@ -162,34 +165,83 @@ class Reach:
         host = client_host(url, field)
         try:
             refused = self.refusal(host)
-        except ValueError:  # a name: its addresses are checked before each delivery
+        except ValueError:  # a name: its addresses are checked at each connection
             return url
         if refused is not None:
             raise ValidationFailed(refused, field=field)
         return url
 
-    async def resolved_refusal(self, url: str) -> str | None:
-        """Why a delivery to ``url`` may not go now (its host does not resolve, or to an
-        address that is refused), or None. The host is the one the HTTP client connects
-        to (its IDNA encoding). (The client resolves the name again: a name whose addresses
-        change in between is not caught.)"""
+
+class Refused(Exception):
+    """A delivery that may not be sent: its host does not resolve, or resolves to an
+    address the webhook policy refuses. Its message says which."""
+
+
+async def resolve(host: str, port: int) -> list[str]:
+    """The addresses ``host`` resolves to, in the resolver's order (an IP literal is its
+    own), each once."""
+    found = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    return list(dict.fromkeys(str(address[0]) for *_, address in found))
+
+
+class Pinned(httpcore.AsyncNetworkBackend):
+    """Connects only where the policy allows, to the very addresses it checked.
+
+    The HTTP client hands over the host name of the URL; this resolves it once, refuses
+    the connection if any address is refused, and connects to those addresses (one after
+    the other until one answers). Nothing resolves the name again between the check and
+    the connection, so a name that changes its answer (DNS rebinding) cannot slip a
+    refused address in. TLS still checks the certificate against the name and sends it
+    as SNI, and the request's Host header is the URL's: only the address is pinned."""
+
+    def __init__(self, reach: Callable[[], Reach]) -> None:
+        self._reach = reach
+        self._inner = httpcore.AnyIOBackend()
+
+    async def connect_tcp(
+        self,
+        host: str,
+        port: int,
+        timeout: float | None = None,  # noqa: ASYNC109 (httpcore's interface)
+        local_address: str | None = None,
+        socket_options: Iterable[httpcore.SOCKET_OPTION] | None = None,
+    ) -> httpcore.AsyncNetworkStream:
         try:
-            host = client_host(url, "url")
-        except ValidationFailed as error:
-            return error.message
-        parts = urlsplit(url)
-        port = parts.port or (443 if parts.scheme == "https" else 80)
-        try:
-            found = await asyncio.get_running_loop().getaddrinfo(
-                host, port, type=socket.SOCK_STREAM
-            )
+            addresses = await resolve(host, port)
         except (OSError, UnicodeError) as error:
-            return f"cannot resolve {host}: {error}"
-        for *_, address in found:
-            refused = self.refusal(str(address[0]))
+            raise Refused(f"cannot resolve {host}: {error}") from error
+        if not addresses:
+            raise Refused(f"cannot resolve {host}: no address")
+        reach = self._reach()
+        for address in addresses:
+            refused = reach.refusal(address)
             if refused is not None:
-                return f"{host} resolves to {refused}"
-        return None
+                raise Refused(f"{host} resolves to {refused}")
+        last: Exception | None = None
+        for address in addresses:
+            try:
+                return await self._inner.connect_tcp(
+                    address,
+                    port,
+                    timeout=timeout,
+                    local_address=local_address,
+                    socket_options=socket_options,
+                )
+            except (httpcore.ConnectError, httpcore.ConnectTimeout) as error:
+                last = error
+        assert last is not None
+        raise last
+
+    async def connect_unix_socket(
+        self,
+        path: str,
+        timeout: float | None = None,  # noqa: ASYNC109 (httpcore's interface)
+        socket_options: Iterable[httpcore.SOCKET_OPTION] | None = None,
+    ) -> httpcore.AsyncNetworkStream:
+        raise Refused("webhooks send over TCP only")
+
+    async def sleep(self, seconds: float) -> None:
+        await self._inner.sleep(seconds)
 
 
 # The well-known NAT64 prefix (its last 32 bits are an IPv4 address), and the local-use one.
@@ -484,7 +536,7 @@ class Dispatcher:
         self.lease = timedelta(seconds=max(LEASE_SECONDS, 3 * timeout_seconds))
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
-        self._client: httpx.AsyncClient | None = None
+        self._pool: httpcore.AsyncConnectionPool | None = None
         self._any = True  # whether any active webhook existed at the last look
         # Whether any then was one that new events make due (not waiting to retry, not
         # being delivered by another process).
@@ -504,8 +556,14 @@ class Dispatcher:
             self._wake.set()
 
     def start(self) -> None:
-        self._client = httpx.AsyncClient(
-            timeout=self.timeout_seconds, follow_redirects=False, trust_env=False
+        # No proxy from the environment, no redirect followed (a plain connection pool),
+        # and every connection made through the policy's checked addresses.
+        self._pool = httpcore.AsyncConnectionPool(
+            ssl_context=httpx.create_ssl_context(),
+            max_connections=100,
+            max_keepalive_connections=20,
+            keepalive_expiry=5.0,
+            network_backend=Pinned(lambda: self.reach),
         )
         self._task = asyncio.create_task(self._run(), name="webhook-dispatcher")
 
@@ -515,9 +573,9 @@ class Dispatcher:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
-        if self._client is not None:
-            await self._client.aclose()
-            self._client = None
+        if self._pool is not None:
+            await self._pool.aclose()
+            self._pool = None
 
     async def _run(self) -> None:
         while True:
@@ -638,24 +696,38 @@ class Dispatcher:
     async def _post(
         self, webhook: dict[str, Any], event: events.RegistryEvent
     ) -> tuple[int | None, str | None]:
-        assert self._client is not None
-        refused = await self.reach.resolved_refusal(webhook["url"])
-        if refused is not None:
-            return None, refused
+        assert self._pool is not None
         body, headers = delivery(webhook["secret"], event)
+        timeout = self.timeout_seconds
         try:
-            # The whole exchange within the timeout (httpx's own bounds each read), and the
+            url = httpx.URL(webhook["url"])  # its host encoded as checked (IDNA 2008)
+            # The whole exchange within the timeout (each step bounded too), and the
             # answer's body never read: a receiver cannot hold a delivery past its lease.
             async with (
-                asyncio.timeout(self.timeout_seconds),
-                self._client.stream(
-                    "POST", webhook["url"], content=body, headers=headers
+                asyncio.timeout(timeout),
+                self._pool.stream(
+                    "POST",
+                    httpcore.URL(
+                        scheme=url.raw_scheme,
+                        host=url.raw_host,
+                        port=url.port,
+                        target=url.raw_path,
+                    ),
+                    headers=[
+                        (b"Host", url.netloc),
+                        (b"Content-Length", str(len(body)).encode()),
+                        *((k.encode(), v.encode()) for k, v in headers.items()),
+                    ],
+                    content=body,
+                    extensions={"timeout": dict.fromkeys(_TIMEOUTS, timeout)},
                 ) as response,
             ):
-                status = response.status_code
+                status = response.status
+        except Refused as error:
+            return None, str(error)
         except TimeoutError:
-            return None, f"no answer within {self.timeout_seconds:g} s"
-        except Exception as error:  # any URL httpx cannot reach is the receiver's failure
+            return None, f"no answer within {timeout:g} s"
+        except Exception as error:  # any URL the client cannot reach is the receiver's failure
             return None, (f"{type(error).__name__}: {error}")[:500]
         if 200 <= status < 300:
             return status, None
