@@ -32,7 +32,7 @@ __all__ = ["receiver"]  # the fixture, from the webhook tests
 
 RETENTION = timedelta(days=30)
 MISSED = "{ webhooks { missedThroughSeq lastError failures } }"
-PAGE = "query($a: Int!) { registryEvents(afterSeq: $a) { prunedSeq events { seq } } }"
+PAGE = "query($a: Long!) { registryEvents(afterSeq: $a) { prunedSeq events { seq } } }"
 
 
 def age(db: neo4j.Driver, *seqs: int) -> None:

@@ -24,7 +24,7 @@ from tests.conftest import Api, Client, ThreadedServer, clean, make_token, with_
 
 PROTOCOLS = [Subprotocol("graphql-transport-ws")]
 
-LOG = """query($after: Int!, $first: Int, $types: [RegistryEventType!], $model: String) {
+LOG = """query($after: Long!, $first: Int, $types: [RegistryEventType!], $model: String) {
   registryEvents(afterSeq: $after, first: $first, types: $types, model: $model) {
     endSeq hasMore
     events {
@@ -35,7 +35,7 @@ LOG = """query($after: Int!, $first: Int, $types: [RegistryEventType!], $model: 
   }
 }"""
 
-SUBSCRIBE = """subscription($after: Int, $types: [RegistryEventType!], $model: String) {
+SUBSCRIBE = """subscription($after: Long, $types: [RegistryEventType!], $model: String) {
   registryEvents(afterSeq: $after, types: $types, model: $model) {
     seq type modelName versionName alias previousVersionName serviceName fromState toState
     modelVersion { name approvalStatus }
@@ -215,7 +215,7 @@ def test_pages_filters_and_typed_fields(team: dict[str, Client]) -> None:
     }
 
     typed = ana(
-        "query($a: Int!) { registryEvents(afterSeq: $a, types: [VERSION_APPROVED]) { events { "
+        "query($a: Long!) { registryEvents(afterSeq: $a, types: [VERSION_APPROVED]) { events { "
         "model { name } modelVersion { name approvalStatus } service { name } deployment { id } } } }",
         {"a": start},
     )["registryEvents"]["events"]
@@ -678,3 +678,31 @@ def test_a_subscription_follows_the_log_when_the_database_is_emptied(
             (1, "MODEL_REGISTERED", None),
             (2, "VERSION_REGISTERED", "again"),
         ]
+
+
+def test_seqs_go_past_32_bits(team: dict[str, Client], db: neo4j.Driver) -> None:
+    """A long-lived registry numbers past 2**31, where GraphQL's Int ends: seq and every
+    cursor are Long, in the log, in a subscription and in a webhook."""
+    ana, root = team["ana"], team["root"]
+    start = 2**31 + 5  # as if that many events had come, and gone with the retention
+    with db.session() as session:
+        session.run(
+            "MERGE (s:Sequence {name: 'registryEvent'}) SET s.value = $start "
+            "MERGE (g:Sequence {name: 'registryEventPruned'}) SET g.value = $start",
+            start=start,
+        ).consume()
+    register(ana, "v1")
+    page = log(ana)
+    assert kinds(page["events"]) == [
+        (start + 1, "MODEL_REGISTERED"),
+        (start + 2, "VERSION_REGISTERED"),
+    ]
+    assert page["endSeq"] == start + 2
+    assert kinds(log(ana, start + 1)["events"]) == [(start + 2, "VERSION_REGISTERED")]
+    with subscription(ws_url(ana), ana.http.headers["Authorization"], {"after": start}) as ws:
+        assert [next_event(ws)["seq"] for _ in range(2)] == [start + 1, start + 2]
+    made = root(
+        "mutation($i: WebhookInput!) { createWebhook(input: $i) { webhook { deliveredSeq } } }",
+        {"i": {"name": "big", "url": "https://receiver.example/hooks", "afterSeq": start + 1}},
+    )
+    assert made["createWebhook"]["webhook"]["deliveredSeq"] == start + 1

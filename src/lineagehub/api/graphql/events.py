@@ -13,6 +13,7 @@ import strawberry
 
 from lineagehub.api.graphql.context import Context, Info
 from lineagehub.api.graphql.loaders import Loaders
+from lineagehub.api.graphql.scalars import Long
 from lineagehub.graph import events, identity, records
 from lineagehub.graph.errors import Forbidden, ValidationFailed
 from lineagehub.graph.events import EventType
@@ -47,7 +48,7 @@ RECHECK_SECONDS = 30.0
     )
 )
 class RegistryEvent:
-    seq: int = strawberry.field(description="Its place in the log: 1, 2, 3, ... with no gaps.")
+    seq: Long = strawberry.field(description="Its place in the log: 1, 2, 3, ... with no gaps.")
     id: strawberry.ID = strawberry.field(description="Unique; the webhook-id of its deliveries.")
     type: EventType
     at: datetime
@@ -83,7 +84,7 @@ class RegistryEvent:
     @classmethod
     def of(cls, event: events.RegistryEvent) -> RegistryEvent:
         return cls(
-            seq=event.seq,
+            seq=Long(event.seq),
             id=strawberry.ID(event.id),
             type=event.type,
             at=event.at,
@@ -149,20 +150,23 @@ def _id(value: str | None) -> strawberry.ID | None:
 @strawberry.type(description="A page of the registry event log, oldest first.")
 class RegistryEventPage:
     events: list[RegistryEvent]
-    end_seq: int = strawberry.field(
+    end_seq: Long = strawberry.field(
         description=(
             "Pass as afterSeq to read on: the last event's seq while there are more, else "
             "the newest seq there was (events the filter left out are skipped for good)."
         )
     )
     has_more: bool
-    pruned_seq: int = strawberry.field(
+    pruned_seq: Long = strawberry.field(
         description=(
             "Events up to this seq were deleted, being older than the retention "
             "(LINEAGEHUB_EVENT_RETENTION_DAYS); 0: none was. Resuming after a smaller seq "
             "than this is an EXPIRED error."
         )
     )
+
+
+_OLDEST = Long(0)  # afterSeq 0: from the oldest event kept
 
 
 def _check(after_seq: int | None, model: str | None) -> None:
@@ -183,7 +187,7 @@ class EventsQuery:
     async def registry_events(
         self,
         info: Info,
-        after_seq: int = 0,
+        after_seq: Long = _OLDEST,
         first: int | None = None,
         types: list[EventType] | None = None,
         model: str | None = None,
@@ -201,9 +205,9 @@ class EventsQuery:
         events.check_resume(after_seq, page.head, page.pruned)
         return RegistryEventPage(
             events=[RegistryEvent.of(e) for e in page.events],
-            end_seq=page.cursor(after_seq),
+            end_seq=Long(page.cursor(after_seq)),
             has_more=page.has_more,
-            pruned_seq=page.pruned,
+            pruned_seq=Long(page.pruned),
         )
 
 
@@ -220,7 +224,7 @@ class Subscription:
     async def registry_events(
         self,
         info: Info,
-        after_seq: int | None = None,
+        after_seq: Long | None = None,
         types: list[EventType] | None = None,
         model: str | None = None,
     ) -> AsyncGenerator[RegistryEvent, None]:

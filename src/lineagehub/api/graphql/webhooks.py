@@ -8,6 +8,7 @@ from datetime import datetime
 import strawberry
 
 from lineagehub.api.graphql.context import Info
+from lineagehub.api.graphql.scalars import Long
 from lineagehub.graph import webhooks
 from lineagehub.graph.errors import ValidationFailed
 from lineagehub.graph.events import EventType
@@ -29,7 +30,7 @@ class Webhook:
     active: bool
     created_at: datetime
     created_by: str
-    delivered_seq: int = strawberry.field(
+    delivered_seq: Long = strawberry.field(
         description="Events up to this seq are delivered (or were not wanted)."
     )
     delivered: int = strawberry.field(description="Events delivered so far.")
@@ -41,7 +42,7 @@ class Webhook:
     next_attempt_at: datetime | None = strawberry.field(
         description="When a failing delivery is tried again."
     )
-    missed_through_seq: int | None = strawberry.field(
+    missed_through_seq: Long | None = strawberry.field(
         description=(
             "Events it had yet to be sent, up to this seq, were deleted first (older than "
             "the retention: it failed or was inactive that long) and never sent; null: none."
@@ -60,7 +61,7 @@ class Webhook:
             active=hook.active,
             created_at=hook.created_at,
             created_by=hook.created_by,
-            delivered_seq=hook.delivered_seq,
+            delivered_seq=Long(hook.delivered_seq),
             delivered=hook.delivered,
             failures=hook.failures,
             last_attempt_at=hook.last_attempt_at,
@@ -68,7 +69,9 @@ class Webhook:
             last_error=hook.last_error,
             last_success_at=hook.last_success_at,
             next_attempt_at=hook.next_attempt_at,
-            missed_through_seq=hook.missed_through_seq,
+            missed_through_seq=(
+                None if hook.missed_through_seq is None else Long(hook.missed_through_seq)
+            ),
         )
 
 
@@ -87,7 +90,7 @@ class WebhookInput:
     types: list[EventType] | None = strawberry.field(default=None, description="Null: all.")
     model: str | None = None
     project: str | None = None
-    after_seq: int | None = strawberry.field(
+    after_seq: Long | None = strawberry.field(
         default=None,
         description="Send events after this seq (0: the whole log); default: from now on.",
     )
@@ -101,7 +104,7 @@ class WebhookChanges:
     )
     model: str | None = strawberry.field(default=strawberry.UNSET, description="Null: any.")
     active: bool | None = None
-    after_seq: int | None = strawberry.field(
+    after_seq: Long | None = strawberry.field(
         default=None, description="Move the cursor: send again (or skip) from after this seq."
     )
 
