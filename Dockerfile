@@ -1,8 +1,8 @@
 FROM python:3.11-slim
 WORKDIR /app
-COPY pyproject.toml README.md ./
+COPY pyproject.toml README.md constraints.txt ./
 COPY src ./src
-RUN pip install --no-cache-dir . && useradd --system lineagehub
+RUN pip install --no-cache-dir -c constraints.txt . && useradd --system lineagehub
 USER lineagehub
 ENV LINEAGEHUB_HOST=0.0.0.0 LINEAGEHUB_PORT=8000
 EXPOSE 8000
