@@ -4,6 +4,8 @@
 
 - ``modelVersion(model:, name:)`` and ``inferenceService(environment:, name:)`` on keys
   sampled from the generated graph, against the one Cypher query that answers each.
+- A page of ``modelVersions`` (newest first) deep in the list, by a key cursor and by an
+  offset cursor, against the hand-written keyset and ``SKIP`` queries.
 - ``registerModel``: one version with its artifact per call, alone (latency), N calls in
   a row, N calls from K concurrent clients, and ``registerModels`` (the bulk mutation, one
   transaction per call) against raw Cypher writing the same nodes (one transaction per
@@ -14,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import base64
 import itertools
 import json
 import os
@@ -67,6 +70,27 @@ SERVICE_CYPHER = (
     "RETURN s.id AS id, s.name AS name, s.desiredState AS desiredState, s.url AS url, "
     "  v.id AS versionId, v.name AS versionName"
 )
+PAGE_QUERY = """
+query Page($first: Int!, $after: String) {
+  modelVersions(first: $first, after: $after, orderBy: [{field: CREATED_AT, direction: DESC}]) {
+    edges { cursor node { id name createdAt } }
+    pageInfo { hasNextPage }
+  }
+}
+"""
+_PAGE_RETURN = (
+    "RETURN n.id AS id, n.name AS name, n.createdAt AS createdAt "
+    "ORDER BY n.createdAt DESC, n.id LIMIT $limit"
+)
+PAGE_KEY_CYPHER = (
+    "MATCH (n:ModelVersion) WHERE NOT n:Deleted AND (n.createdAt < datetime($at) "
+    "OR (n.createdAt = datetime($at) AND n.id > $id)) " + _PAGE_RETURN
+)
+PAGE_SKIP_CYPHER = (
+    "MATCH (n:ModelVersion) WHERE NOT n:Deleted WITH n "
+    "ORDER BY n.createdAt DESC, n.id SKIP $skip " + _PAGE_RETURN
+)
+PAGE_SIZE = 20
 REGISTER = """
 mutation Register($input: RegisterModelInput!) {
   registerModel(input: $input) { versionCreated version { id name } artifact { id } }
@@ -205,6 +229,68 @@ async def lookup_rows(
         rows.append(Row(label, "1 node", Latency.of(api_s, trips), Latency.of(raw_s, 1)))
         http.append(api_s)
     return rows, http[0]
+
+
+def offset_cursor(offset: int) -> str:
+    """A cursor as they were before key cursors (still taken)."""
+    return base64.urlsafe_b64encode(f"offset:{offset}".encode()).decode()
+
+
+async def page_rows(
+    client: GraphQLClient, driver: neo4j.AsyncDriver, n: int, depth: int | None
+) -> list[Row]:
+    """A page of 20 versions, newest first, starting ``depth`` items in (half the list by
+    default): by the key cursor of the item before it, and by an offset cursor."""
+    count = (await raw_read(driver, "MATCH (n:ModelVersion) RETURN count(n) AS c"))[0]["c"]
+    depth = max(2, min(depth if depth is not None else count // 2, count - PAGE_SIZE))
+    before = await raw_read(
+        driver,
+        "MATCH (n:ModelVersion) WHERE NOT n:Deleted WITH n ORDER BY n.createdAt DESC, n.id "
+        "SKIP $skip LIMIT 1 RETURN toString(n.createdAt) AS at, n.id AS id",
+        {"skip": depth - 1},
+    )
+    at, last_id = before[0]["at"], before[0]["id"]
+    found = await client.must(PAGE_QUERY, {"first": 1, "after": offset_cursor(depth - 2)})
+    key_cursor = found.data["modelVersions"]["edges"][0]["cursor"]
+    assert found.data["modelVersions"]["edges"][0]["node"]["id"] == last_id
+
+    def api(after: str | None) -> Callable[[int], Awaitable[int]]:
+        async def one(i: int) -> int:
+            answer = await client.must(PAGE_QUERY, {"first": PAGE_SIZE, "after": after})
+            assert len(answer.data["modelVersions"]["edges"]) == PAGE_SIZE
+            return answer.trips
+
+        return one
+
+    def raw(query: str, params: dict[str, Any]) -> Callable[[int], Awaitable[Any]]:
+        async def one(i: int) -> None:
+            records = await raw_read(driver, query, {**params, "limit": PAGE_SIZE + 1})
+            page = [{k: _iso(v) for k, v in r.data().items()} for r in records]
+            json.dumps({"data": {"modelVersions": page[:PAGE_SIZE]}})
+
+        return one
+
+    rows = []
+    for label, api_one, raw_one in (
+        ("modelVersions, first page", api(None), raw(PAGE_SKIP_CYPHER, {"skip": 0})),
+        (
+            f"modelVersions, page at {depth:,}: key cursor",
+            api(key_cursor),
+            raw(PAGE_KEY_CYPHER, {"at": at, "id": last_id}),
+        ),
+        (
+            f"modelVersions, page at {depth:,}: offset cursor",
+            api(offset_cursor(depth - 1)),
+            raw(PAGE_SKIP_CYPHER, {"skip": depth}),
+        ),
+    ):
+        await time_pairs(min(n, 3), api_one, raw_one)  # warm-up
+        api_s, raw_s, trips = await time_pairs(n, api_one, raw_one)
+        note = f"{count:,} versions, newest first, {PAGE_SIZE} a page"
+        rows.append(
+            Row(label, f"{PAGE_SIZE} nodes", Latency.of(api_s, trips), Latency.of(raw_s, 1), note)
+        )
+    return rows
 
 
 async def lookup_breakdown(
@@ -445,6 +531,8 @@ async def run(
     bulk: int = 1000,
     concurrency: int = 8,
     batch: int = 500,
+    pages: int = 30,
+    page_depth: int | None = None,
     workdir: Path | None = None,
 ) -> list[Table]:
     async with neo4j_driver(uri) as driver:
@@ -458,6 +546,8 @@ async def run(
         try:
             lookups = Table("Point lookups via /graphql vs raw Cypher", "raw Cypher + json.dumps")
             lookups.rows, http_seconds = await lookup_rows(client, driver, keys, iterations)
+            lookups.rows += await page_rows(client, driver, pages, page_depth)
+            lookups.notes = list(dict.fromkeys(row.note for row in lookups.rows if row.note))
             stages = await lookup_breakdown(uri, database, keys, http_seconds, iterations)
             say("lookups done")
             writes = Table("Registration via /graphql vs raw Cypher", "raw Cypher")
@@ -492,6 +582,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--bulk", type=int, default=1000, help="versions per throughput run")
     parser.add_argument("--concurrency", type=int, default=8, help="concurrent registering clients")
     parser.add_argument("--batch", type=int, default=500, help="versions per registerModels call")
+    parser.add_argument("--pages", type=int, default=30, help="timed calls per page row")
+    parser.add_argument("--page-depth", type=int, help="where the deep page starts (default: half)")
     parser.add_argument("--json", type=Path, help="also write the tables as JSON here")
     args = parser.parse_args(argv)
     tables = asyncio.run(
@@ -504,6 +596,8 @@ def main(argv: list[str] | None = None) -> int:
             bulk=args.bulk,
             concurrency=args.concurrency,
             batch=args.batch,
+            pages=args.pages,
+            page_depth=args.page_depth,
             workdir=RESULTS / "work",
         )
     )

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import json
 from typing import Any
 
 import neo4j
@@ -142,6 +144,106 @@ def test_cursor_pagination_walks_every_item_once(api: Api, db: neo4j.Driver) -> 
         after = data["pageInfo"]["endCursor"]
     assert pages == 5
     assert seen == [f"model-{i:03}" for i in range(1, 24)]
+
+
+def walk(api: Api, args: str, size: int, between: Any = None) -> list[str]:
+    """Every name of registeredModels(args), page by page, calling ``between`` after the
+    first page."""
+    seen: list[str] = []
+    after = None
+    while True:
+        data = api(
+            f"""query($after: String) {{ registeredModels({args}, first: {size}, after: $after) {{
+                 nodes {{ name }} pageInfo {{ hasNextPage endCursor }} }} }}""",
+            {"after": after},
+        )["registeredModels"]
+        seen += [n["name"] for n in data["nodes"]]
+        if between is not None and after is None:
+            between()
+        if not data["pageInfo"]["hasNextPage"]:
+            return seen
+        after = data["pageInfo"]["endCursor"]
+
+
+def test_pages_neither_repeat_nor_skip_when_items_come_and_go(api: Api, db: neo4j.Driver) -> None:
+    """A cursor is its item's place in the order (its sort key), not a count of items:
+    items added before it or removed before it move nothing after it."""
+    seed(db, 12)
+    newest_first = "orderBy: [{field: CREATED_AT, direction: DESC}]"
+
+    def meanwhile() -> None:
+        # Two newer models (sorting before the cursor), and one of the first page deleted.
+        db.execute_query(
+            "CREATE (:Node:RegisteredModel {id: 'rm_new1', name: 'new-1', state: 'LIVE', "
+            "createdAt: datetime('2027-01-01T00:00:00Z'), updatedAt: datetime()}), "
+            "(:Node:RegisteredModel {id: 'rm_new2', name: 'new-2', state: 'LIVE', "
+            "createdAt: datetime('2027-01-02T00:00:00Z'), updatedAt: datetime()})"
+        )
+        db.execute_query("MATCH (m:RegisteredModel {name: 'model-011'}) SET m:Deleted")
+
+    seen = walk(api, newest_first, 4, meanwhile)
+    assert seen == [f"model-{i:03}" for i in range(12, 0, -1)]
+
+
+@pytest.mark.parametrize("direction", ["ASC", "DESC"])
+def test_pages_follow_nulls_ties_and_nanoseconds(
+    api: Api, db: neo4j.Driver, direction: str
+) -> None:
+    """Walking with small pages gives exactly the one big page: through nulls (last going
+    up, first going down), ties (broken by id) and times a nanosecond apart."""
+    seed(db, 9)
+    db.execute_query(
+        "MATCH (m:RegisteredModel) WITH m, toInteger(right(m.name, 3)) AS i "
+        "SET m.owner = CASE WHEN i % 3 = 0 THEN null ELSE 'o' + toString(i % 2) END, "
+        "m.createdAt = datetime('2026-05-01T00:00:00.000000001Z') "
+        "+ duration({nanoseconds: i % 4})"
+    )
+    for order in (
+        f"orderBy: [{{field: OWNER, direction: {direction}}}]",
+        f"orderBy: [{{field: CREATED_AT, direction: {direction}}}, {{field: OWNER}}]",
+    ):
+        whole = names(api, f"{order}, first: 100")
+        assert len(whole) == 9
+        assert walk(api, order, 2) == whole, order
+
+
+def test_cursors_of_another_order_or_made_up_are_refused(api: Api, db: neo4j.Driver) -> None:
+    seed(db, 5)
+    query = """query($after: String) { registeredModels(%s first: 2, after: $after) {
+                 nodes { name } pageInfo { endCursor } } }"""
+    by_name = api(query % "", {"after": None})["registeredModels"]["pageInfo"]["endCursor"]
+    error = api.fails(query % "orderBy: [{field: OWNER}],", {"after": by_name})
+    assert (error["extensions"]["code"], error["extensions"]["field"]) == ("VALIDATION", "after")
+    assert "another list or order" in error["message"]
+    # One made up in the right shape, with a time Neo4j would choke on.
+    by_time = "orderBy: [{field: CREATED_AT}],"
+    real = api(query % by_time, {"after": None})["registeredModels"]["pageInfo"]["endCursor"]
+    text = base64.urlsafe_b64decode(real).decode()
+    order, _, key = text[len("key:") :].partition(":")
+    forged = json.dumps(["not a time", *json.loads(key)[1:]])
+    made_up = base64.urlsafe_b64encode(f"key:{order}:{forged}".encode()).decode()
+    error = api.fails(query % by_time, {"after": made_up})
+    assert (error["extensions"]["code"], error["extensions"]["field"]) == ("VALIDATION", "after")
+    # Offset cursors (given out before, and for orders on custom properties) still work.
+    old = base64.urlsafe_b64encode(b"offset:1").decode()
+    rest = api(query % "", {"after": old})["registeredModels"]["nodes"]
+    assert [n["name"] for n in rest] == ["model-003", "model-004"]
+    by_score = 'orderBy: [{customProperty: "score", direction: DESC}]'
+    assert walk(api, by_score, 2) == [f"model-{i:03}" for i in range(5, 0, -1)]
+
+
+def test_nested_pages_walk_by_key_for_each_parent(api: Api, db: neo4j.Driver) -> None:
+    seed(db, 2, versions=5)
+    query = """query($after: String) { registeredModels { nodes { name
+                 versions(first: 2, after: $after, orderBy: [{field: CREATED_AT, direction: DESC}])
+                 { nodes { name } pageInfo { endCursor hasNextPage } } } } }"""
+    first = api(query, {"after": None})["registeredModels"]["nodes"]
+    assert [[v["name"] for v in m["versions"]["nodes"]] for m in first] == [["v5", "v4"]] * 2
+    cursor = first[0]["versions"]["pageInfo"]["endCursor"]
+    after = api(query, {"after": cursor})["registeredModels"]["nodes"]
+    # One cursor (model-001's v4) for both parents: each lists what sorts after its key,
+    # and all of model-002's versions are newer (in one query still).
+    assert [[v["name"] for v in m["versions"]["nodes"]] for m in after] == [["v3", "v2"], []]
 
 
 def test_bad_cursor_and_page_size_over_the_cap(api: Api) -> None:

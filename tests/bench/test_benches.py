@@ -76,13 +76,24 @@ def test_lineage_floor_matches_the_api(
 def test_lookups_bench(tiny_graph: Graph, neo4j_uri: str, server: ThreadedServer) -> None:
     look, stages, writes = asyncio.run(
         lookups.run(
-            neo4j_uri, api_url=server.url, iterations=5, single=3, bulk=8, concurrency=2, batch=4
+            neo4j_uri,
+            api_url=server.url,
+            iterations=5,
+            single=3,
+            bulk=8,
+            concurrency=2,
+            batch=4,
+            pages=2,
         )
     )
-    assert [r.operation for r in look.rows] == [
+    assert [r.operation.split(" at ")[0].split(": ")[-1] for r in look.rows] == [
         "modelVersion(model, name)",
         "inferenceService(environment, name)",
+        "modelVersions, first page",
+        "modelVersions, page",
+        "modelVersions, page",
     ]
+    assert [r.operation.split(": ")[-1] for r in look.rows[3:]] == ["key cursor", "offset cursor"]
     measured(look)
     assert "GraphQL execution and JSON encoding (warm lane)" in lineage.render(stages)
     assert len(writes.rows) == 4

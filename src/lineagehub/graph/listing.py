@@ -2,15 +2,22 @@
 
 A :class:`Filter` tree (AND/OR/NOT over field conditions and custom-property conditions)
 is compiled to a parameterised Cypher predicate. Property names come only from the
-entity's field whitelist, values only travel as parameters. Pages are offset windows
-behind opaque cursors; every page query returns its items and, on request, the total
-in the same round trip, for one parent or for many parents at once.
+entity's field whitelist, values only travel as parameters. A cursor holds the sort key
+of its item (the sorted fields' values, then the id): the next page is the items sorting
+after it, so pages neither skip nor repeat items when others are added or removed before
+the cursor, and a deep page costs what the first does. An order on custom properties,
+params or metrics (whose values may differ in type from node to node, where Cypher's
+comparisons stop) pages by offset instead. Every page query returns its items and, on
+request, the total in the same round trip, for one parent or for many parents at once.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
+import json
+import re
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import Enum
@@ -95,13 +102,16 @@ class Sort:
 class Page:
     first: int
     offset: int = 0
+    # The sort key of the item the page starts after (a key cursor), or None.
+    after: tuple[Any, ...] | None = None
 
 
 @dataclass(frozen=True)
 class PageResult:
     rows: list[Row]
-    offset: int
+    cursors: list[str]  # one per row
     has_next: bool
+    has_previous: bool
     total: int | None
 
 
@@ -136,25 +146,72 @@ class Params:
 # --- cursors -------------------------------------------------------------------------
 
 _CURSOR_PREFIX = "offset:"
+_KEY_PREFIX = "key:"
 
 
 def encode_cursor(offset: int) -> str:
     return base64.urlsafe_b64encode(f"{_CURSOR_PREFIX}{offset}".encode()).decode()
 
 
-def decode_cursor(cursor: str, *, field: str = "after") -> int:
+def _not_ours(cursor: str, field: str) -> ValidationFailed:
+    return ValidationFailed(f"{cursor!r} is not a cursor this server gave out", field=field)
+
+
+def _text(cursor: str) -> str:
     try:
-        text = base64.urlsafe_b64decode(cursor.encode()).decode()
+        return base64.urlsafe_b64decode(cursor.encode()).decode()
     except (binascii.Error, UnicodeDecodeError, ValueError):
-        text = ""
+        return ""
+
+
+def decode_cursor(cursor: str, *, field: str = "after") -> int:
+    text = _text(cursor)
     if not text.startswith(_CURSOR_PREFIX) or not text[len(_CURSOR_PREFIX) :].isdigit():
-        raise ValidationFailed(f"{cursor!r} is not a cursor this server gave out", field=field)
+        raise _not_ours(cursor, field)
     return int(text[len(_CURSOR_PREFIX) :])
 
 
+def order_key(spec: ListSpec, sorts: tuple[Sort, ...]) -> str | None:
+    """What a key cursor of this list in this order is marked with (so that one of another
+    list or order is refused, not misread), or None when the order pages by offset."""
+    terms = sorts or spec.default_sort
+    if any(s.custom_key is not None for s in terms):
+        return None
+    text = repr((spec.label, [(s.field, s.descending) for s in terms]))
+    return hashlib.sha256(text.encode()).hexdigest()[:12]
+
+
+def encode_key_cursor(order: str, key: list[Any]) -> str:
+    text = _KEY_PREFIX + order + ":" + json.dumps(key, separators=(",", ":"))
+    return base64.urlsafe_b64encode(text.encode()).decode()
+
+
+def _decode_key_cursor(cursor: str, text: str, order: str | None, field: str) -> tuple[Any, ...]:
+    marked, _, rest = text[len(_KEY_PREFIX) :].partition(":")
+    if order is None or marked != order:
+        raise ValidationFailed(
+            f"{cursor!r} is a cursor of another list or order (keep orderBy as it was)",
+            field=field,
+        )
+    try:
+        key = json.loads(rest)
+    except ValueError:
+        key = None
+    if not isinstance(key, list) or not key or not isinstance(key[-1], str):
+        raise _not_ours(cursor, field)
+    return tuple(key)
+
+
 def page_of(
-    first: int | None, after: str | None, *, default_size: int, max_size: int, path: str = ""
+    first: int | None,
+    after: str | None,
+    *,
+    default_size: int,
+    max_size: int,
+    path: str = "",
+    order: str | None = None,
 ) -> Page:
+    """The page ``first``/``after`` ask for; ``order`` is the list's ``order_key``."""
     size = default_size if first is None else first
     if size < 0:
         raise ValidationFailed("first must not be negative", field=f"{path}first")
@@ -164,8 +221,14 @@ def page_of(
             field=f"{path}first",
             details={"maximum": max_size},
         )
-    offset = 0 if after is None else decode_cursor(after, field=f"{path}after") + 1
-    return Page(first=size, offset=offset)
+    if after is None:
+        return Page(first=size)
+    text = _text(after)
+    if text.startswith(_KEY_PREFIX):
+        key = _decode_key_cursor(after, text, order, f"{path}after")
+        return Page(first=size, after=key)
+    # (Offset cursors: an order that cannot page by key, and cursors given out before.)
+    return Page(first=size, offset=decode_cursor(after, field=f"{path}after") + 1)
 
 
 # --- compilation ---------------------------------------------------------------------
@@ -324,7 +387,14 @@ def compile_filter(flt: Filter | None, spec: ListSpec, params: Params, var: str 
     return " AND ".join(parts) if parts else "true"
 
 
-def compile_order(sorts: tuple[Sort, ...], spec: ListSpec, params: Params, var: str = "n") -> str:
+@dataclass(frozen=True)
+class _Term:
+    expr: str
+    descending: bool
+    kind: Kind | None  # None: a custom property, param or metric
+
+
+def _order_terms(sorts: tuple[Sort, ...], spec: ListSpec, params: Params, var: str) -> list[_Term]:
     terms = []
     for sort in sorts or spec.default_sort:
         if sort.custom_key is not None:
@@ -338,14 +408,80 @@ def compile_order(sorts: tuple[Sort, ...], spec: ListSpec, params: Params, var: 
                 inner = term.replace(f"{var}[", "src[", 1)
                 order = "DESC" if sort.descending else "ASC"
                 term = f"head(COLLECT {{ MATCH {pattern} RETURN {inner} AS v ORDER BY v {order} }})"
+            terms.append(_Term(term, sort.descending, None))
         else:
             if sort.field not in spec.fields or spec.fields[sort.field] is Kind.STRING_LIST:
                 raise ValidationFailed(f"{sort.field!r} cannot be sorted on", field="orderBy")
-            term = f"{var}.`{sort.field}`"
-        terms.append(f"{term} {'DESC' if sort.descending else 'ASC'}")
+            terms.append(_Term(f"{var}.`{sort.field}`", sort.descending, spec.fields[sort.field]))
     # The id breaks ties, so pages never overlap or skip.
-    terms.append(f"{var}.id ASC")
-    return ", ".join(terms)
+    terms.append(_Term(f"{var}.id", False, Kind.ID))
+    return terms
+
+
+def compile_order(sorts: tuple[Sort, ...], spec: ListSpec, params: Params, var: str = "n") -> str:
+    return ", ".join(
+        f"{t.expr} {'DESC' if t.descending else 'ASC'}"
+        for t in _order_terms(sorts, spec, params, var)
+    )
+
+
+def _key_expr(terms: list[_Term]) -> str:
+    """The sort key of an item as a list: times as text, to the nanosecond (a Python
+    datetime would round them to the microsecond, and the cursor's item would come again)."""
+    return (
+        "["
+        + ", ".join(f"toString({t.expr})" if t.kind is Kind.TIME else t.expr for t in terms)
+        + "]"
+    )
+
+
+# Neo4j's text for a zoned datetime (what toString gives, and datetime() reads).
+_TIME_TEXT = re.compile(
+    r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?"
+    r"(Z|[+-]\d{2}:\d{2}(:\d{2})?)(\[[\w/+-]{1,64}\])?"
+)
+
+
+def _key_value(term: _Term, value: Any, params: Params, cursor_field: str) -> str:
+    if term.kind is Kind.TIME:
+        if not (isinstance(value, str) and _TIME_TEXT.fullmatch(value)):
+            raise ValidationFailed("not a cursor this server gave out", field=cursor_field)
+        return f"datetime({params.add(value)})"
+    fits = (
+        isinstance(value, int | float) and not isinstance(value, bool)
+        if term.kind is Kind.NUMBER
+        else isinstance(value, str)
+    )
+    if not fits:
+        raise ValidationFailed("not a cursor this server gave out", field=cursor_field)
+    return params.add(value)
+
+
+def _after(terms: list[_Term], key: tuple[Any, ...], params: Params, cursor_field: str) -> str:
+    """Items that sort after ``key``, as ORDER BY sorts (nulls last going up, first
+    going down): after on the first term, or equal on it and after on the next, ..."""
+    if len(key) != len(terms):
+        raise ValidationFailed("not a cursor this server gave out", field=cursor_field)
+    values = [
+        None if v is None else _key_value(t, v, params, cursor_field)
+        for t, v in zip(terms, key, strict=True)
+    ]
+    options = []
+    for i, (term, value) in enumerate(zip(terms, values, strict=True)):
+        same = [
+            f"{t.expr} IS NULL" if v is None else f"{t.expr} = {v}"
+            for t, v in zip(terms[:i], values[:i], strict=True)
+        ]
+        if value is None:
+            if not term.descending:
+                continue  # nothing sorts after a null going up
+            beyond = f"{term.expr} IS NOT NULL"
+        elif term.descending:
+            beyond = f"{term.expr} < {value}"
+        else:
+            beyond = f"({term.expr} > {value} OR {term.expr} IS NULL)"
+        options.append(" AND ".join([*same, beyond]))
+    return " OR ".join(f"({o})" for o in options) if options else "false"
 
 
 async def fetch_pages(
@@ -363,12 +499,22 @@ async def fetch_pages(
     # Tombstones (deleted nodes) stay in the graph for lineage, never in listings.
     where = f"NOT n:Deleted AND {in_scope('n')} AND ({compile_filter(flt, spec, params)})"
     params.values.update(scope_params())
-    order = compile_order(sorts, spec, params)
-    params.values.update(skip=page.offset, limit=page.first + 1)
+    terms = _order_terms(sorts, spec, params, "n")
+    order = ", ".join(f"{t.expr} {'DESC' if t.descending else 'ASC'}" for t in terms)
+    keyed = order_key(spec, sorts)
+    params.values.update(limit=page.first + 1)
+    window = "LIMIT $limit"
+    items_where = where
+    if page.after is not None:
+        items_where = f"{where} AND ({_after(terms, page.after, params, 'after')})"
+    elif page.offset:
+        params.values["skip"] = page.offset
+        window = "SKIP $skip LIMIT $limit"
+    item = f"[{node_map('n')}, {_key_expr(terms)}]" if keyed else node_map("n")
     total = f"COUNT {{ {spec.match} WHERE {where} }}" if with_total else "null"
     items = (
-        f"COLLECT {{ {spec.match} WHERE {where} "
-        f"RETURN {node_map('n')} AS item ORDER BY {order} SKIP $skip LIMIT $limit }}"
+        f"COLLECT {{ {spec.match} WHERE {items_where} "
+        f"RETURN {item} AS item ORDER BY {order} {window} }}"
     )
     if spec.parent_label is None:
         query = f"RETURN null AS parentId, {total} AS total, {items} AS items"
@@ -382,11 +528,28 @@ async def fetch_pages(
     rows = await store.read(query, params.values, raw=True)
     results: dict[str | None, PageResult] = {}
     for row in rows:
-        found = row["items"]
+        found = row["items"][: page.first]
+        if keyed:
+            nodes = [decode_node(projected)[1] for projected, _ in found]
+            cursors = [encode_key_cursor(keyed, key) for _, key in found]
+        else:
+            nodes = [decode_node(projected)[1] for projected in found]
+            cursors = [encode_cursor(page.offset + i) for i in range(len(found))]
         results[row["parentId"]] = PageResult(
-            rows=[decode_node(item)[1] for item in found[: page.first]],
-            offset=page.offset,
-            has_next=len(found) > page.first,
+            rows=nodes,
+            cursors=cursors,
+            has_next=len(row["items"]) > page.first,
+            has_previous=page.after is not None or page.offset > 0,
             total=row["total"],
         )
     return results
+
+
+def empty_page(page: Page) -> PageResult:
+    return PageResult(
+        rows=[],
+        cursors=[],
+        has_next=False,
+        has_previous=page.after is not None or page.offset > 0,
+        total=0,
+    )

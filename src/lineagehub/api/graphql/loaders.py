@@ -12,7 +12,15 @@ from strawberry.dataloader import DataLoader
 
 from lineagehub.graph import entities, versions
 from lineagehub.graph import lineage as graph_lineage
-from lineagehub.graph.listing import Filter, ListSpec, Page, PageResult, Sort, fetch_pages
+from lineagehub.graph.listing import (
+    Filter,
+    ListSpec,
+    Page,
+    PageResult,
+    Sort,
+    empty_page,
+    fetch_pages,
+)
 from lineagehub.graph.records import Entity, ModelVersion
 from lineagehub.graph.store import Store
 
@@ -121,7 +129,7 @@ class Loaders:
                 with_total=first.with_total,
             )
             for member in members:
-                empty = PageResult(rows=[], offset=first.page.offset, has_next=False, total=0)
+                empty = empty_page(first.page)
                 answers[key, member.parent_id] = results.get(member.parent_id, empty)
         return [answers[r.group(), r.parent_id] for r in requests]
 

@@ -34,7 +34,7 @@ from lineagehub.graph.listing import (
     ListSpec,
     Page,
     Sort,
-    encode_cursor,
+    order_key,
     page_of,
 )
 from lineagehub.graph.properties import CustomProperty as CustomPropertyRecord
@@ -241,24 +241,26 @@ async def load_page(
     flt = to_filter(filter)
     if extra:
         flt = Filter(conditions=extra, all_of=(flt,) if flt else ())
+    sorts = to_sorts(order_by) or sorts
     page: Page = page_of(
         first,
         after,
         default_size=settings.default_page_size,
         max_size=settings.max_page_size,
+        order=order_key(spec, sorts),
     )
     wants_total = any(_selects(f.selections, "totalCount") for f in info.selected_fields)
     result = await info.context.loaders.pages.load(
-        PageRequest(spec, parent_id, flt, to_sorts(order_by) or sorts, page, wants_total)
+        PageRequest(spec, parent_id, flt, sorts, page, wants_total)
     )
     nodes = [wrap(row) for row in result.rows]
-    edges = [Edge(cursor=encode_cursor(result.offset + i), node=n) for i, n in enumerate(nodes)]
+    edges = [Edge(cursor=c, node=n) for c, n in zip(result.cursors, nodes, strict=True)]
     return Connection(
         edges=edges,
         nodes=nodes,
         page_info=PageInfo(
             has_next_page=result.has_next,
-            has_previous_page=result.offset > 0,
+            has_previous_page=result.has_previous,
             start_cursor=edges[0].cursor if edges else None,
             end_cursor=edges[-1].cursor if edges else None,
         ),
