@@ -224,12 +224,41 @@ def test_cursors_of_another_order_or_made_up_are_refused(api: Api, db: neo4j.Dri
     made_up = base64.urlsafe_b64encode(f"key:{order}:{forged}".encode()).decode()
     error = api.fails(query % by_time, {"after": made_up})
     assert (error["extensions"]["code"], error["extensions"]["field"]) == ("VALIDATION", "after")
+    # Made up deeper: an impossible date, a nested list, a digit that is not ASCII.
+    impossible = json.dumps(["2024-13-45T99:99:99Z", *json.loads(key)[1:]])
+    for text in (f"key:{order}:{impossible}", f"key:{order}:" + "[" * 5000, "offset:\u00b2"):
+        bad = base64.urlsafe_b64encode(text.encode()).decode()
+        error = api.fails(query % by_time, {"after": bad})
+        assert (error["extensions"]["code"], error["extensions"]["field"]) == (
+            "VALIDATION",
+            "after",
+        ), text
     # Offset cursors (given out before, and for orders on custom properties) still work.
     old = base64.urlsafe_b64encode(b"offset:1").decode()
     rest = api(query % "", {"after": old})["registeredModels"]["nodes"]
     assert [n["name"] for n in rest] == ["model-003", "model-004"]
     by_score = 'orderBy: [{customProperty: "score", direction: DESC}]'
     assert walk(api, by_score, 2) == [f"model-{i:03}" for i in range(5, 0, -1)]
+
+
+def test_a_bad_cursor_fails_its_own_list_only(api: Api, db: neo4j.Driver) -> None:
+    """Cursors are checked before the lists are read (together, in one query): one bad
+    cursor is an error on its own list, and the list beside it is answered."""
+    seed(db, 2, versions=3)
+    versions = """versions(first: 1, after: $after, orderBy: [{field: CREATED_AT}])
+                  { nodes { name } pageInfo { endCursor } }"""
+    query = f"""query($after: String, $bad: String) {{
+        good: registeredModel(name: "model-001") {{ {versions} }}
+        bad: registeredModel(name: "model-002") {{ {versions.replace("$after", "$bad")} }} }}"""
+    found = api(query, {"after": None, "bad": None})["good"]["versions"]
+    text = base64.urlsafe_b64decode(found["pageInfo"]["endCursor"]).decode()
+    order, _, key = text[len("key:") :].partition(":")
+    forged = json.dumps(["2024-02-30T00:00:00Z", *json.loads(key)[1:]])
+    bad = base64.urlsafe_b64encode(f"key:{order}:{forged}".encode()).decode()
+    answer = api.post(query, {"after": found["pageInfo"]["endCursor"], "bad": bad})
+    (error,) = answer.body["errors"]
+    assert (error["extensions"]["code"], error["path"]) == ("VALIDATION", ["bad", "versions"])
+    assert answer.body["data"]["good"]["versions"]["nodes"] == [{"name": "v2"}]
 
 
 def test_nested_pages_walk_by_key_for_each_parent(api: Api, db: neo4j.Driver) -> None:
@@ -244,6 +273,17 @@ def test_nested_pages_walk_by_key_for_each_parent(api: Api, db: neo4j.Driver) ->
     # One cursor (model-001's v4) for both parents: each lists what sorts after its key,
     # and all of model-002's versions are newer (in one query still).
     assert [[v["name"] for v in m["versions"]["nodes"]] for m in after] == [["v3", "v2"], []]
+
+
+def test_a_time_without_an_offset_is_utc(api: Api, db: neo4j.Driver) -> None:
+    """Neo4j cannot compare a local time with a zoned one: input times are zoned, UTC when
+    given without an offset (before, such a filter matched nothing)."""
+    seed(db, 6)  # created on 2026-01-02 ... 2026-01-07, UTC
+    later = 'filter: {createdAt: {gte: "2026-01-05T00:00:00"}}'
+    assert names(api, later) == ["model-004", "model-005", "model-006"]
+    assert names(api, 'filter: {createdAt: {gte: "2026-01-05T01:00:00+02:00"}}') == names(
+        api, later
+    )
 
 
 def test_bad_cursor_and_page_size_over_the_cap(api: Api) -> None:

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import threading
 import time
@@ -11,6 +12,7 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+import httpcore
 import neo4j
 import pytest
 from standardwebhooks.webhooks import Webhook as Verifier
@@ -462,9 +464,42 @@ def test_the_host_checked_is_the_one_the_client_connects_to() -> None:
     differ. Strict mode also refuses shared (CGNAT) space and NAT64-wrapped private ones."""
     assert webhooks.client_host("http://ß.example/x", "url") == "xn--zca.example"
     strict = webhooks.Reach.of(DEFAULT_DENIED_NETWORKS, allow_private=False)
-    for address in ("10.0.0.5", "100.64.1.1", "64:ff9b::a00:5", "64:ff9b:1::1", "::1"):
+    wrapped = ("64:ff9b::a00:5", "2002:a00:5::1", "::a00:5")  # NAT64, 6to4, compatible
+    for address in ("10.0.0.5", "100.64.1.1", "64:ff9b:1::1", "::1", *wrapped):
         assert strict.refusal(address) is not None, address
+    lenient = webhooks.Reach.of(DEFAULT_DENIED_NETWORKS, allow_private=True)
+    assert lenient.refusal("::1") is None  # IPv6's loopback, not 0.0.0.1
+    for address in ("2002:a9fe:a9fe::1", "::169.254.169.254"):  # metadata, wrapped
+        assert lenient.refusal(address) is not None, address
     assert strict.refusal("93.184.215.14") is None
     assert (
         webhooks.Reach.of(DEFAULT_DENIED_NETWORKS, allow_private=True).refusal("10.0.0.5") is None
     )
+
+
+def test_an_address_that_never_answers_leaves_time_for_the_next(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Addresses are tried in turn, each with its share of the connect timeout: one that
+    drops connections (a firewalled IPv6 address, say) does not use up the whole of it."""
+    given: list[tuple[str, float | None]] = []
+
+    class Inner:
+        async def connect_tcp(self, host: str, port: int, **kw: Any) -> str:
+            given.append((host, kw["timeout"]))
+            if host == "2001:db8::1":
+                await asyncio.sleep(kw["timeout"])
+                raise httpcore.ConnectTimeout("no answer")
+            return "connected"
+
+    async def two(host: str, port: int) -> list[str]:
+        return ["2001:db8::1", "192.0.2.1"]  # (nothing is sent: the inner backend is fake)
+
+    monkeypatch.setattr(webhooks, "resolve", two)
+    pinned = webhooks.Pinned(lambda: webhooks.ANYWHERE)
+    monkeypatch.setattr(pinned, "_inner", Inner())
+    connected: Any = asyncio.run(pinned.connect_tcp("hooks.example", 443, timeout=1.0))
+    assert connected == "connected"
+    (first, one), (second, other) = given
+    assert (first, second) == ("2001:db8::1", "192.0.2.1")
+    assert one == pytest.approx(0.5) and other is not None and 0.3 < other <= 0.5

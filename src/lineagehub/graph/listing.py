@@ -17,11 +17,13 @@ import base64
 import binascii
 import hashlib
 import json
+import math
 import re
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import Enum
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from lineagehub.graph.errors import LimitExceeded, ValidationFailed
 from lineagehub.graph.identity import in_scope, scope_params
@@ -147,6 +149,7 @@ class Params:
 
 _CURSOR_PREFIX = "offset:"
 _KEY_PREFIX = "key:"
+_CURSOR_MAX = 8192
 
 
 def encode_cursor(offset: int) -> str:
@@ -158,6 +161,8 @@ def _not_ours(cursor: str, field: str) -> ValidationFailed:
 
 
 def _text(cursor: str) -> str:
+    if len(cursor) > _CURSOR_MAX:
+        return ""
     try:
         return base64.urlsafe_b64decode(cursor.encode()).decode()
     except (binascii.Error, UnicodeDecodeError, ValueError):
@@ -166,9 +171,13 @@ def _text(cursor: str) -> str:
 
 def decode_cursor(cursor: str, *, field: str = "after") -> int:
     text = _text(cursor)
-    if not text.startswith(_CURSOR_PREFIX) or not text[len(_CURSOR_PREFIX) :].isdigit():
+    digits = text[len(_CURSOR_PREFIX) :]
+    if (
+        not (text.startswith(_CURSOR_PREFIX) and digits.isascii() and digits.isdigit())
+        or len(digits) > 12
+    ):
         raise _not_ours(cursor, field)
-    return int(text[len(_CURSOR_PREFIX) :])
+    return int(digits)
 
 
 def order_key(spec: ListSpec, sorts: tuple[Sort, ...]) -> str | None:
@@ -186,20 +195,63 @@ def encode_key_cursor(order: str, key: list[Any]) -> str:
     return base64.urlsafe_b64encode(text.encode()).decode()
 
 
-def _decode_key_cursor(cursor: str, text: str, order: str | None, field: str) -> tuple[Any, ...]:
+def _decode_key_cursor(
+    cursor: str, text: str, spec: ListSpec | None, sorts: tuple[Sort, ...], field: str
+) -> tuple[Any, ...]:
     marked, _, rest = text[len(_KEY_PREFIX) :].partition(":")
-    if order is None or marked != order:
+    if spec is None or marked != order_key(spec, sorts):
         raise ValidationFailed(
             f"{cursor!r} is a cursor of another list or order (keep orderBy as it was)",
             field=field,
         )
     try:
         key = json.loads(rest)
-    except ValueError:
+    except (ValueError, RecursionError):
         key = None
-    if not isinstance(key, list) or not key or not isinstance(key[-1], str):
+    kinds = [spec.fields.get(s.field or "") for s in sorts or spec.default_sort] + [Kind.ID]
+    if not (
+        isinstance(key, list)
+        and len(key) == len(kinds)
+        and key[-1] is not None
+        and all(v is None or _fits(kind, v) for kind, v in zip(kinds, key, strict=True))
+    ):
         raise _not_ours(cursor, field)
     return tuple(key)
+
+
+def _fits(kind: Kind | None, value: Any) -> bool:
+    """Whether ``value`` can stand in a key cursor at a term of this kind (so that the
+    query it makes is one Neo4j runs: a made-up cursor is refused here, as VALIDATION)."""
+    if kind is Kind.TIME:
+        return isinstance(value, str) and _is_time_text(value)
+    if kind is Kind.NUMBER:
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            return False
+        return -(2**63) <= value < 2**63 if isinstance(value, int) else math.isfinite(value)
+    return isinstance(value, str) and len(value) <= _CURSOR_MAX
+
+
+# Neo4j's text for a zoned datetime (what toString gives, and datetime() reads).
+_TIME_TEXT = re.compile(
+    r"(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(?::\d{2})?)(?:\.(\d{1,9}))?"
+    r"(Z|[+-]\d{2}:\d{2}(?::\d{2})?)(?:\[([A-Za-z0-9_/+-]{1,64})\])?",
+    re.ASCII,
+)
+
+
+def _is_time_text(text: str) -> bool:
+    found = _TIME_TEXT.fullmatch(text)
+    if found is None:
+        return False
+    clock, fraction, offset, zone = found.groups()
+    try:
+        # (Python reads up to microseconds: the digits beyond are digits all the same.)
+        datetime.fromisoformat(f"{clock}.{(fraction or '0')[:6]}{offset}")
+        if zone is not None:
+            ZoneInfo(zone)
+    except (ValueError, KeyError):  # (ZoneInfoNotFoundError is a KeyError)
+        return False
+    return True
 
 
 def page_of(
@@ -209,9 +261,11 @@ def page_of(
     default_size: int,
     max_size: int,
     path: str = "",
-    order: str | None = None,
+    spec: ListSpec | None = None,
+    sorts: tuple[Sort, ...] = (),
 ) -> Page:
-    """The page ``first``/``after`` ask for; ``order`` is the list's ``order_key``."""
+    """The page ``first``/``after`` ask for, of ``spec`` in the order ``sorts`` (a key
+    cursor is checked whole here, so that a bad one fails its own list only)."""
     size = default_size if first is None else first
     if size < 0:
         raise ValidationFailed("first must not be negative", field=f"{path}first")
@@ -225,8 +279,7 @@ def page_of(
         return Page(first=size)
     text = _text(after)
     if text.startswith(_KEY_PREFIX):
-        key = _decode_key_cursor(after, text, order, f"{path}after")
-        return Page(first=size, after=key)
+        return Page(first=size, after=_decode_key_cursor(after, text, spec, sorts, f"{path}after"))
     # (Offset cursors: an order that cannot page by key, and cursors given out before.)
     return Page(first=size, offset=decode_cursor(after, field=f"{path}after") + 1)
 
@@ -435,36 +488,18 @@ def _key_expr(terms: list[_Term]) -> str:
     )
 
 
-# Neo4j's text for a zoned datetime (what toString gives, and datetime() reads).
-_TIME_TEXT = re.compile(
-    r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?"
-    r"(Z|[+-]\d{2}:\d{2}(:\d{2})?)(\[[\w/+-]{1,64}\])?"
-)
-
-
-def _key_value(term: _Term, value: Any, params: Params, cursor_field: str) -> str:
+def _key_value(term: _Term, value: Any, params: Params) -> str:
     if term.kind is Kind.TIME:
-        if not (isinstance(value, str) and _TIME_TEXT.fullmatch(value)):
-            raise ValidationFailed("not a cursor this server gave out", field=cursor_field)
         return f"datetime({params.add(value)})"
-    fits = (
-        isinstance(value, int | float) and not isinstance(value, bool)
-        if term.kind is Kind.NUMBER
-        else isinstance(value, str)
-    )
-    if not fits:
-        raise ValidationFailed("not a cursor this server gave out", field=cursor_field)
     return params.add(value)
 
 
-def _after(terms: list[_Term], key: tuple[Any, ...], params: Params, cursor_field: str) -> str:
-    """Items that sort after ``key``, as ORDER BY sorts (nulls last going up, first
-    going down): after on the first term, or equal on it and after on the next, ..."""
-    if len(key) != len(terms):
-        raise ValidationFailed("not a cursor this server gave out", field=cursor_field)
+def _after(terms: list[_Term], key: tuple[Any, ...], params: Params) -> str:
+    """Items that sort after ``key`` (checked by ``page_of``), as ORDER BY sorts (nulls
+    last going up, first going down): after on the first term, or equal on it and after
+    on the next, ..."""
     values = [
-        None if v is None else _key_value(t, v, params, cursor_field)
-        for t, v in zip(terms, key, strict=True)
+        None if v is None else _key_value(t, v, params) for t, v in zip(terms, key, strict=True)
     ]
     options = []
     for i, (term, value) in enumerate(zip(terms, values, strict=True)):
@@ -506,7 +541,7 @@ async def fetch_pages(
     window = "LIMIT $limit"
     items_where = where
     if page.after is not None:
-        items_where = f"{where} AND ({_after(terms, page.after, params, 'after')})"
+        items_where = f"{where} AND ({_after(terms, page.after, params)})"
     elif page.offset:
         params.values["skip"] = page.offset
         window = "SKIP $skip LIMIT $limit"

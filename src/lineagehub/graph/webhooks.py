@@ -143,7 +143,10 @@ class Reach:
         if isinstance(ip, ipaddress.IPv6Address):
             if ip.ipv4_mapped is not None:
                 ip = ip.ipv4_mapped
-            elif ip in _NAT64:  # an IPv4 address reached through a NAT64 gateway
+            elif ip.sixtofour is not None:  # 6to4: the IPv4 address it tunnels to
+                ip = ip.sixtofour
+            elif ip in _NAT64 or (ip in _COMPATIBLE and ip != _LOOPBACK6):
+                # An IPv4 address in its last 32 bits.
                 ip = ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF)
         for network in self.deny:
             if ip.version == network.version and ip in network:
@@ -218,17 +221,23 @@ class Pinned(httpcore.AsyncNetworkBackend):
             if refused is not None:
                 raise Refused(f"{host} resolves to {refused}")
         last: Exception | None = None
-        for address in addresses:
+        for n, address in enumerate(addresses):
+            # Each address its share of what is left, so that one that never answers (a
+            # firewall dropping IPv6, say) leaves time for the next.
+            share = None if timeout is None else timeout / (len(addresses) - n)
+            began = time.monotonic()
             try:
                 return await self._inner.connect_tcp(
                     address,
                     port,
-                    timeout=timeout,
+                    timeout=share,
                     local_address=local_address,
                     socket_options=socket_options,
                 )
             except (httpcore.ConnectError, httpcore.ConnectTimeout) as error:
                 last = error
+                if timeout is not None:
+                    timeout -= time.monotonic() - began
         assert last is not None
         raise last
 
@@ -247,6 +256,9 @@ class Pinned(httpcore.AsyncNetworkBackend):
 # The well-known NAT64 prefix (its last 32 bits are an IPv4 address), and the local-use one.
 _NAT64 = ipaddress.IPv6Network("64:ff9b::/96")
 _LOCAL_NAT64 = ipaddress.IPv6Network("64:ff9b:1::/48")
+# IPv4-compatible addresses (deprecated, ::a.b.c.d), but for ::1, IPv6's loopback.
+_COMPATIBLE = ipaddress.IPv6Network("::/96")
+_LOOPBACK6 = ipaddress.IPv6Address("::1")
 # Carrier-grade NAT's shared space: private in use, though not ``is_private``.
 _SHARED = ipaddress.IPv4Network("100.64.0.0/10")
 
@@ -559,7 +571,7 @@ class Dispatcher:
         # No proxy from the environment, no redirect followed (a plain connection pool),
         # and every connection made through the policy's checked addresses.
         self._pool = httpcore.AsyncConnectionPool(
-            ssl_context=httpx.create_ssl_context(),
+            ssl_context=httpx.create_ssl_context(trust_env=False),
             max_connections=100,
             max_keepalive_connections=20,
             keepalive_expiry=5.0,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any, NewType
 
 import strawberry
@@ -20,7 +21,22 @@ def _parse_long(value: Any) -> int:
     return number
 
 
+def _parse_time(value: Any) -> datetime:
+    """An ISO 8601 date and time; without an offset, UTC (so that every stored time is
+    comparable with every other: Neo4j cannot compare a local time with a zoned one)."""
+    if not isinstance(value, str):
+        raise ValueError("DateTime takes an ISO 8601 string")
+    parsed = datetime.fromisoformat(value)
+    return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=UTC)
+
+
 SCALARS: dict[object, ScalarDefinition] = {
+    datetime: strawberry.scalar(
+        name="DateTime",
+        description="A date and time, ISO 8601; one given without an offset is UTC.",
+        serialize=datetime.isoformat,
+        parse_value=_parse_time,
+    ),
     JSON: strawberry.scalar(
         name="JSON",
         description="Any JSON value: object, array, string, number, boolean or null.",

@@ -34,7 +34,6 @@ from lineagehub.graph.listing import (
     ListSpec,
     Page,
     Sort,
-    order_key,
     page_of,
 )
 from lineagehub.graph.properties import CustomProperty as CustomPropertyRecord
@@ -247,7 +246,8 @@ async def load_page(
         after,
         default_size=settings.default_page_size,
         max_size=settings.max_page_size,
-        order=order_key(spec, sorts),
+        spec=spec,
+        sorts=sorts,
     )
     wants_total = any(_selects(f.selections, "totalCount") for f in info.selected_fields)
     result = await info.context.loaders.pages.load(
