@@ -78,17 +78,18 @@ query Page($first: Int!, $after: String) {
   }
 }
 """
+# As one would write them by hand: read off the createdAt index in order (IS NOT NULL or
+# a range on it, the tie on the id kept out of the planner's way).
 _PAGE_RETURN = (
     "RETURN n.id AS id, n.name AS name, n.createdAt AS createdAt "
-    "ORDER BY n.createdAt DESC, n.id LIMIT $limit"
+    "ORDER BY n.createdAt DESC, n.id SKIP $skip LIMIT $limit"
 )
 PAGE_KEY_CYPHER = (
-    "MATCH (n:ModelVersion) WHERE NOT n:Deleted AND (n.createdAt < datetime($at) "
-    "OR (n.createdAt = datetime($at) AND n.id > $id)) " + _PAGE_RETURN
+    "MATCH (n:ModelVersion) WHERE NOT n:Deleted AND n.createdAt <= datetime($at) "
+    "AND CASE WHEN n.createdAt = datetime($at) THEN n.id > $id ELSE true END " + _PAGE_RETURN
 )
 PAGE_SKIP_CYPHER = (
-    "MATCH (n:ModelVersion) WHERE NOT n:Deleted WITH n "
-    "ORDER BY n.createdAt DESC, n.id SKIP $skip " + _PAGE_RETURN
+    "MATCH (n:ModelVersion) WHERE NOT n:Deleted AND n.createdAt IS NOT NULL " + _PAGE_RETURN
 )
 PAGE_SIZE = 20
 REGISTER = """
@@ -276,7 +277,7 @@ async def page_rows(
         (
             f"modelVersions, page at {depth:,}: key cursor",
             api(key_cursor),
-            raw(PAGE_KEY_CYPHER, {"at": at, "id": last_id}),
+            raw(PAGE_KEY_CYPHER, {"at": at, "id": last_id, "skip": 0}),
         ),
         (
             f"modelVersions, page at {depth:,}: offset cursor",

@@ -142,6 +142,7 @@ ALL_EVENTS = ListSpec(
     match="MATCH (n:AuditEvent)",
     fields=AUDIT_FIELDS,
     default_sort=(Sort("at", descending=True),),
+    indexed=frozenset({"at"}),
 )
 EVENTS_OF_NODE = ListSpec(
     label="AuditEvent",

@@ -128,6 +128,7 @@ DATASETS = ListSpec(
     match="MATCH (n:Dataset)",
     fields=Dataset.FIELDS,
     default_sort=(Sort("uri"),),
+    indexed=frozenset({"createdAt", "uri"}),
 )
 
 

@@ -122,6 +122,7 @@ EXPERIMENTS = ListSpec(
     match="MATCH (n:Experiment)",
     fields=Experiment.FIELDS,
     default_sort=(Sort("name"),),
+    indexed=frozenset({"createdAt", "name"}),
 )
 RUNS_OF_EXPERIMENT = ListSpec(
     label=ExperimentRun.LABEL,

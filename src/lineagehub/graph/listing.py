@@ -133,6 +133,10 @@ class ListSpec:
     # Related nodes whose keys filters and sorts may reach: name -> a literal pattern
     # binding ``src`` to the related node of ``n``.
     related: tuple[tuple[str, str], ...] = ()
+    # Fields every node of the list has, in an index on ``label`` that keeps them in order
+    # (top-level lists): a page sorted on one of them first is read off the index from
+    # where it starts, and reading stops after a page, however long the list.
+    indexed: frozenset[str] = frozenset()
 
 
 @dataclass
@@ -519,6 +523,72 @@ def _after(terms: list[_Term], key: tuple[Any, ...], params: Params) -> str:
     return " OR ".join(f"({o})" for o in options) if options else "false"
 
 
+def _leading_index(spec: ListSpec, sorts: tuple[Sort, ...]) -> str | None:
+    """The field an index gives this list's order by, if any (see ``ListSpec.indexed``)."""
+    first = (sorts or spec.default_sort)[0]
+    if spec.parent_label is None and first.custom_key is None and first.field in spec.indexed:
+        return first.field
+    return None
+
+
+def _after_indexed(terms: list[_Term], key: tuple[Any, ...], params: Params) -> str:
+    """``_after`` for an order whose first term an index keeps (never null): a range on
+    it that the index seeks from, the rest for the items that tie with the cursor's
+    (inside CASE, so that the planner does not split the range into a union of seeks)."""
+    first = terms[0]
+    value = _key_value(first, key[0], params)
+    rest = _after(terms[1:], key[1:], params)
+    return (
+        f"{first.expr} {'<=' if first.descending else '>='} {value} "
+        f"AND CASE WHEN {first.expr} = {value} THEN {rest} ELSE true END"
+    )
+
+
+def page_query(
+    spec: ListSpec,
+    *,
+    flt: Filter | None,
+    sorts: tuple[Sort, ...],
+    page: Page,
+    with_total: bool,
+) -> tuple[str, Params]:
+    """The query for pages of ``spec`` (each parent's, from ``$parentIds``)."""
+    params = Params()
+    # Tombstones (deleted nodes) stay in the graph for lineage, never in listings.
+    where = f"NOT n:Deleted AND {in_scope('n')} AND ({compile_filter(flt, spec, params)})"
+    params.values.update(scope_params())
+    terms = _order_terms(sorts, spec, params, "n")
+    order = ", ".join(f"{t.expr} {'DESC' if t.descending else 'ASC'}" for t in terms)
+    keyed = order_key(spec, sorts)
+    params.values.update(limit=page.first + 1)
+    window = "LIMIT $limit"
+    items_where = where
+    lead = _leading_index(spec, sorts)
+    if page.after is not None and lead is not None and page.after[0] is not None:
+        items_where = f"{where} AND {_after_indexed(terms, page.after, params)}"
+    elif page.after is not None:
+        items_where = f"{where} AND ({_after(terms, page.after, params)})"
+    elif lead is not None:  # (so that the planner reads the index in order)
+        items_where = f"{where} AND n.`{lead}` IS NOT NULL"
+    if page.offset:
+        params.values["skip"] = page.offset
+        window = "SKIP $skip LIMIT $limit"
+    item = f"[{node_map('n')}, {_key_expr(terms)}]" if keyed else node_map("n")
+    total = f"COUNT {{ {spec.match} WHERE {where} }}" if with_total else "null"
+    items = (
+        f"COLLECT {{ {spec.match} WHERE {items_where} "
+        f"RETURN {item} AS item ORDER BY {order} {window} }}"
+    )
+    if spec.parent_label is None:
+        return f"RETURN null AS parentId, {total} AS total, {items} AS items", params
+    query = (
+        f"UNWIND $parentIds AS parentId "
+        f"MATCH (p:Node:`{spec.parent_label}` {{id: parentId}}) "
+        f"RETURN parentId, {total} AS total, {items} AS items"
+    )
+    return query, params
+
+
 async def fetch_pages(
     store: Store,
     spec: ListSpec,
@@ -530,36 +600,10 @@ async def fetch_pages(
     with_total: bool,
 ) -> dict[str | None, PageResult]:
     """Pages of ``spec`` for each parent (or the single top-level list): one round trip."""
-    params = Params()
-    # Tombstones (deleted nodes) stay in the graph for lineage, never in listings.
-    where = f"NOT n:Deleted AND {in_scope('n')} AND ({compile_filter(flt, spec, params)})"
-    params.values.update(scope_params())
-    terms = _order_terms(sorts, spec, params, "n")
-    order = ", ".join(f"{t.expr} {'DESC' if t.descending else 'ASC'}" for t in terms)
-    keyed = order_key(spec, sorts)
-    params.values.update(limit=page.first + 1)
-    window = "LIMIT $limit"
-    items_where = where
-    if page.after is not None:
-        items_where = f"{where} AND ({_after(terms, page.after, params)})"
-    elif page.offset:
-        params.values["skip"] = page.offset
-        window = "SKIP $skip LIMIT $limit"
-    item = f"[{node_map('n')}, {_key_expr(terms)}]" if keyed else node_map("n")
-    total = f"COUNT {{ {spec.match} WHERE {where} }}" if with_total else "null"
-    items = (
-        f"COLLECT {{ {spec.match} WHERE {items_where} "
-        f"RETURN {item} AS item ORDER BY {order} {window} }}"
-    )
-    if spec.parent_label is None:
-        query = f"RETURN null AS parentId, {total} AS total, {items} AS items"
-    else:
+    query, params = page_query(spec, flt=flt, sorts=sorts, page=page, with_total=with_total)
+    if spec.parent_label is not None:
         params.values["parentIds"] = parent_ids or []
-        query = (
-            f"UNWIND $parentIds AS parentId "
-            f"MATCH (p:Node:`{spec.parent_label}` {{id: parentId}}) "
-            f"RETURN parentId, {total} AS total, {items} AS items"
-        )
+    keyed = order_key(spec, sorts)
     rows = await store.read(query, params.values, raw=True)
     results: dict[str | None, PageResult] = {}
     for row in rows:

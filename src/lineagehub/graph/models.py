@@ -61,6 +61,7 @@ MODELS = ListSpec(
     match="MATCH (n:RegisteredModel)",
     fields=RegisteredModel.FIELDS,
     default_sort=(Sort("name"),),
+    indexed=frozenset({"createdAt", "name"}),
 )
 
 

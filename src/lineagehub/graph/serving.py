@@ -111,6 +111,7 @@ SERVICES = ListSpec(
     label=InferenceService.LABEL,
     match="MATCH (n:InferenceService)",
     fields=InferenceService.FIELDS,
+    indexed=frozenset({"createdAt"}),
 )
 DEPLOYMENTS_OF_SERVICE = ListSpec(
     label=Deployment.LABEL,

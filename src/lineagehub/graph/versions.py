@@ -59,6 +59,7 @@ ALL_VERSIONS = ListSpec(
     match="MATCH (n:ModelVersion)",
     fields=ModelVersion.FIELDS,
     related=_TRAINING_RUN,
+    indexed=frozenset({"createdAt"}),
 )
 
 
