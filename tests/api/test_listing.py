@@ -183,6 +183,11 @@ def test_pages_neither_repeat_nor_skip_when_items_come_and_go(api: Api, db: neo4
 
     seen = walk(api, newest_first, 4, meanwhile)
     assert seen == [f"model-{i:03}" for i in range(12, 0, -1)]
+    # Counted without the deleted one (unfiltered: from Neo4j's counts, not a scan).
+    count = "query($f: RegisteredModelFilter) { registeredModels(filter: $f) { totalCount } }"
+    assert api(count)["registeredModels"]["totalCount"] == 13
+    live = {"state": {"eq": "LIVE"}}
+    assert api(count, {"f": live})["registeredModels"]["totalCount"] == 13 - 2  # 5, 10
 
 
 @pytest.mark.parametrize("direction", ["ASC", "DESC"])

@@ -26,7 +26,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from lineagehub.graph.errors import LimitExceeded, ValidationFailed
-from lineagehub.graph.identity import in_scope, scope_params
+from lineagehub.graph.identity import in_scope, scope, scope_params
 from lineagehub.graph.properties import (
     JSON_SLOT,
     KEY_PATTERN,
@@ -574,7 +574,12 @@ def page_query(
         params.values["skip"] = page.offset
         window = "SKIP $skip LIMIT $limit"
     item = f"[{node_map('n')}, {_key_expr(terms)}]" if keyed else node_map("n")
-    total = f"COUNT {{ {spec.match} WHERE {where} }}" if with_total else "null"
+    total = "null"
+    if with_total and flt is None and scope() is None and spec.match == f"MATCH (n:{spec.label})":
+        # Every node of the label but the deleted: from the count store, not a scan.
+        total = f"COUNT {{ {spec.match} }} - COUNT {{ MATCH (n:Deleted) WHERE n:`{spec.label}` }}"
+    elif with_total:
+        total = f"COUNT {{ {spec.match} WHERE {where} }}"
     items = (
         f"COLLECT {{ {spec.match} WHERE {items_where} "
         f"RETURN {item} AS item ORDER BY {order} {window} }}"
