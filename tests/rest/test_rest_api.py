@@ -131,6 +131,30 @@ def test_lists_page_with_tokens_and_order(rest: Rest) -> None:
     rest.fails(400, "GET", f"{V1A3}/registered_models", nextPageToken="garbage")
 
 
+def test_a_token_is_a_place_in_the_order(rest: Rest) -> None:
+    """The next page starts after the last item seen, however many items were made
+    before it meanwhile (newest first); a token of another order is refused; offset
+    tokens given out before still work."""
+    ids = [_model(rest, f"m{i}")["id"] for i in range(6)]
+    newest = {"orderBy": "CREATE_TIME", "sortOrder": "DESC", "pageSize": "2"}
+    first = rest.ok("GET", f"{V1A3}/registered_models", **newest)
+    assert [m["id"] for m in first["items"]] == ids[:3:-1]
+    _model(rest, "newer")  # sorts before the token: moves nothing after it
+    rest_of: list[str] = []
+    token = first["nextPageToken"]
+    while token:
+        page = rest.ok("GET", f"{V1A3}/registered_models", nextPageToken=token, **newest)
+        rest_of += [m["id"] for m in page["items"]]
+        token = page["nextPageToken"]
+    assert rest_of == ids[3::-1]
+    by_id = rest.ok("GET", f"{V1A3}/registered_models", pageSize="2")["nextPageToken"]
+    error = rest.fails(400, "GET", f"{V1A3}/registered_models", nextPageToken=by_id, **newest)
+    assert "another list or order" in error
+    offset = base64.urlsafe_b64encode(b"offset:1").decode()
+    page = rest.ok("GET", f"{V1A3}/registered_models", pageSize="2", nextPageToken=offset)
+    assert [m["id"] for m in page["items"]] == ids[2:4]
+
+
 def test_list_is_one_bolt_query_whatever_its_size(rest: Rest) -> None:
     for i in range(30):
         _model(rest, f"m{i}")

@@ -49,6 +49,9 @@ def _statements() -> tuple[dict[str, str], dict[str, str]]:
         )
         index = f"{_snake(label)}_created_at"
         indexes[index] = f"CREATE INDEX {index} IF NOT EXISTS FOR (n:{label}) ON (n.createdAt)"
+        # (The REST edge lists by REST id: the unique index is across every label.)
+        index = f"{_snake(label)}_rest_id"
+        indexes[index] = f"CREATE INDEX {index} IF NOT EXISTS FOR (n:{label}) ON (n.restId)"
         scoped = record.NAME_LABEL
         if record.NAME_SCOPE in (None, "datasetKey", "codeKey"):
             if record.NAME_SCOPE is None:

@@ -184,6 +184,10 @@ def decode_cursor(cursor: str, *, field: str = "after") -> int:
     return int(digits)
 
 
+def is_key_cursor(cursor: str) -> bool:
+    return _text(cursor).startswith(_KEY_PREFIX)
+
+
 def order_key(spec: ListSpec, sorts: tuple[Sort, ...]) -> str | None:
     """What a key cursor of this list in this order is marked with (so that one of another
     list or order is refused, not misread), or None when the order pages by offset."""
@@ -544,6 +548,41 @@ def _after_indexed(terms: list[_Term], key: tuple[Any, ...], params: Params) -> 
     )
 
 
+@dataclass(frozen=True)
+class Window:
+    """How a page query picks its page of ``n``: ``where`` (the list's predicate and the
+    cursor's), ``order`` (ORDER BY terms), ``window`` (LIMIT, SKIP for offset cursors) and
+    ``key`` (the item's sort key, for its cursor; None for an offset order)."""
+
+    where: str
+    order: str
+    window: str
+    key: str | None
+    cursor_mark: str | None  # order_key: what the items' key cursors are marked with
+
+
+def window(
+    spec: ListSpec, sorts: tuple[Sort, ...], page: Page, where: str, params: Params
+) -> Window:
+    """The page ``page`` of the items of ``spec`` matching ``where``, in the order ``sorts``."""
+    terms = _order_terms(sorts, spec, params, "n")
+    order = ", ".join(f"{t.expr} {'DESC' if t.descending else 'ASC'}" for t in terms)
+    mark = order_key(spec, sorts)
+    params.values["limit"] = page.first + 1
+    lead = _leading_index(spec, sorts)
+    if page.after is not None and lead is not None and page.after[0] is not None:
+        where = f"{where} AND {_after_indexed(terms, page.after, params)}"
+    elif page.after is not None:
+        where = f"{where} AND ({_after(terms, page.after, params)})"
+    elif lead is not None:  # (so that the planner reads the index in order)
+        where = f"{where} AND n.`{lead}` IS NOT NULL"
+    limit = "LIMIT $limit"
+    if page.offset:
+        params.values["skip"] = page.offset
+        limit = "SKIP $skip LIMIT $limit"
+    return Window(where, order, limit, _key_expr(terms) if mark else None, mark)
+
+
 def page_query(
     spec: ListSpec,
     *,
@@ -557,23 +596,8 @@ def page_query(
     # Tombstones (deleted nodes) stay in the graph for lineage, never in listings.
     where = f"NOT n:Deleted AND {in_scope('n')} AND ({compile_filter(flt, spec, params)})"
     params.values.update(scope_params())
-    terms = _order_terms(sorts, spec, params, "n")
-    order = ", ".join(f"{t.expr} {'DESC' if t.descending else 'ASC'}" for t in terms)
-    keyed = order_key(spec, sorts)
-    params.values.update(limit=page.first + 1)
-    window = "LIMIT $limit"
-    items_where = where
-    lead = _leading_index(spec, sorts)
-    if page.after is not None and lead is not None and page.after[0] is not None:
-        items_where = f"{where} AND {_after_indexed(terms, page.after, params)}"
-    elif page.after is not None:
-        items_where = f"{where} AND ({_after(terms, page.after, params)})"
-    elif lead is not None:  # (so that the planner reads the index in order)
-        items_where = f"{where} AND n.`{lead}` IS NOT NULL"
-    if page.offset:
-        params.values["skip"] = page.offset
-        window = "SKIP $skip LIMIT $limit"
-    item = f"[{node_map('n')}, {_key_expr(terms)}]" if keyed else node_map("n")
+    picked = window(spec, sorts, page, where, params)
+    item = f"[{node_map('n')}, {picked.key}]" if picked.key else node_map("n")
     total = "null"
     if with_total and flt is None and scope() is None and spec.match == f"MATCH (n:{spec.label})":
         # Every node of the label but the deleted: from the count store, not a scan.
@@ -581,8 +605,8 @@ def page_query(
     elif with_total:
         total = f"COUNT {{ {spec.match} WHERE {where} }}"
     items = (
-        f"COLLECT {{ {spec.match} WHERE {items_where} "
-        f"RETURN {item} AS item ORDER BY {order} {window} }}"
+        f"COLLECT {{ {spec.match} WHERE {picked.where} "
+        f"RETURN {item} AS item ORDER BY {picked.order} {picked.window} }}"
     )
     if spec.parent_label is None:
         return f"RETURN null AS parentId, {total} AS total, {items} AS items", params

@@ -18,12 +18,16 @@ from lineagehub.graph.identity import in_scope, scope_params
 from lineagehub.graph.listing import (
     Condition,
     Filter,
+    Page,
     Params,
     Sort,
     compile_filter,
-    compile_order,
     decode_cursor,
     encode_cursor,
+    encode_key_cursor,
+    is_key_cursor,
+    page_of,
+    window,
 )
 from lineagehub.graph.store import Store, decode_node, node_map
 
@@ -57,6 +61,7 @@ class ListQuery:
 
     page_size: int = DEFAULT_PAGE_SIZE
     offset: int = 0
+    token: str | None = None  # a key token (the sort key of the last item seen)
     order_by: str = "restId"
     descending: bool = False
     filter_query: str | None = None
@@ -82,8 +87,11 @@ def check_query(params: dict[str, str]) -> None:
             raise BadRequest(f"{name} has an invalid value {params[name]!r}", field=name)
 
 
-def list_query(params: dict[str, str], *, artifact_types: bool = False) -> ListQuery:
-    """Parse pageSize, nextPageToken, orderBy, sortOrder, filterQuery (and artifactType)."""
+def list_query(
+    params: dict[str, str], *, artifact_types: bool = False, keys: bool = True
+) -> ListQuery:
+    """Parse pageSize, nextPageToken, orderBy, sortOrder, filterQuery (and artifactType).
+    ``keys``: whether the list pages by key tokens (a graph list), or only by offset."""
     size = DEFAULT_PAGE_SIZE
     if "pageSize" in params:
         raw = params["pageSize"]
@@ -91,11 +99,13 @@ def list_query(params: dict[str, str], *, artifact_types: bool = False) -> ListQ
             raise BadRequest("pageSize must be a number from 1", field="pageSize")
         size = min(int(raw), MAX_PAGE_SIZE)
     offset = 0
-    if params.get("nextPageToken"):
+    token = params.get("nextPageToken") or None
+    if token is not None and not (keys and is_key_cursor(token)):
         try:
-            offset = decode_cursor(params["nextPageToken"], field="nextPageToken") + 1
+            offset = decode_cursor(token, field="nextPageToken") + 1
         except ValidationFailed as error:
             raise BadRequest(str(error), field="nextPageToken") from None
+        token = None
     order_by = params.get("orderBy", "ID")
     if order_by not in ORDER_BY:
         raise BadRequest(f"orderBy must be one of {', '.join(ORDER_BY)}", field="orderBy")
@@ -110,6 +120,7 @@ def list_query(params: dict[str, str], *, artifact_types: bool = False) -> ListQ
     return ListQuery(
         page_size=size,
         offset=offset,
+        token=token,
         order_by=ORDER_BY[order_by],
         descending=sort_order == "DESC",
         filter_query=params.get("filterQuery") or None,
@@ -117,8 +128,8 @@ def list_query(params: dict[str, str], *, artifact_types: bool = False) -> ListQ
     )
 
 
-def _item(resource: Resource) -> str:
-    return f"{{node: {node_map('n')}, rel: {resource.related}}}"
+def _item(resource: Resource, key: str | None = None) -> str:
+    return f"{{node: {node_map('n')}, rel: {resource.related}, key: {key or 'null'}}}"
 
 
 def _render(resource: Resource, item: dict[str, Any]) -> dict[str, Any]:
@@ -152,11 +163,25 @@ async def list_page(
     )
     if query.artifact_type is not None:
         where += f" AND {ARTIFACT_TYPES[query.artifact_type]}"
-    order = compile_order((Sort(query.order_by, query.descending),), spec, params)
-    params.values.update(scope_params(), skip=query.offset, limit=query.page_size + 1)
+    sorts = (Sort(query.order_by, query.descending),)
+    page = Page(first=query.page_size, offset=query.offset)
+    if query.token is not None:
+        try:
+            page = page_of(
+                query.page_size,
+                query.token,
+                default_size=query.page_size,
+                max_size=query.page_size,
+                spec=spec,
+                sorts=sorts,
+            )
+        except ValidationFailed as error:
+            raise BadRequest(str(error), field="nextPageToken") from None
+    params.values.update(scope_params())
+    picked = window(spec, sorts, page, where, params)
     items = (
-        f"COLLECT {{ {match} WHERE {where} RETURN {_item(resource)} AS item "
-        f"ORDER BY {order} SKIP $skip LIMIT $limit }}"
+        f"COLLECT {{ {match} WHERE {picked.where} RETURN {_item(resource, picked.key)} AS item "
+        f"ORDER BY {picked.order} {picked.window} }}"
     )
     if parent is None:
         cypher = f"RETURN true AS found, {items} AS items"
@@ -172,16 +197,25 @@ async def list_page(
     if not row["found"]:
         assert parent is not None
         raise NotFound(f"no {parent.label} with id {parent_id}", field="id")
-    found = row["items"]
-    page = [_render(resource, item) for item in found[: query.page_size]]
-    return page_answer(page, query, more=len(found) > query.page_size)
+    found = row["items"][: query.page_size]
+    rendered = [_render(resource, item) for item in found]
+    more = len(row["items"]) > query.page_size
+    token = None
+    if more and picked.cursor_mark is not None:
+        token = encode_key_cursor(picked.cursor_mark, found[-1]["key"])
+    return page_answer(rendered, query, more=more, token=token)
 
 
-def page_answer(items: list[dict[str, Any]], query: ListQuery, *, more: bool) -> dict[str, Any]:
-    """A Kubeflow list answer: the page, the token of the next one ("" on the last)."""
+def page_answer(
+    items: list[dict[str, Any]], query: ListQuery, *, more: bool, token: str | None = None
+) -> dict[str, Any]:
+    """A Kubeflow list answer: the page, the token of the next one ("" on the last): the
+    last item's sort key (``token``), else an offset."""
+    if more and token is None:
+        token = encode_cursor(query.offset + query.page_size - 1)
     return {
         "items": items,
-        "nextPageToken": encode_cursor(query.offset + query.page_size - 1) if more else "",
+        "nextPageToken": token if more else "",
         "pageSize": query.page_size,
         "size": len(items),
     }

@@ -16,6 +16,7 @@ from typing import Any
 from lineagehub.api.rest.filter_query import RestField
 from lineagehub.api.rest.wire import custom_properties_out, epoch_ms, from_epoch_ms, rest_id
 from lineagehub.graph.listing import Kind, ListSpec, Sort
+from lineagehub.graph.records import RECORD_TYPES
 
 
 def _id(value: Any) -> int:
@@ -70,11 +71,14 @@ class Resource:
     where: str = "true"  # a literal predicate on ``n`` narrowing ``label``
 
     def spec(self, match: str) -> ListSpec:
+        whole = match == f"MATCH (n:{self.label})" and self.label in RECORD_TYPES
         return ListSpec(
             label=self.label,
             match=match,
             fields={f.stored: f.kind for f in self.filters.values()},
             default_sort=(Sort("restId"),),
+            # A whole label's list, by REST id or creation time: read off its index.
+            indexed=frozenset({"restId", "createdAt"}) if whole else frozenset(),
         )
 
 

@@ -236,7 +236,7 @@ async def _service_version(request: Request, store: Store) -> tuple[int, Any]:
 async def _metric_history(request: Request, store: Store) -> tuple[int, Any]:
     """Every logged point of a run's metrics (or of the runs ``filterQuery`` picks)."""
     params = _params(request)
-    query = list_query(params)
+    query = list_query(params, keys=False)  # (an in-memory list: offsets)
     run_ids: list[int] | None = None
     if "id" in request.path_params:
         run_ids = [_path_id(request)]
