@@ -7,22 +7,27 @@ import gc
 import logging
 import random
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
 from datetime import timedelta
 from functools import lru_cache
 from typing import Any
 
+from graphql import GraphQLError, OperationType, get_operation_ast, parse
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Route, WebSocketRoute
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
-from strawberry.asgi import GraphQL
+from starlette.websockets import WebSocketDisconnect
+from strawberry.asgi import ASGIWebSocketAdapter, GraphQL
 from strawberry.exceptions import ConnectionRejectionError
+from strawberry.http import GraphQLRequestData
+from strawberry.http.exceptions import WebSocketDisconnected
 from strawberry.http.parse_content_type import parse_content_type
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
+from strawberry.types import ExecutionResult
 from strawberry.types.unset import UNSET, UnsetType
 
 from lineagehub import __version__
@@ -147,8 +152,33 @@ class GraphQLPosts:
 UNSET_ACK: UnsetType = UNSET
 
 
+def _is_subscription(query: str | None, operation_name: str | None) -> bool:
+    if not query or "subscription" not in query:  # (most documents: no parse here)
+        return False
+    try:
+        operation = get_operation_ast(parse(query), operation_name)
+    except GraphQLError:
+        return False  # Strawberry reports it
+    return operation is not None and operation.operation is OperationType.SUBSCRIPTION
+
+
+class _TextFrames(ASGIWebSocketAdapter):
+    """graphql-transport-ws messages as text frames, as the protocol says: the view's
+    encoder answers bytes (for HTTP), which Strawberry would send as binary frames, and a
+    browser hands those to the client as Blobs that graphql-ws rejects ("Message is
+    missing the 'type' property"): GraphiQL, Apollo and urql subscriptions failed."""
+
+    async def send_json(self, message: Mapping[str, object]) -> None:
+        try:
+            await self.ws.send_text(encode_answer(message).decode())
+        except WebSocketDisconnect as exc:
+            raise WebSocketDisconnected from exc
+
+
 class LineagehubGraphQL(GraphQL[Context, None]):
     """Strawberry's ASGI view, with the warm lane (``api/graphql/lane.py``) in front."""
+
+    websocket_adapter_class = _TextFrames
 
     def __init__(self, settings: Settings, **kwargs: Any) -> None:
         super().__init__(
@@ -186,6 +216,31 @@ class LineagehubGraphQL(GraphQL[Context, None]):
         )
         context.webhook_nudge = self.webhook_nudge
         return context
+
+    async def execute_single(
+        self,
+        request: Request,
+        request_adapter: Any,
+        sub_response: Any,
+        context: Context,
+        root_value: Any,
+        request_data: GraphQLRequestData,
+    ) -> ExecutionResult:
+        # Subscriptions are served over the WebSocket only (no HTTP streaming transport):
+        # over HTTP, graphql-core would execute one as a query, with no event for its root,
+        # and answer a server error.
+        if _is_subscription(request_data.query, request_data.operation_name):
+            message = (
+                "subscriptions are served over a WebSocket at /graphql (graphql-transport-ws),"
+                " not over HTTP"
+            )
+            extensions: dict[str, Any] = {"code": "VALIDATION", "field": "query"}
+            if (rid := request_id.get()) is not None:
+                extensions["requestId"] = rid
+            return ExecutionResult(data=None, errors=[GraphQLError(message, extensions=extensions)])
+        return await super().execute_single(
+            request, request_adapter, sub_response, context, root_value, request_data
+        )
 
     async def get_context(self, request: Any, response: Any) -> Context:
         context = self.context(request.app)

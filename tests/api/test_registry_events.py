@@ -395,7 +395,7 @@ def subscription(
     with connect(url, subprotocols=PROTOCOLS, additional_headers=headers, open_timeout=10) as ws:
         payload = {"Authorization": authorization} if authorization else {}
         ws.send(json.dumps({"type": "connection_init", "payload": payload}))
-        ack = json.loads(ws.recv(timeout=10))
+        ack = json.loads(text_frame(ws, 10))
         assert ack["type"] == "connection_ack", ack
         ws.send(
             json.dumps(
@@ -409,9 +409,17 @@ def subscription(
         yield ws
 
 
+def text_frame(ws: ClientConnection, timeout: float) -> str:
+    """The next message, which graphql-transport-ws sends as a text frame: browsers hand a
+    binary one to the client as a Blob, which graphql-ws (GraphiQL's) cannot read."""
+    frame = ws.recv(timeout=timeout)
+    assert isinstance(frame, str), f"a binary frame: {frame!r}"
+    return frame
+
+
 def next_message(ws: ClientConnection, timeout: float = 10) -> dict[str, Any]:
     while True:
-        message: dict[str, Any] = json.loads(ws.recv(timeout=timeout))
+        message: dict[str, Any] = json.loads(text_frame(ws, timeout))
         if message["type"] == "ping":
             ws.send(json.dumps({"type": "pong"}))
             continue
@@ -706,3 +714,21 @@ def test_seqs_go_past_32_bits(team: dict[str, Client], db: neo4j.Driver) -> None
         {"i": {"name": "big", "url": "https://receiver.example/hooks", "afterSeq": start + 1}},
     )
     assert made["createWebhook"]["webhook"]["deliveredSeq"] == start + 1
+
+
+def test_a_subscription_over_http_is_told_where_to_go(team: dict[str, Client]) -> None:
+    """Subscriptions are served over the WebSocket; one POSTed (as a client does when it
+    is not set up for WebSockets) gets a clear error, not a server error."""
+    ana = team["ana"]
+    for query, operation in (
+        ("subscription { registryEvents { seq } }", None),
+        ("query Q { registryEvents { endSeq } } subscription S { registryEvents { seq } }", "S"),
+    ):
+        answer = ana.http.post("/graphql", json={"query": query, "operationName": operation})
+        (error,) = answer.json()["errors"]
+        assert error["extensions"]["code"] == "VALIDATION", error
+        assert "WebSocket" in error["message"] and error["extensions"]["requestId"]
+    # The query beside it still runs over HTTP.
+    both = "query Q { registryEvents { endSeq } } subscription S { registryEvents { seq } }"
+    answer = ana.http.post("/graphql", json={"query": both, "operationName": "Q"})
+    assert "errors" not in answer.json() and answer.json()["data"]["registryEvents"]
