@@ -300,6 +300,7 @@ class HttpConnection:
     """
 
     def __init__(self, base_url: str) -> None:
+        self.base_url = base_url
         host_port = base_url.removeprefix("http://").rstrip("/")
         host, _, port = host_port.partition(":")
         self.host, self.port = host, int(port or 80)
@@ -333,6 +334,14 @@ class HttpConnection:
             f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n".encode()
             + body
         )
+        return await self._send(request)
+
+    async def get(self, path: str) -> tuple[int, bytes]:
+        """``path`` with its query string, percent-encoded."""
+        head = f"GET {path} HTTP/1.1\r\nHost: {self.host}:{self.port}\r\n\r\n"
+        return await self._send(head.encode())
+
+    async def _send(self, request: bytes) -> tuple[int, bytes]:
         protocol, reused = await self._connect()
         try:
             status, payload, close = await self._exchange(protocol, request)

@@ -35,6 +35,7 @@ from bench.common import (
     RESULTS,
     ApiServer,
     GraphQLClient,
+    HttpConnection,
     add_neo4j_args,
     lane_timer,
     neo4j_driver,
@@ -92,6 +93,16 @@ PAGE_SKIP_CYPHER = (
     "MATCH (n:ModelVersion) WHERE NOT n:Deleted AND n.createdAt IS NOT NULL " + _PAGE_RETURN
 )
 PAGE_SIZE = 20
+REST_VERSIONS = "/api/model_registry/v1alpha3/model_versions"
+# The Kubeflow REST list's default order (by REST id), by hand.
+REST_FIRST_CYPHER = (
+    "MATCH (n:ModelVersion) WHERE NOT n:Deleted AND n.restId IS NOT NULL "
+    "RETURN n {.*} AS n ORDER BY n.restId SKIP $skip LIMIT $limit"
+)
+REST_AFTER_CYPHER = (
+    "MATCH (n:ModelVersion) WHERE NOT n:Deleted AND n.restId > $after "
+    "RETURN n {.*} AS n ORDER BY n.restId SKIP $skip LIMIT $limit"
+)
 REGISTER = """
 mutation Register($input: RegisterModelInput!) {
   registerModel(input: $input) { versionCreated version { id name } artifact { id } }
@@ -267,13 +278,40 @@ async def page_rows(
         async def one(i: int) -> None:
             records = await raw_read(driver, query, {**params, "limit": PAGE_SIZE + 1})
             page = [{k: _iso(v) for k, v in r.data().items()} for r in records]
-            json.dumps({"data": {"modelVersions": page[:PAGE_SIZE]}})
+            json.dumps({"data": {"modelVersions": page[:PAGE_SIZE]}}, default=str)
+
+        return one
+
+    http = HttpConnection(client.http.base_url)
+    offset_path = f"{REST_VERSIONS}?pageSize={PAGE_SIZE}&nextPageToken={offset_cursor(depth - 1)}"
+    status, body = await http.get(offset_path)
+    assert status == 200, body
+    rest_page = json.loads(body)
+    rest_token = rest_page["nextPageToken"]
+    last_rest_id = int(rest_page["items"][-1]["id"])
+
+    def rest(path: str) -> Callable[[int], Awaitable[int]]:
+        async def one(i: int) -> int:
+            status, body = await http.get(path)
+            assert status == 200, body[:200]
+            assert len(json.loads(body)["items"]) == PAGE_SIZE
+            return 1
 
         return one
 
     rows = []
     for label, api_one, raw_one in (
         ("modelVersions, first page", api(None), raw(PAGE_SKIP_CYPHER, {"skip": 0})),
+        (
+            "REST model_versions, first page (by id)",
+            rest(f"{REST_VERSIONS}?pageSize={PAGE_SIZE}"),
+            raw(REST_FIRST_CYPHER, {"skip": 0}),
+        ),
+        (
+            f"REST model_versions, page at {depth + PAGE_SIZE:,}: its token",
+            rest(f"{REST_VERSIONS}?pageSize={PAGE_SIZE}&nextPageToken={rest_token}"),
+            raw(REST_AFTER_CYPHER, {"after": last_rest_id, "skip": 0}),
+        ),
         (
             f"modelVersions, page at {depth:,}: key cursor",
             api(key_cursor),
@@ -291,6 +329,7 @@ async def page_rows(
         rows.append(
             Row(label, f"{PAGE_SIZE} nodes", Latency.of(api_s, trips), Latency.of(raw_s, 1), note)
         )
+    await http.close()
     return rows
 
 

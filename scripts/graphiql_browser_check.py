@@ -61,8 +61,8 @@ class Page:
         )
         return answer.get("result", {}).get("value")
 
-    async def until(self, expression: str, timeout: float = 20) -> Any:
-        deadline = time.monotonic() + timeout
+    async def until(self, expression: str, seconds: float = 20) -> Any:
+        deadline = time.monotonic() + seconds
         while time.monotonic() < deadline:
             value = await self.js(expression)
             if value:
@@ -72,7 +72,7 @@ class Page:
 
     async def screenshot(self, path: Path) -> None:
         shot = await self.call("Page.captureScreenshot", format="png")
-        path.write_bytes(base64.b64decode(shot["data"]))
+        await asyncio.to_thread(path.write_bytes, base64.b64decode(shot["data"]))
 
 
 async def run_in_graphiql(page: Page, base: str, token: str, query: str) -> None:
@@ -100,7 +100,7 @@ def register(base: str, token: str) -> None:
             "variables": {"v": name},
         }
     ).encode()
-    request = urllib.request.Request(
+    request = urllib.request.Request(  # noqa: S310 (the URL given)
         f"{base}/graphql",
         data=body,
         headers={"Content-Type": "application/json", "Authorization": f"Bearer {token}"},
@@ -109,11 +109,15 @@ def register(base: str, token: str) -> None:
         assert json.load(answer)["data"]["registerModel"]["versionCreated"]
 
 
+def tabs(port: int) -> list[dict[str, Any]]:
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/json", timeout=10) as answer:
+        found: list[dict[str, Any]] = json.load(answer)
+    return found
+
+
 async def check(base: str, token: str, port: int, shots: Path) -> list[str]:
     """The failures (none: both worked)."""
-    with urllib.request.urlopen(f"http://127.0.0.1:{port}/json", timeout=10) as answer:  # noqa: S310
-        tabs = json.load(answer)
-    tab = next(t for t in tabs if t["type"] == "page")
+    tab = next(t for t in await asyncio.to_thread(tabs, port) if t["type"] == "page")
     failures = []
     async with websockets.connect(tab["webSocketDebuggerUrl"], max_size=None) as ws:
         page = Page(ws)
@@ -133,7 +137,7 @@ async def check(base: str, token: str, port: int, shots: Path) -> list[str]:
             failures.append("the query")
         await run_in_graphiql(page, base, token, SUBSCRIBE)
         await asyncio.sleep(2)  # subscribed
-        register(base, token)
+        await asyncio.to_thread(register, base, token)
         got = await page.until(f"{RESULT} && {RESULT}.includes('VERSION_REGISTERED') && {RESULT}")
         await page.screenshot(shots / "graphiql-subscription.png")
         shown = got or await page.js(RESULT) or "nothing"
