@@ -152,11 +152,12 @@ class GraphQLPosts:
 UNSET_ACK: UnsetType = UNSET
 
 
-def _is_subscription(query: str | None, operation_name: str | None) -> bool:
+def _is_subscription(query: str | None, operation_name: str | None, max_tokens: int) -> bool:
     if not query or "subscription" not in query:  # (most documents: no parse here)
         return False
     try:
-        operation = get_operation_ast(parse(query), operation_name)
+        # (Within the token limit Strawberry's parse keeps: a huge document costs no more.)
+        operation = get_operation_ast(parse(query, max_tokens=max_tokens), operation_name)
     except GraphQLError:
         return False  # Strawberry reports it
     return operation is not None and operation.operation is OperationType.SUBSCRIPTION
@@ -229,7 +230,8 @@ class LineagehubGraphQL(GraphQL[Context, None]):
         # Subscriptions are served over the WebSocket only (no HTTP streaming transport):
         # over HTTP, graphql-core would execute one as a query, with no event for its root,
         # and answer a server error.
-        if _is_subscription(request_data.query, request_data.operation_name):
+        query, name = request_data.query, request_data.operation_name
+        if _is_subscription(query, name, self.settings.max_tokens):
             message = (
                 "subscriptions are served over a WebSocket at /graphql (graphql-transport-ws),"
                 " not over HTTP"

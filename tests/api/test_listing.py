@@ -291,6 +291,18 @@ def test_a_time_without_an_offset_is_utc(api: Api, db: neo4j.Driver) -> None:
     )
 
 
+def test_a_dataset_without_a_uri_is_listed(api: Api, db: neo4j.Driver) -> None:
+    """Lists read off an index only by fields every node has: datasets (by uri by
+    default) may lack one, and still come (last), and are counted."""
+    db.execute_query(
+        "CREATE (:Node:Dataset {id: 'ds_a', name: 'a', uri: 's3://a', state: 'LIVE', "
+        "createdAt: datetime()}), (:Node:Dataset {id: 'ds_b', name: 'b', state: 'LIVE', "
+        "createdAt: datetime()})"
+    )
+    data = api("{ datasets(first: 10) { totalCount nodes { name } } }")["datasets"]
+    assert (data["totalCount"], [n["name"] for n in data["nodes"]]) == (2, ["a", "b"])
+
+
 def test_bad_cursor_and_page_size_over_the_cap(api: Api) -> None:
     error = api.fails('{ registeredModels(after: "bogus") { totalCount } }')
     assert error["extensions"]["code"] == "VALIDATION"

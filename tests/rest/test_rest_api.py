@@ -511,6 +511,34 @@ def test_rest_writes_are_audited_and_a_failed_write_leaves_nothing(
     ]
 
 
+def test_run_logs_page_by_token_too(rest: Rest) -> None:
+    """Metrics and parameters (run logs: a REST id, no graph id) page with the others."""
+    experiment = rest.ok("POST", f"{V1A3}/experiments", {"name": "paged"})
+    run = rest.ok(
+        "POST",
+        f"{V1A3}/experiments/{experiment['id']}/experiment_runs",
+        {"name": "r1", "experimentId": experiment["id"]},
+    )
+    for step in range(4):
+        body = {"artifactType": "metric", "name": f"m{step}", "value": 0.5, "step": step}
+        rest.ok("POST", f"{V1A3}/experiment_runs/{run['id']}/artifacts", body)
+    for name in ("lr", "batch"):
+        body = {"artifactType": "parameter", "name": name, "value": "1", "parameterType": "number"}
+        rest.ok("POST", f"{V1A3}/experiment_runs/{run['id']}/artifacts", body)
+    for path in (f"{V1A3}/experiment_runs/{run['id']}/artifacts", f"{V1A3}/artifacts"):
+        for order in ({}, {"orderBy": "CREATE_TIME", "sortOrder": "DESC"}):
+            whole = rest.ok("GET", path, pageSize="100", **order)["items"]
+            seen: list[str] = []
+            token = None
+            while True:
+                page = rest.ok("GET", path, pageSize="2", nextPageToken=token, **order)
+                seen += [a["id"] for a in page["items"]]
+                token = page["nextPageToken"]
+                if not token:
+                    break
+            assert seen == [a["id"] for a in whole] and len(seen) >= 6, (path, order)
+
+
 def test_metric_history_across_runs(rest: Rest) -> None:
     experiment = rest.ok("POST", f"{V1A3}/experiments", {"name": "sweep"})
     runs = []

@@ -128,7 +128,7 @@ DATASETS = ListSpec(
     match="MATCH (n:Dataset)",
     fields=Dataset.FIELDS,
     default_sort=(Sort("uri"),),
-    indexed=frozenset({"createdAt", "uri"}),
+    indexed=frozenset({"createdAt"}),  # (not uri: a dataset may have none)
 )
 
 

@@ -133,6 +133,8 @@ class ListSpec:
     # Related nodes whose keys filters and sorts may reach: name -> a literal pattern
     # binding ``src`` to the related node of ``n``.
     related: tuple[tuple[str, str], ...] = ()
+    # What breaks ties: a property unique among the list's nodes and never null.
+    tiebreak: tuple[str, Kind] = ("id", Kind.ID)
     # Fields every node of the list has, in an index on ``label`` that keeps them in order
     # (top-level lists): a page sorted on one of them first is read off the index from
     # where it starts, and reading stops after a page, however long the list.
@@ -194,7 +196,7 @@ def order_key(spec: ListSpec, sorts: tuple[Sort, ...]) -> str | None:
     terms = sorts or spec.default_sort
     if any(s.custom_key is not None for s in terms):
         return None
-    text = repr((spec.label, [(s.field, s.descending) for s in terms]))
+    text = repr((spec.label, [(s.field, s.descending) for s in terms], spec.tiebreak[0]))
     return hashlib.sha256(text.encode()).hexdigest()[:12]
 
 
@@ -216,7 +218,8 @@ def _decode_key_cursor(
         key = json.loads(rest)
     except (ValueError, RecursionError):
         key = None
-    kinds = [spec.fields.get(s.field or "") for s in sorts or spec.default_sort] + [Kind.ID]
+    kinds = [spec.fields.get(s.field or "") for s in sorts or spec.default_sort]
+    kinds.append(spec.tiebreak[1])
     if not (
         isinstance(key, list)
         and len(key) == len(kinds)
@@ -475,7 +478,8 @@ def _order_terms(sorts: tuple[Sort, ...], spec: ListSpec, params: Params, var: s
                 raise ValidationFailed(f"{sort.field!r} cannot be sorted on", field="orderBy")
             terms.append(_Term(f"{var}.`{sort.field}`", sort.descending, spec.fields[sort.field]))
     # The id breaks ties, so pages never overlap or skip.
-    terms.append(_Term(f"{var}.id", False, Kind.ID))
+    field, kind = spec.tiebreak
+    terms.append(_Term(f"{var}.`{field}`", False, kind))
     return terms
 
 

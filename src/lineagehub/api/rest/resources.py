@@ -77,6 +77,8 @@ class Resource:
             match=match,
             fields={f.stored: f.kind for f in self.filters.values()},
             default_sort=(Sort("restId"),),
+            # (Run logs, listed among artifacts, have a REST id but no id.)
+            tiebreak=("restId", Kind.NUMBER),
             # A whole label's list, by REST id or creation time: read off its index.
             indexed=frozenset({"restId", "createdAt"}) if whole else frozenset(),
         )
