@@ -25,6 +25,8 @@ from enum import Enum
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import neo4j.time
+
 from lineagehub.graph.errors import LimitExceeded, ValidationFailed
 from lineagehub.graph.identity import in_scope, scope, scope_params
 from lineagehub.graph.properties import (
@@ -502,8 +504,27 @@ def _key_expr(terms: list[_Term]) -> str:
 
 def _key_value(term: _Term, value: Any, params: Params) -> str:
     if term.kind is Kind.TIME:
-        return f"datetime({params.add(value)})"
+        instant = _instant(value)
+        if instant is not None:
+            # A plain parameter, which the planner seeks an index by (``datetime($p)``
+            # it may only filter by, reading the index from its end to the cursor).
+            return params.add(instant)
+        return f"datetime({params.add(value)})"  # (a named zone: Neo4j reads it)
     return params.add(value)
+
+
+def _instant(text: str) -> neo4j.time.DateTime | None:
+    """A key's time (checked by ``_is_time_text``) as the driver sends it, to the
+    nanosecond, with its offset (a zone named in it: None)."""
+    found = _TIME_TEXT.fullmatch(text)
+    if found is None or found.group(4) is not None:
+        return None
+    clock, fraction, offset, _ = found.groups()
+    at = datetime.fromisoformat(f"{clock}{offset}")
+    nanos = int((fraction or "").ljust(9, "0"))
+    return neo4j.time.DateTime(
+        at.year, at.month, at.day, at.hour, at.minute, at.second, nanos, tzinfo=at.tzinfo
+    )
 
 
 def _after(terms: list[_Term], key: tuple[Any, ...], params: Params) -> str:
