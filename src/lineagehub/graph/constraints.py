@@ -103,6 +103,7 @@ def _statements() -> tuple[dict[str, str], dict[str, str]]:
 
 
 CONSTRAINTS, INDEXES = _statements()
+INDEX_WAIT_SECONDS = 600
 
 
 # What Neo4j answers a CREATE ... IF NOT EXISTS racing another one for the same rule: the
@@ -129,6 +130,12 @@ async def ensure_constraints(store: Store) -> None:
         except neo4j_errors.ClientError as error:
             if error.code not in _CREATED_MEANWHILE:
                 raise
+    # Lists name the index they read (a planner hint), which fails while that index is
+    # still being built (a new one on a large database, after an upgrade): ready once all
+    # are online.
+    await store.read(
+        "CALL db.awaitIndexes($seconds)", {"seconds": INDEX_WAIT_SECONDS}, counted=False
+    )
 
 
 async def missing_constraints(store: Store) -> list[str]:

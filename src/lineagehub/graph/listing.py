@@ -584,6 +584,8 @@ class Window:
     window: str
     key: str | None
     cursor_mark: str | None  # order_key: what the items' key cursors are marked with
+    # A planner hint to put between the MATCH and its WHERE (or ""): the index to read.
+    hint: str = ""
 
 
 def window(
@@ -595,17 +597,22 @@ def window(
     mark = order_key(spec, sorts)
     params.values["limit"] = page.first + 1
     lead = _leading_index(spec, sorts)
+    # With an index to read, it is named: a plan cached while the list was short (scan
+    # the index, filter by the cursor) would otherwise be kept once it is long.
+    hint = ""
     if page.after is not None and lead is not None and page.after[0] is not None:
         where = f"{where} AND {_after_indexed(terms, page.after, params)}"
+        hint = f"USING INDEX SEEK n:`{spec.label}`(`{lead}`)"
     elif page.after is not None:
         where = f"{where} AND ({_after(terms, page.after, params)})"
     elif lead is not None:  # (so that the planner reads the index in order)
         where = f"{where} AND n.`{lead}` IS NOT NULL"
+        hint = f"USING INDEX n:`{spec.label}`(`{lead}`)"
     limit = "LIMIT $limit"
     if page.offset:
         params.values["skip"] = page.offset
         limit = "SKIP $skip LIMIT $limit"
-    return Window(where, order, limit, _key_expr(terms) if mark else None, mark)
+    return Window(where, order, limit, _key_expr(terms) if mark else None, mark, hint)
 
 
 def page_query(
@@ -630,7 +637,7 @@ def page_query(
     elif with_total:
         total = f"COUNT {{ {spec.match} WHERE {where} }}"
     items = (
-        f"COLLECT {{ {spec.match} WHERE {picked.where} "
+        f"COLLECT {{ {spec.match} {picked.hint} WHERE {picked.where} "
         f"RETURN {item} AS item ORDER BY {picked.order} {picked.window} }}"
     )
     if spec.parent_label is None:

@@ -180,7 +180,8 @@ async def list_page(
     params.values.update(scope_params())
     picked = window(spec, sorts, page, where, params)
     items = (
-        f"COLLECT {{ {match} WHERE {picked.where} RETURN {_item(resource, picked.key)} AS item "
+        f"COLLECT {{ {match} {picked.hint} WHERE {picked.where} "
+        f"RETURN {_item(resource, picked.key)} AS item "
         f"ORDER BY {picked.order} {picked.window} }}"
     )
     if parent is None:
