@@ -96,12 +96,14 @@ PAGE_SIZE = 20
 REST_VERSIONS = "/api/model_registry/v1alpha3/model_versions"
 # The Kubeflow REST list's default order (by REST id), by hand.
 REST_FIRST_CYPHER = (
-    "MATCH (n:ModelVersion) WHERE NOT n:Deleted AND n.restId IS NOT NULL "
-    "RETURN n {.*} AS n ORDER BY n.restId SKIP $skip LIMIT $limit"
+    "MATCH (n:ModelVersion) USING INDEX n:ModelVersion(restId) "
+    "WHERE NOT n:Deleted AND n.restId IS NOT NULL "
+    "RETURN n {.*} AS item ORDER BY n.restId SKIP $skip LIMIT $limit"
 )
 REST_AFTER_CYPHER = (
-    "MATCH (n:ModelVersion) WHERE NOT n:Deleted AND n.restId > $after "
-    "RETURN n {.*} AS n ORDER BY n.restId SKIP $skip LIMIT $limit"
+    "MATCH (n:ModelVersion) USING INDEX SEEK n:ModelVersion(restId) "
+    "WHERE NOT n:Deleted AND n.restId > $after "
+    "RETURN n {.*} AS item ORDER BY n.restId SKIP $skip LIMIT $limit"
 )
 REGISTER = """
 mutation Register($input: RegisterModelInput!) {
