@@ -34,6 +34,7 @@ from lineagehub import __version__
 from lineagehub.api import ide, openlineage
 from lineagehub.api.graphql import fanout
 from lineagehub.api.graphql.context import Context
+from lineagehub.api.graphql.documents import Documents
 from lineagehub.api.graphql.lane import encode_answer
 from lineagehub.api.graphql.schema import build_schema, lane_for
 from lineagehub.api.rest.routes import error_response, rest_routes
@@ -152,14 +153,19 @@ class GraphQLPosts:
 UNSET_ACK: UnsetType = UNSET
 
 
-def _is_subscription(query: str | None, operation_name: str | None, max_tokens: int) -> bool:
+def _is_subscription(
+    query: str | None, operation_name: str | None, documents: Documents, max_tokens: int
+) -> bool:
     if not query or "subscription" not in query:  # (most documents: no parse here)
         return False
-    try:
-        # (Within the token limit Strawberry's parse keeps: a huge document costs no more.)
-        operation = get_operation_ast(parse(query, max_tokens=max_tokens), operation_name)
-    except GraphQLError:
-        return False  # Strawberry reports it
+    document = documents.get(query)  # (a document seen before: parsed already)
+    if document is None:
+        try:
+            # (Within the token limit Strawberry's parse keeps: a huge one costs no more.)
+            document = parse(query, max_tokens=max_tokens)
+        except GraphQLError:
+            return False  # Strawberry reports it
+    operation = get_operation_ast(document, operation_name)
     return operation is not None and operation.operation is OperationType.SUBSCRIPTION
 
 
@@ -182,8 +188,11 @@ class LineagehubGraphQL(GraphQL[Context, None]):
     websocket_adapter_class = _TextFrames
 
     def __init__(self, settings: Settings, **kwargs: Any) -> None:
+        schema = build_schema(settings)
+        # (Its parsed documents: a subscription sent over HTTP is told apart by them.)
+        self.documents = schema.documents
         super().__init__(
-            build_schema(settings),
+            schema,
             # graphql-ws's successor only; cross-origin handshakes are refused (Strawberry
             # checks Origin: a page elsewhere cannot subscribe with a browser's credentials).
             subscription_protocols=(GRAPHQL_TRANSPORT_WS_PROTOCOL,),
@@ -231,7 +240,7 @@ class LineagehubGraphQL(GraphQL[Context, None]):
         # over HTTP, graphql-core would execute one as a query, with no event for its root,
         # and answer a server error.
         query, name = request_data.query, request_data.operation_name
-        if _is_subscription(query, name, self.settings.max_tokens):
+        if _is_subscription(query, name, self.documents, self.settings.max_tokens):
             message = (
                 "subscriptions are served over a WebSocket at /graphql (graphql-transport-ws),"
                 " not over HTTP"

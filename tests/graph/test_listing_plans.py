@@ -50,7 +50,7 @@ def test_a_page_deep_in_a_long_list_reads_a_page(
     db: neo4j.Driver, many: None, descending: bool
 ) -> None:
     sorts = (Sort("createdAt", descending=descending),)
-    query, params = page_query(
+    query, params, _ = page_query(
         ALL_VERSIONS, flt=None, sorts=sorts, page=Page(first=20), with_total=False
     )
     first, plan = profiled(db, query, params.values)
@@ -62,7 +62,7 @@ def test_a_page_deep_in_a_long_list_reads_a_page(
     )
     expected = [r["key"] for r in records]
     page = Page(first=20, after=tuple(expected[0]))
-    query, params = page_query(ALL_VERSIONS, flt=None, sorts=sorts, page=page, with_total=False)
+    query, params, _ = page_query(ALL_VERSIONS, flt=None, sorts=sorts, page=page, with_total=False)
     items, plan = profiled(db, query, params.values)
     assert [k for _, k in items][:20] == expected[1:]
     assert leaf_rows(plan) <= 30, leaf_rows(plan)
@@ -70,7 +70,7 @@ def test_a_page_deep_in_a_long_list_reads_a_page(
 
 def test_a_list_without_such_an_index_still_pages(db: neo4j.Driver, many: None) -> None:
     # Models by owner: no index keeps owners in order, so the whole list is sorted.
-    query, params = page_query(
+    query, params, _ = page_query(
         MODELS, flt=None, sorts=(Sort("owner"),), page=Page(first=5), with_total=False
     )
     items, _ = profiled(db, query, params.values)

@@ -109,6 +109,10 @@ class Page:
     # The sort key of the item the page starts after (a key cursor), or None.
     after: tuple[Any, ...] | None = None
 
+    @property
+    def has_previous(self) -> bool:
+        return self.after is not None or self.offset > 0
+
 
 @dataclass(frozen=True)
 class PageResult:
@@ -236,7 +240,7 @@ def _fits(kind: Kind | None, value: Any) -> bool:
     """Whether ``value`` can stand in a key cursor at a term of this kind (so that the
     query it makes is one Neo4j runs: a made-up cursor is refused here, as VALIDATION)."""
     if kind is Kind.TIME:
-        return isinstance(value, str) and _is_time_text(value)
+        return isinstance(value, str) and _time_param(value) is not None
     if kind is Kind.NUMBER:
         if isinstance(value, bool) or not isinstance(value, int | float):
             return False
@@ -252,19 +256,26 @@ _TIME_TEXT = re.compile(
 )
 
 
-def _is_time_text(text: str) -> bool:
+def _time_param(text: str) -> neo4j.time.DateTime | str | None:
+    """A key's time as the query takes it: a DateTime to the nanosecond with its offset
+    (which the driver sends as is), or, with a zone named, the text (for ``datetime()``);
+    None when it is no time Neo4j would read."""
     found = _TIME_TEXT.fullmatch(text)
     if found is None:
-        return False
+        return None
     clock, fraction, offset, zone = found.groups()
     try:
-        # (Python reads up to microseconds: the digits beyond are digits all the same.)
-        datetime.fromisoformat(f"{clock}.{(fraction or '0')[:6]}{offset}")
+        at = datetime.fromisoformat(f"{clock}{offset}")
         if zone is not None:
             ZoneInfo(zone)
     except (ValueError, KeyError):  # (ZoneInfoNotFoundError is a KeyError)
-        return False
-    return True
+        return None
+    if zone is not None:
+        return text
+    nanos = int((fraction or "").ljust(9, "0"))
+    return neo4j.time.DateTime(
+        at.year, at.month, at.day, at.hour, at.minute, at.second, nanos, tzinfo=at.tzinfo
+    )
 
 
 def page_of(
@@ -485,11 +496,12 @@ def _order_terms(sorts: tuple[Sort, ...], spec: ListSpec, params: Params, var: s
     return terms
 
 
+def _order_by(terms: list[_Term]) -> str:
+    return ", ".join(f"{t.expr} {'DESC' if t.descending else 'ASC'}" for t in terms)
+
+
 def compile_order(sorts: tuple[Sort, ...], spec: ListSpec, params: Params, var: str = "n") -> str:
-    return ", ".join(
-        f"{t.expr} {'DESC' if t.descending else 'ASC'}"
-        for t in _order_terms(sorts, spec, params, var)
-    )
+    return _order_by(_order_terms(sorts, spec, params, var))
 
 
 def _key_expr(terms: list[_Term]) -> str:
@@ -504,27 +516,13 @@ def _key_expr(terms: list[_Term]) -> str:
 
 def _key_value(term: _Term, value: Any, params: Params) -> str:
     if term.kind is Kind.TIME:
-        instant = _instant(value)
-        if instant is not None:
+        instant = _time_param(value)
+        if isinstance(instant, neo4j.time.DateTime):
             # A plain parameter, which the planner seeks an index by (``datetime($p)``
             # it may only filter by, reading the index from its end to the cursor).
             return params.add(instant)
         return f"datetime({params.add(value)})"  # (a named zone: Neo4j reads it)
     return params.add(value)
-
-
-def _instant(text: str) -> neo4j.time.DateTime | None:
-    """A key's time (checked by ``_is_time_text``) as the driver sends it, to the
-    nanosecond, with its offset (a zone named in it: None)."""
-    found = _TIME_TEXT.fullmatch(text)
-    if found is None or found.group(4) is not None:
-        return None
-    clock, fraction, offset, _ = found.groups()
-    at = datetime.fromisoformat(f"{clock}{offset}")
-    nanos = int((fraction or "").ljust(9, "0"))
-    return neo4j.time.DateTime(
-        at.year, at.month, at.day, at.hour, at.minute, at.second, nanos, tzinfo=at.tzinfo
-    )
 
 
 def _after(terms: list[_Term], key: tuple[Any, ...], params: Params) -> str:
@@ -593,7 +591,7 @@ def window(
 ) -> Window:
     """The page ``page`` of the items of ``spec`` matching ``where``, in the order ``sorts``."""
     terms = _order_terms(sorts, spec, params, "n")
-    order = ", ".join(f"{t.expr} {'DESC' if t.descending else 'ASC'}" for t in terms)
+    order = _order_by(terms)
     mark = order_key(spec, sorts)
     params.values["limit"] = page.first + 1
     lead = _leading_index(spec, sorts)
@@ -622,8 +620,9 @@ def page_query(
     sorts: tuple[Sort, ...],
     page: Page,
     with_total: bool,
-) -> tuple[str, Params]:
-    """The query for pages of ``spec`` (each parent's, from ``$parentIds``)."""
+) -> tuple[str, Params, str | None]:
+    """The query for pages of ``spec`` (each parent's, from ``$parentIds``), and what its
+    items' key cursors are marked with (None: an offset order)."""
     params = Params()
     # Tombstones (deleted nodes) stay in the graph for lineage, never in listings.
     where = f"NOT n:Deleted AND {in_scope('n')} AND ({compile_filter(flt, spec, params)})"
@@ -641,13 +640,14 @@ def page_query(
         f"RETURN {item} AS item ORDER BY {picked.order} {picked.window} }}"
     )
     if spec.parent_label is None:
-        return f"RETURN null AS parentId, {total} AS total, {items} AS items", params
+        query = f"RETURN null AS parentId, {total} AS total, {items} AS items"
+        return query, params, picked.cursor_mark
     query = (
         f"UNWIND $parentIds AS parentId "
         f"MATCH (p:Node:`{spec.parent_label}` {{id: parentId}}) "
         f"RETURN parentId, {total} AS total, {items} AS items"
     )
-    return query, params
+    return query, params, picked.cursor_mark
 
 
 async def fetch_pages(
@@ -661,10 +661,9 @@ async def fetch_pages(
     with_total: bool,
 ) -> dict[str | None, PageResult]:
     """Pages of ``spec`` for each parent (or the single top-level list): one round trip."""
-    query, params = page_query(spec, flt=flt, sorts=sorts, page=page, with_total=with_total)
+    query, params, keyed = page_query(spec, flt=flt, sorts=sorts, page=page, with_total=with_total)
     if spec.parent_label is not None:
         params.values["parentIds"] = parent_ids or []
-    keyed = order_key(spec, sorts)
     rows = await store.read(query, params.values, raw=True)
     results: dict[str | None, PageResult] = {}
     for row in rows:
@@ -679,7 +678,7 @@ async def fetch_pages(
             rows=nodes,
             cursors=cursors,
             has_next=len(row["items"]) > page.first,
-            has_previous=page.after is not None or page.offset > 0,
+            has_previous=page.has_previous,
             total=row["total"],
         )
     return results
@@ -690,6 +689,6 @@ def empty_page(page: Page) -> PageResult:
         rows=[],
         cursors=[],
         has_next=False,
-        has_previous=page.after is not None or page.offset > 0,
+        has_previous=page.has_previous,
         total=0,
     )

@@ -43,7 +43,7 @@ class _FastSharing(fanout.Sharing, Executor):
     """The fast path's executor, with subscription events executed once per key."""
 
 
-def build_schema(settings: Settings | None = None) -> strawberry.Schema:
+def build_schema(settings: Settings | None = None) -> _Schema:
     settings = settings or Settings()
     documents = Documents(size=256)
     extensions: list[Any] = [
