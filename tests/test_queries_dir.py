@@ -121,13 +121,43 @@ def pipeline_event(event_type: str, minute: int) -> dict[str, Any]:
                     "namespace": "s3://lake",
                     "name": "labels",
                     "facets": {
-                        "version": {"_producer": "x", "_schemaURL": "x", "datasetVersion": "d3"}
+                        "version": {"_producer": "x", "_schemaURL": "x", "datasetVersion": "d3"},
+                        "schema": {
+                            "_producer": "x",
+                            "_schemaURL": "x",
+                            "fields": [
+                                {"name": "customer_id", "type": "BIGINT"},
+                                {"name": "churned", "type": "BOOLEAN"},
+                            ],
+                        },
+                        # which customer columns each label column is computed from
+                        "columnLineage": {
+                            "_producer": "x",
+                            "_schemaURL": "x",
+                            "fields": {
+                                "customer_id": {"inputFields": [customer("id", "IDENTITY")]},
+                                "churned": {
+                                    "inputFields": [customer("cancelled_at", "TRANSFORMATION")]
+                                },
+                            },
+                            "dataset": [customer("region", "FILTER", "INDIRECT")],
+                        },
                     },
                 }
             ]
             if event_type == "COMPLETE"
             else []
         ),
+    }
+
+
+def customer(column: str, subtype: str, kind: str = "DIRECT") -> dict[str, Any]:
+    """An input column of the CRM customers table, as a columnLineage facet names it."""
+    return {
+        "namespace": "postgres://warehouse:5432",
+        "name": "crm.public.customers",
+        "field": column,
+        "transformations": [{"type": kind, "subtype": subtype}],
     }
 
 

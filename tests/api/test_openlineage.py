@@ -84,18 +84,6 @@ def client_for(server: ThreadedServer, secret: str, **transport: Any) -> OpenLin
     )
 
 
-@pytest.fixture
-def writer(server: ThreadedServer, settings: Settings, db: neo4j.Driver) -> str:
-    _, secret = make_token(settings, "airflow", ["writer"])
-    return secret
-
-
-@pytest.fixture
-def graph(as_role: Any) -> Api:
-    reader: Api = as_role("reader")
-    return reader
-
-
 def job(name: str = "etl.build_labels", **facets: Any) -> Job:
     return Job(namespace="airflow", name=name, facets=facets)
 

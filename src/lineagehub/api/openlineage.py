@@ -144,6 +144,8 @@ def _answer(event: openlineage.Event, done: openlineage.Recorded) -> dict[str, A
         answer["outputs"] = [_dataset(d) for d in done.outputs]
     if done.dataset is not None:
         answer["dataset"] = _dataset(done.dataset)
+    if done.columns is not None:
+        answer["columnLineage"] = {"edges": done.columns.edges, "removed": done.columns.removed}
     return answer
 
 

@@ -13,6 +13,7 @@ from neo4j import exceptions as neo4j_errors
 
 from lineagehub.graph.records import RECORD_TYPES
 from lineagehub.graph.store import Store, Tx
+from lineagehub.graph.vocabulary import COLUMN_LABEL
 
 
 def _snake(name: str) -> str:
@@ -37,6 +38,11 @@ def _statements() -> tuple[dict[str, str], dict[str, str]]:
     )
     constraints["sequence_name"] = (
         "CREATE CONSTRAINT sequence_name IF NOT EXISTS FOR (s:Sequence) REQUIRE s.name IS UNIQUE"
+    )
+    # A column is its dataset's id and its name (graph/columns.py).
+    constraints["dataset_field_key"] = (
+        f"CREATE CONSTRAINT dataset_field_key IF NOT EXISTS FOR (f:{COLUMN_LABEL}) "
+        "REQUIRE (f.datasetId, f.name) IS UNIQUE"
     )
     constraints["run_log_rest_id"] = (
         "CREATE CONSTRAINT run_log_rest_id IF NOT EXISTS FOR (n:RunLog) REQUIRE n.restId IS UNIQUE"

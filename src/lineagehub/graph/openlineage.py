@@ -79,10 +79,11 @@ from pydantic import (
     model_validator,
 )
 
-from lineagehub.graph import ids, links
+from lineagehub.graph import columns, ids, links
 from lineagehub.graph.commands import Command, validate
 from lineagehub.graph.datasets import CodeRefFields, DatasetFields, ensure_codes, ensure_stored
 from lineagehub.graph.entities import Name, now
+from lineagehub.graph.errors import ValidationFailed
 from lineagehub.graph.experiments import (
     NEXT_RUN,
     RUN_NAME,
@@ -402,6 +403,9 @@ class Recorded:
     outputs: list[Dataset] = field(default_factory=list)
     dataset: Dataset | None = None
     code: list[str] = field(default_factory=list)
+    # The column lineage it reported (edges written, and those its reporter no longer names
+    # and were removed), when it reported any.
+    columns: columns.Written | None = None
 
 
 Wanted = Callable[[dict[str, Any]], dict[str, Any]]
@@ -423,9 +427,11 @@ class _Updates:
     def __init__(self) -> None:
         self.pending: list[tuple[dict[str, Any], Wanted, bool]] = []
         self.fresh: dict[str, dict[str, Any]] = {}
+        self.read: dict[str, dict[str, Any]] = {}
 
     def add(self, current: dict[str, Any], wanted: Wanted, *, locked: bool) -> dict[str, Any]:
         """Note the change; the node's properties after it (as read)."""
+        self.read.setdefault(current["id"], current)
         changes = _diff(current, wanted(current))
         if changes:
             self.pending.append((current, wanted, locked))
@@ -447,6 +453,10 @@ class _Updates:
                 {"ids": unlocked},
             )
             self.fresh = {row["n"]["id"]: row["n"] for row in rows}
+
+    def before(self, node_id: str) -> dict[str, Any]:
+        """A node's properties before this event (read again if locked since)."""
+        return self.fresh.get(node_id) or self.read.get(node_id, {})
 
     async def write(self, tx: Tx, at: datetime) -> None:
         writes = []
@@ -679,8 +689,94 @@ async def _move(tx: Tx, run: str, experiment: dict[str, Any], event: Event) -> d
     }
 
 
+# --- column lineage ---------------------------------------------------------------------
+
+Report = tuple[str, OLDataset, columns.ColumnLineageFacet | None]
+
+
+def column_reports(event: Event) -> list[Report]:
+    """The ``columnLineage`` facets on the event's outputs (or its dataset), checked: (the
+    dataset's place in the body, the dataset, the facet or None where it is ``_deleted``)."""
+    given = [(f"body.outputs[{i}]", d) for i, d in enumerate(event.outputs)]
+    if event.dataset is not None:
+        given.append(("body.dataset", event.dataset))
+    reports: list[Report] = []
+    for path, dataset in given:
+        facet = dataset.facets.get(columns.FACET)
+        if facet is None:
+            continue
+        if facet.get("_deleted") is True:
+            reports.append((path, dataset, None))
+            continue
+        where = f"{path}.facets.{columns.FACET}"
+        reports.append((path, dataset, validate(columns.ColumnLineageFacet, facet, path=where)))
+    return reports
+
+
+async def _columns(
+    tx: Tx, event: Event, reports: list[Report], answer: Recorded, updates: _Updates
+) -> columns.Written:
+    """Write the column lineage ``reports`` say (see ``graph/columns.py``), unless a later
+    event's report on a dataset is stored already."""
+    targets: dict[str, Dataset] = {f"body.outputs[{i}]": d for i, d in enumerate(answer.outputs)}
+    if answer.dataset is not None:
+        targets["body.dataset"] = answer.dataset
+    # An input column's dataset: the version the run read (inputs first), else written.
+    named: dict[tuple[str, str], str] = {}
+    for mention, stored in [
+        *zip(event.inputs, answer.inputs, strict=True),
+        *zip(event.outputs, answer.outputs, strict=True),
+        *([(event.dataset, answer.dataset)] if event.dataset and answer.dataset else []),
+    ]:
+        named.setdefault((mention.namespace, mention.name), stored.id)
+    current: list[tuple[str, OLDataset, columns.ColumnLineageFacet | None, Dataset]] = []
+    for path, reported, facet in reports:
+        target = targets[path]
+        times = _loaded(updates.before(target.id), FACET_TIMES)
+        if times.get(columns.FACET, "") <= event.stamp:
+            current.append((path, reported, facet, target))
+    # Datasets named only in the facet: the unversioned dataset at their URI.
+    unknown: dict[tuple[str, str], str] = {}
+    for path, _, facet, _ in current:
+        for key in sorted(columns.inputs_named(facet) if facet else ()):
+            if key not in named:
+                unknown.setdefault(key, f"{path}.facets.{columns.FACET}")
+    if unknown:
+        fields = [
+            dataset_fields(validate(OLDataset, {"namespace": ns, "name": name}, path=where), where)
+            for (ns, name), where in unknown.items()
+        ]
+        for key, (props, _) in zip(unknown, await ensure_stored(tx, fields), strict=True):
+            named[key] = props["id"]
+    edges: list[columns.ColumnEdge] = []
+    for path, reported, facet, target in current:
+        if facet is None:
+            continue
+        schema = (reported.facets.get("schema") or {}).get("fields")
+        known = columns.schema_columns(schema if isinstance(schema, list) else target.schema)
+        try:
+            edges += columns.edges_of(facet, target.id, named, known)
+        except ValueError as error:
+            raise ValidationFailed(str(error), field=f"{path}.facets.{columns.FACET}") from None
+    if len(edges) > columns.MAX_EDGES:
+        raise ValidationFailed(
+            f"the event reports {len(edges)} column edges; at most {columns.MAX_EDGES} are taken",
+            field="body.outputs",
+        )
+    return await columns.replace(
+        tx,
+        targets=[target.id for *_, target in current],
+        edges=edges,
+        reporter=answer.experiment["id"] if answer.experiment else "dataset",
+        run_id=answer.run["id"] if answer.run else None,
+        at=event.event_time,
+        now=now(),
+    )
+
+
 async def record(tx: Tx, event: Event, *, project: str | None = None) -> Recorded:
     """Record ``event`` inside ``tx`` (see the module doc)."""
+    reports = column_reports(event)  # checked before anything is written
     updates = _Updates()
     answer = Recorded(event.kind)
     if event.job is not None:
@@ -703,5 +799,7 @@ async def record(tx: Tx, event: Event, *, project: str | None = None) -> Recorde
         await links.add(tx, edges, now())
     else:
         await updates.lock(tx)
+    if reports:
+        answer.columns = await _columns(tx, event, reports, answer, updates)
     await updates.write(tx, now())
     return answer

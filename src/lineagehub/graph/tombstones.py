@@ -17,6 +17,7 @@ from lineagehub.graph.errors import Conflict, NotFound, ValidationFailed
 from lineagehub.graph.identity import Principal
 from lineagehub.graph.records import RECORD_TYPES, Entity, record_from
 from lineagehub.graph.store import Store, Tx
+from lineagehub.graph.vocabulary import COLUMN_LABEL, HAS_FIELD
 
 DELETABLE = ("RegisteredModel", "ModelVersion", "Dataset", "InferenceService")
 
@@ -149,7 +150,12 @@ async def purge(store: Store, node_id: str) -> str:
             raise Conflict("only a deleted node (a tombstone) can be purged", field="id")
         text: str = row["n"].get("tombstone") or node_id
         tx.touch(node_id, {"tombstone": text}, None)
-        await tx.run("MATCH (n:Node {id: $id}) DETACH DELETE n", {"id": node_id})
+        # A dataset's columns (graph/columns.py) go with it, and their lineage edges.
+        await tx.run(
+            f"MATCH (n:Node {{id: $id}}) OPTIONAL MATCH (n)-[:{HAS_FIELD}]->(f:{COLUMN_LABEL}) "
+            "DETACH DELETE f, n",
+            {"id": node_id},
+        )
         return text
 
     return await store.write(work)

@@ -125,3 +125,12 @@ EDGE_TYPES: dict[str, EdgeType] = {
 }
 
 LINEAGE_EDGE_TYPES: tuple[str, ...] = tuple(n for n, e in EDGE_TYPES.items() if e.lineage)
+
+# Column lineage (``graph/columns.py``) lives beside the registry's nodes, not among them:
+# a column is a ``DatasetField`` node (no ``:Node`` label, no id of its own; its key is its
+# dataset's id and its name) that its dataset ``HAS_FIELD``; ``(a)-[:FEEDS]->(b)`` says
+# column ``b`` is computed from column ``a`` (lineage flows along it, FORWARD). Neither type
+# is a lineage edge type above: ``lineage()`` walks datasets, ``columnLineage`` columns.
+COLUMN_LABEL = "DatasetField"
+HAS_FIELD = "HAS_FIELD"
+FEEDS = "FEEDS"

@@ -159,7 +159,7 @@ class LineagePath:
 # selection asks for none of those fields (metric histories are most of a run's bytes).
 _HEAVY: tuple[tuple[tuple[str, ...], frozenset[str]], ...] = (
     ((HISTORY_VALUES, HISTORY_STEPS, HISTORY_TIMES), frozenset({"metrics", "metric"})),
-    (("schemaJson",), frozenset({"schema"})),
+    (("schemaJson",), frozenset({"schema", "columns"})),
     (("profileJson",), frozenset({"profile"})),
 )
 # Everything a selection showing none of those fields leaves out.
@@ -187,6 +187,7 @@ def _entity_props() -> dict[str, tuple[str, ...]]:
         metrics=(HISTORY_VALUES, HISTORY_STEPS, HISTORY_TIMES),
         metric=(HISTORY_VALUES, HISTORY_STEPS, HISTORY_TIMES),
         schema=("schemaJson",),
+        columns=("schemaJson",),  # a dataset's columns, from its schema
         profile=("profileJson",),
     )
     return props

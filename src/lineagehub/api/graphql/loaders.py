@@ -10,7 +10,7 @@ from typing import Any, TypeVar
 
 from strawberry.dataloader import DataLoader
 
-from lineagehub.graph import entities, versions
+from lineagehub.graph import columns, entities, versions
 from lineagehub.graph import lineage as graph_lineage
 from lineagehub.graph.listing import (
     Filter,
@@ -70,6 +70,12 @@ class Loaders:
         self,
     ) -> DataLoader[tuple[str, graph_lineage.LineageSpec], graph_lineage.Lineage | None]:
         return DataLoader(self._load_lineage)
+
+    @cached_property
+    def column_lineage(
+        self,
+    ) -> DataLoader[tuple[str, columns.ColumnSpec], columns.ColumnLineage | None]:
+        return DataLoader(self._load_column_lineage)
 
     @cached_property
     def neighbours(self) -> DataLoader[tuple[str, graph_lineage.Hop], list[Entity]]:
@@ -148,6 +154,15 @@ class Loaders:
             answers = await versions.get_many_with_lineage(self.store, version_ids, specs)
             for version_id, answer in answers.items():
                 found[version_id, specs] = answer
+        return [found.get(key) for key in keys]
+
+    async def _load_column_lineage(
+        self, keys: list[tuple[str, columns.ColumnSpec]]
+    ) -> list[columns.ColumnLineage | None]:
+        found: dict[tuple[str, columns.ColumnSpec], columns.ColumnLineage] = {}
+        for spec, starts in _by_second(keys).items():
+            for start, answer in (await columns.column_lineage(self.store, starts, spec)).items():
+                found[start, spec] = answer
         return [found.get(key) for key in keys]
 
     async def _load_neighbours(

@@ -23,11 +23,14 @@ from lineagehub.graph.experiments import RUNS_OF_EXPERIMENT
 from lineagehub.graph.records import RunStatus
 
 if TYPE_CHECKING:
+    from lineagehub.api.graphql.columns import ColumnLineage, DatasetColumn
     from lineagehub.api.graphql.serving import InferenceService
     from lineagehub.api.graphql.types import ModelVersion
 
 _Version = Annotated["ModelVersion", strawberry.lazy("lineagehub.api.graphql.types")]
 _Service = Annotated["InferenceService", strawberry.lazy("lineagehub.api.graphql.serving")]
+_Column = Annotated["DatasetColumn", strawberry.lazy("lineagehub.api.graphql.columns")]
+_ColumnLineage = Annotated["ColumnLineage", strawberry.lazy("lineagehub.api.graphql.columns")]
 
 
 def _cap(info: Info) -> tuple[int, int]:
@@ -82,6 +85,42 @@ class Dataset(RegistryEntity):
     @strawberry.field(description="Runs that produced this dataset.")
     async def produced_by(self, info: Info) -> list[ExperimentRun]:
         return await hop(info, self.id, engine.PRODUCING_RUNS)
+
+    @strawberry.field(description="Its columns, as its schema gives them (nested ones dotted).")
+    def columns(self) -> list[_Column]:
+        from lineagehub.api.graphql.columns import dataset_columns
+
+        return dataset_columns(self)
+
+    @strawberry.field(
+        description=(
+            "Column-level lineage, as pipelines report it (OpenLineage's columnLineage "
+            "facet): the columns `columns` of this dataset (default: every column it has "
+            "lineage for) are computed from, going UPSTREAM, or feed, going DOWNSTREAM, "
+            "across datasets, up to maxDepth hops. includeIndirect: false follows only "
+            "inputs whose value flows into a column (not filters, join keys, sorts)."
+        )
+    )
+    async def column_lineage(
+        self,
+        info: Info,
+        columns: list[str] | None = None,
+        direction: engine.Direction = engine.Direction.UPSTREAM,
+        max_depth: int | None = None,
+        limit: int | None = None,
+        include_indirect: bool = True,
+    ) -> _ColumnLineage:
+        from lineagehub.api.graphql.columns import column_lineage
+
+        return await column_lineage(
+            info,
+            self.id,
+            columns=columns,
+            direction=direction,
+            max_depth=max_depth,
+            limit=limit,
+            include_indirect=include_indirect,
+        )
 
 
 @strawberry.type(description="Code at a commit: repository, path or notebook, entry point.")

@@ -1,0 +1,209 @@
+"""GraphQL types of column lineage (``graph/columns.py``): a dataset's columns, and which
+columns of which datasets each is computed from, as pipelines report it through
+OpenLineage's ``columnLineage`` facet."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import strawberry
+
+from lineagehub.api.graphql.context import Info
+from lineagehub.api.graphql.provenance import Dataset, ExperimentRun
+from lineagehub.graph import columns as engine
+from lineagehub.graph import records
+from lineagehub.graph.errors import LimitExceeded, ValidationFailed
+from lineagehub.graph.lineage import Direction, LineageSpec, check_spec
+
+
+@strawberry.type(description="How a column is computed from one of its inputs.")
+class ColumnTransformation:
+    type: str = strawberry.field(
+        description=(
+            "DIRECT (the input's value flows into the column) or INDIRECT (the input shapes "
+            "the result without flowing into it: a filter, join key, sort, grouping)."
+        )
+    )
+    subtype: str | None = strawberry.field(
+        description=(
+            "As OpenLineage names them: IDENTITY, TRANSFORMATION, AGGREGATION (direct); "
+            "FILTER, JOIN, GROUP_BY, SORT, WINDOW, CONDITIONAL (indirect)."
+        )
+    )
+    description: str | None
+    masking: bool | None = strawberry.field(
+        description="Whether the transformation masks the input (a hash, a redaction)."
+    )
+
+
+@strawberry.type(description="A column (field) of a dataset; nested fields are dotted.")
+class DatasetColumn:
+    name: str
+    type: str | None = strawberry.field(description="As the dataset's schema gives it.")
+    description: str | None = strawberry.field(description="As the dataset's schema gives it.")
+    dataset: Dataset
+
+
+@strawberry.type(description="A column in a column lineage answer.")
+class LineageColumn(DatasetColumn):
+    degree: int = strawberry.field(description="Hops from the start columns (which are 0).")
+
+
+@strawberry.type(description="Column `to` is computed from column `from`.")
+class ColumnLineageEdge:
+    from_: DatasetColumn = strawberry.field(name="from")
+    to: DatasetColumn
+    direct: bool = strawberry.field(
+        description="Whether any transformation is DIRECT (false: the input only shapes it)."
+    )
+    transformations: list[ColumnTransformation]
+    description: str | None = strawberry.field(
+        description="The reporter's description of the transformation, if it gave one."
+    )
+    reported_at: datetime | None = strawberry.field(
+        description="The time of the event that reported it."
+    )
+    run_id: strawberry.Private[str | None]
+
+    @strawberry.field(description="The run that reported it (null for a DatasetEvent).")
+    async def run(self, info: Info) -> ExperimentRun | None:
+        if self.run_id is None:
+            return None
+        record = await info.context.loaders.by_id(records.ExperimentRun).load(self.run_id)
+        return ExperimentRun.from_record(record) if record is not None else None
+
+
+@strawberry.type(description="The columns a dataset's columns come from, or feed.")
+class ColumnLineage:
+    columns: list[LineageColumn] = strawberry.field(
+        description="Nearest first; the start columns included, at degree 0."
+    )
+    edges: list[ColumnLineageEdge] = strawberry.field(description="Edges among those columns.")
+    truncated: bool = strawberry.field(description="True when `limit` cut columns off.")
+    omitted_columns: int = strawberry.field(description="How many reachable columns were cut.")
+    reachable_columns: int = strawberry.field(description="Columns reachable within maxDepth.")
+    more_beyond_depth: bool = strawberry.field(
+        description="True when column lineage goes on past maxDepth."
+    )
+
+
+def dataset_columns(dataset: Dataset) -> list[DatasetColumn]:
+    """A dataset's columns, as its schema gives them."""
+    return [_column(dataset, name, entry) for name, entry in engine.schema_entries(dataset.schema)]
+
+
+def _column(dataset: Dataset, name: str, entry: dict[str, object] | None) -> DatasetColumn:
+    entry = entry or {}
+    kind, text = entry.get("type"), entry.get("description")
+    return DatasetColumn(
+        name=name,
+        type=kind if isinstance(kind, str) else None,
+        description=text if isinstance(text, str) else None,
+        dataset=dataset,
+    )
+
+
+async def column_lineage(
+    info: Info,
+    dataset_id: str,
+    *,
+    columns: list[str] | None,
+    direction: Direction,
+    max_depth: int | None,
+    limit: int | None,
+    include_indirect: bool,
+) -> ColumnLineage:
+    settings = info.context.settings
+    spec = engine.ColumnSpec(
+        direction=direction,
+        max_depth=settings.default_lineage_depth if max_depth is None else max_depth,
+        limit=settings.default_lineage_limit if limit is None else limit,
+        columns=tuple(columns) if columns is not None else None,
+        include_indirect=include_indirect,
+    )
+    _check(spec, max_depth=settings.max_lineage_depth, max_columns=settings.max_lineage_nodes)
+    found = await info.context.loaders.column_lineage.load((dataset_id, spec))
+    if found is None:
+        return ColumnLineage(
+            columns=[],
+            edges=[],
+            truncated=False,
+            omitted_columns=0,
+            reachable_columns=0,
+            more_beyond_depth=False,
+        )
+    datasets: dict[str, Dataset] = {
+        node_id: Dataset.from_record(record) for node_id, record in found.datasets.items()
+    }
+    made: dict[tuple[str, str], DatasetColumn] = {}
+
+    def column(key: tuple[str, str]) -> DatasetColumn:
+        if key not in made:
+            dataset = datasets[key[0]]
+            made[key] = _column(dataset, key[1], engine.schema_column(dataset.schema, key[1]))
+        return made[key]
+
+    listed = []
+    for node in found.columns:
+        plain = column((node.dataset_id, node.name))
+        listed.append(
+            LineageColumn(
+                name=plain.name,
+                type=plain.type,
+                description=plain.description,
+                dataset=plain.dataset,
+                degree=node.degree,
+            )
+        )
+    return ColumnLineage(
+        columns=listed,
+        edges=[
+            ColumnLineageEdge(
+                from_=column(e.source),
+                to=column(e.target),
+                direct=e.direct,
+                transformations=[_transformation(t) for t in e.transformations],
+                description=e.description,
+                reported_at=e.reported_at,
+                run_id=e.run_id,
+            )
+            for e in found.edges
+        ],
+        truncated=found.truncated,
+        omitted_columns=found.reachable - len(found.columns),
+        reachable_columns=found.reachable,
+        more_beyond_depth=found.more_beyond_depth,
+    )
+
+
+def _transformation(stored: dict[str, object]) -> ColumnTransformation:
+    def text(key: str) -> str | None:
+        value = stored.get(key)
+        return value if isinstance(value, str) else None
+
+    masking = stored.get("masking")
+    return ColumnTransformation(
+        type=text("type") or "DIRECT",
+        subtype=text("subtype"),
+        description=text("description"),
+        masking=masking if isinstance(masking, bool) else None,
+    )
+
+
+def _check(spec: engine.ColumnSpec, *, max_depth: int, max_columns: int) -> None:
+    """VALIDATION / LIMIT_EXCEEDED naming the argument, before any query runs."""
+    as_lineage = LineageSpec(max_depth=spec.max_depth, limit=spec.limit)
+    check_spec(as_lineage, max_depth=max_depth, max_nodes=max_columns)
+    if spec.columns is not None:
+        if len(spec.columns) > engine.MAX_COLUMNS:
+            raise LimitExceeded(
+                f"at most {engine.MAX_COLUMNS} columns may be named",
+                field="columns",
+                details={"maximum": engine.MAX_COLUMNS},
+            )
+        for i, name in enumerate(spec.columns):
+            if not 0 < len(name) <= engine.MAX_COLUMN_NAME:
+                raise ValidationFailed(
+                    f"a column name has 1 to {engine.MAX_COLUMN_NAME} characters",
+                    field=f"columns[{i}]",
+                )

@@ -1,0 +1,613 @@
+"""Column lineage: OpenLineage's ``columnLineage`` facet, sent to ``POST /api/v1/lineage``,
+read back through ``Dataset.columnLineage`` over HTTP.
+
+The pipeline: a Spark job copies CRM users to the lake (hashing the e-mail, keeping only
+users who signed up after a date: ``signup_at`` shapes the whole output), then a dbt model
+joins those users with orders into ML features.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import httpx
+import neo4j
+import pytest
+
+from lineagehub.settings import Settings
+from tests.api.test_openlineage import graph_size, post
+from tests.conftest import Api, ThreadedServer, make_token
+
+T0 = datetime(2026, 3, 1, 6, 0, tzinfo=UTC)
+PRODUCER = "https://github.com/OpenLineage/OpenLineage/tree/1.26.0/integration/spark"
+CRM = ("postgres://crm:5432", "public.users")
+STAGING = ("s3://lake", "staging/users")
+ORDERS = ("s3://lake", "raw/orders")
+FEATURES = ("bigquery", "proj.mart.features")
+RUN_FEATURES = "0193f1a2-7c4e-7d7a-9a55-000000000002"
+URI = {
+    CRM: "postgres://crm:5432/public.users",
+    STAGING: "s3://lake/staging/users",
+    ORDERS: "s3://lake/raw/orders",
+    FEATURES: "bigquery:proj.mart.features",
+}
+
+
+def at(minutes: float) -> str:
+    return (T0 + timedelta(minutes=minutes)).isoformat()
+
+
+def facet(**fields: Any) -> dict[str, Any]:
+    return {"_producer": PRODUCER, "_schemaURL": "https://example/facet.json", **fields}
+
+
+def ref(dataset: tuple[str, str], column: str, *transformations: dict[str, Any]) -> dict[str, Any]:
+    given: dict[str, Any] = {"namespace": dataset[0], "name": dataset[1], "field": column}
+    if transformations:
+        given["transformations"] = list(transformations)
+    return given
+
+
+def t(kind: str, subtype: str, **more: Any) -> dict[str, Any]:
+    return {"type": kind, "subtype": subtype, **more}
+
+
+def schema(*columns: str) -> dict[str, Any]:
+    return facet(fields=[{"name": c, "type": "STRING"} for c in columns])
+
+
+def dataset(
+    name: tuple[str, str], columns: dict[str, Any] | None = None, **facets: Any
+) -> dict[str, Any]:
+    given: dict[str, Any] = {"namespace": name[0], "name": name[1], "facets": dict(facets)}
+    if columns is not None:
+        given["facets"]["columnLineage"] = columns
+    return given
+
+
+def event(
+    job: str,
+    inputs: list[dict[str, Any]],
+    outputs: list[dict[str, Any]],
+    minutes: float = 5,
+    run_id: str | None = None,
+    kind: str = "COMPLETE",
+) -> dict[str, Any]:
+    return {
+        "eventType": kind,
+        "eventTime": at(minutes),
+        "producer": PRODUCER,
+        "schemaURL": "https://openlineage.io/spec/2-0-2/OpenLineage.json#/$defs/RunEvent",
+        "run": {"runId": run_id or str(uuid.uuid4())},
+        "job": {"namespace": job.split("/")[0], "name": job.split("/")[1]},
+        "inputs": inputs,
+        "outputs": outputs,
+    }
+
+
+def staging_columns() -> dict[str, Any]:
+    return facet(
+        fields={
+            "user_id": {"inputFields": [ref(CRM, "id", t("DIRECT", "IDENTITY"))]},
+            "email_hash": {
+                "inputFields": [
+                    ref(
+                        CRM,
+                        "email",
+                        t("DIRECT", "TRANSFORMATION", masking=True, description="sha256"),
+                    )
+                ]
+            },
+            "country": {"inputFields": [ref(CRM, "country", t("DIRECT", "IDENTITY"))]},
+        },
+        dataset=[ref(CRM, "signup_at", t("INDIRECT", "FILTER"))],
+    )
+
+
+def features_columns(join: bool = True) -> dict[str, Any]:
+    return facet(
+        fields={
+            "user_id": {"inputFields": [ref(STAGING, "user_id", t("DIRECT", "IDENTITY"))]},
+            "country": {"inputFields": [ref(STAGING, "country", t("DIRECT", "IDENTITY"))]},
+            "total_spend": {"inputFields": [ref(ORDERS, "amount", t("DIRECT", "AGGREGATION"))]},
+        },
+        dataset=(
+            [
+                ref(STAGING, "user_id", t("INDIRECT", "JOIN")),
+                ref(ORDERS, "user_id", t("INDIRECT", "JOIN")),
+            ]
+            if join
+            else []
+        ),
+    )
+
+
+def send(server: ThreadedServer, writer: str, body: dict[str, Any]) -> dict[str, Any]:
+    response = post(server, writer, body)
+    assert response.status_code == 201, response.text
+    answer: dict[str, Any] = response.json()
+    return answer
+
+
+def build(server: ThreadedServer, writer: str) -> None:
+    send(
+        server,
+        writer,
+        event(
+            "spark/copy_users",
+            [dataset(CRM, schema=schema("id", "email", "country", "signup_at"))],
+            [
+                dataset(
+                    STAGING, staging_columns(), schema=schema("user_id", "email_hash", "country")
+                )
+            ],
+        ),
+    )
+    send(
+        server,
+        writer,
+        event(
+            "dbt/mart.features",
+            [dataset(STAGING), dataset(ORDERS)],
+            [dataset(FEATURES, features_columns())],
+            minutes=10,
+            run_id=RUN_FEATURES,
+        ),
+    )
+
+
+LINEAGE = """
+query($uri: String!, $columns: [String!], $direction: LineageDirection!, $depth: Int,
+      $limit: Int, $indirect: Boolean! = true) {
+  dataset(uri: $uri) {
+    columnLineage(columns: $columns, direction: $direction, maxDepth: $depth, limit: $limit,
+                  includeIndirect: $indirect) {
+      columns { name type degree dataset { uri } }
+      edges {
+        from { name dataset { uri } } to { name dataset { uri } }
+        direct description reportedAt
+        transformations { type subtype description masking }
+        run { externalId experiment { name } }
+      }
+      truncated omittedColumns reachableColumns moreBeyondDepth
+    }
+  }
+}
+"""
+
+
+def lineage(graph: Api, name: tuple[str, str], direction: str = "UPSTREAM", **args: Any) -> Any:
+    data = graph(LINEAGE, {"uri": URI[name], "direction": direction, **args})
+    return data["dataset"]["columnLineage"]
+
+
+def columns_of(answer: Any) -> set[tuple[str, str, int]]:
+    return {(c["dataset"]["uri"], c["name"], c["degree"]) for c in answer["columns"]}
+
+
+def edges_of(answer: Any) -> set[tuple[str, str, str, str]]:
+    return {
+        (e["from"]["dataset"]["uri"], e["from"]["name"], e["to"]["dataset"]["uri"], e["to"]["name"])
+        for e in answer["edges"]
+    }
+
+
+def test_upstream_of_a_column_crosses_jobs(server: ThreadedServer, writer: str, graph: Api) -> None:
+    build(server, writer)
+    answer = lineage(graph, FEATURES, columns=["user_id"], depth=5)
+    assert columns_of(answer) == {
+        (URI[FEATURES], "user_id", 0),
+        # its value, and the join that decides its rows
+        (URI[STAGING], "user_id", 1),
+        (URI[ORDERS], "user_id", 1),
+        # the staging column's own sources: the CRM id, and the filter on signup_at
+        (URI[CRM], "id", 2),
+        (URI[CRM], "signup_at", 2),
+    }
+    assert [c["degree"] for c in answer["columns"]] == sorted(
+        c["degree"] for c in answer["columns"]
+    )
+    assert edges_of(answer) == {
+        (URI[STAGING], "user_id", URI[FEATURES], "user_id"),
+        (URI[ORDERS], "user_id", URI[FEATURES], "user_id"),
+        (URI[CRM], "id", URI[STAGING], "user_id"),
+        (URI[CRM], "signup_at", URI[STAGING], "user_id"),
+    }
+    by_pair = {(e["from"]["name"], e["to"]["dataset"]["uri"]): e for e in answer["edges"]}
+    # a direct input that is also a join key: one edge, both transformations
+    staging_edge = next(e for e in answer["edges"] if e["from"]["dataset"]["uri"] == URI[STAGING])
+    assert staging_edge["direct"] is True
+    assert {(x["type"], x["subtype"]) for x in staging_edge["transformations"]} == {
+        ("DIRECT", "IDENTITY"),
+        ("INDIRECT", "JOIN"),
+    }
+    orders_edge = next(e for e in answer["edges"] if e["from"]["dataset"]["uri"] == URI[ORDERS])
+    assert orders_edge["direct"] is False
+    assert orders_edge["run"]["experiment"]["name"] == "dbt/mart.features"
+    assert orders_edge["reportedAt"] == at(10)
+    signup = by_pair["signup_at", URI[STAGING]]
+    assert signup["transformations"] == [
+        {"type": "INDIRECT", "subtype": "FILTER", "description": None, "masking": None}
+    ]
+    assert signup["run"]["experiment"]["name"] == "spark/copy_users"
+    # types come from the dataset's schema, where it has one
+    typed = {(c["dataset"]["uri"], c["name"]): c["type"] for c in answer["columns"]}
+    assert typed[URI[CRM], "signup_at"] == "STRING"
+    assert typed[URI[ORDERS], "user_id"] is None
+    assert not answer["truncated"] and not answer["moreBeyondDepth"]
+    assert answer["reachableColumns"] == 5 and answer["omittedColumns"] == 0
+
+    # Only what flows into the value: no join keys, no filter.
+    direct = lineage(graph, FEATURES, columns=["user_id"], indirect=False)
+    assert columns_of(direct) == {
+        (URI[FEATURES], "user_id", 0),
+        (URI[STAGING], "user_id", 1),
+        (URI[CRM], "id", 2),
+    }
+    assert all(e["direct"] for e in direct["edges"])
+
+
+def test_downstream_impact_of_a_source_column(
+    server: ThreadedServer, writer: str, graph: Api
+) -> None:
+    build(server, writer)
+    # The e-mail reaches only its masked hash.
+    email = lineage(graph, CRM, "DOWNSTREAM", columns=["email"])
+    assert columns_of(email) == {(URI[CRM], "email", 0), (URI[STAGING], "email_hash", 1)}
+    (edge,) = email["edges"]
+    assert edge["transformations"] == [
+        {"type": "DIRECT", "subtype": "TRANSFORMATION", "description": "sha256", "masking": True}
+    ]
+    # A filter column shapes every staging column, and through the join key every feature.
+    signup = lineage(graph, CRM, "DOWNSTREAM", columns=["signup_at"])
+    assert columns_of(signup) == {
+        (URI[CRM], "signup_at", 0),
+        (URI[STAGING], "user_id", 1),
+        (URI[STAGING], "email_hash", 1),
+        (URI[STAGING], "country", 1),
+        (URI[FEATURES], "user_id", 2),
+        (URI[FEATURES], "country", 2),
+        (URI[FEATURES], "total_spend", 2),
+    }
+    assert not lineage(graph, CRM, "DOWNSTREAM", columns=["signup_at"], indirect=False)["columns"][
+        1:
+    ]
+    # Both ways from the middle; every column of a dataset when none is named.
+    both = lineage(graph, STAGING, "BOTH", columns=["country"])
+    assert columns_of(both) == {
+        (URI[STAGING], "country", 0),
+        (URI[CRM], "country", 1),
+        (URI[CRM], "signup_at", 1),
+        (URI[FEATURES], "country", 1),
+    }
+    everything = lineage(graph, STAGING, "UPSTREAM")
+    assert {(uri, name) for uri, name, d in columns_of(everything) if d == 0} == {
+        (URI[STAGING], "user_id"),
+        (URI[STAGING], "email_hash"),
+        (URI[STAGING], "country"),
+    }
+
+
+def test_limits_are_honest_and_arguments_checked(
+    server: ThreadedServer, writer: str, graph: Api, settings: Settings
+) -> None:
+    build(server, writer)
+    cut = lineage(graph, CRM, "DOWNSTREAM", columns=["signup_at"], limit=3)
+    assert len(cut["columns"]) == 3
+    assert cut["truncated"] is True
+    assert (cut["reachableColumns"], cut["omittedColumns"]) == (7, 4)
+    # edges only among the columns kept
+    kept = {(c["dataset"]["uri"], c["name"]) for c in cut["columns"]}
+    for a, b, c, d in edges_of(cut):
+        assert (a, b) in kept and (c, d) in kept
+    shallow = lineage(graph, CRM, "DOWNSTREAM", columns=["signup_at"], depth=1)
+    assert shallow["moreBeyondDepth"] is True and shallow["truncated"] is False
+    assert max(c["degree"] for c in shallow["columns"]) == 1
+    deep = graph.fails(LINEAGE, {"uri": URI[CRM], "direction": "UPSTREAM", "depth": 999})
+    assert deep["extensions"]["code"] == "LIMIT_EXCEEDED"
+    assert deep["extensions"]["field"] == "maxDepth"
+    empty = graph.fails(LINEAGE, {"uri": URI[CRM], "direction": "UPSTREAM", "columns": ["id", ""]})
+    assert empty["extensions"]["code"] == "VALIDATION"
+    assert empty["extensions"]["field"] == "columns[1]"
+    # a column nobody reported lineage for: just itself, nothing found
+    none = lineage(graph, CRM, columns=["no_such_column"])
+    assert none["columns"] == [] and none["reachableColumns"] == 0
+
+
+def test_columns_of_a_dataset_from_its_schema(
+    server: ThreadedServer, writer: str, graph: Api
+) -> None:
+    nested = facet(
+        fields=[
+            {"name": "id", "type": "BIGINT", "description": "user id"},
+            {"name": "address", "type": "STRUCT", "fields": [{"name": "city", "type": "STRING"}]},
+        ]
+    )
+    send(
+        server,
+        writer,
+        event("spark/addresses", [], [dataset(("s3://lake", "addr"), schema=nested)]),
+    )
+    found = graph(
+        '{ dataset(uri: "s3://lake/addr") { columns { name type description dataset { uri } } } }'
+    )
+    assert found["dataset"]["columns"] == [
+        {
+            "name": "id",
+            "type": "BIGINT",
+            "description": "user id",
+            "dataset": {"uri": "s3://lake/addr"},
+        },
+        {
+            "name": "address",
+            "type": "STRUCT",
+            "description": None,
+            "dataset": {"uri": "s3://lake/addr"},
+        },
+        {
+            "name": "address.city",
+            "type": "STRING",
+            "description": None,
+            "dataset": {"uri": "s3://lake/addr"},
+        },
+    ]
+
+
+def test_a_newer_report_replaces_an_older_one_and_replays_change_nothing(
+    server: ThreadedServer, writer: str, graph: Api, db: neo4j.Driver
+) -> None:
+    build(server, writer)
+    before = lineage(graph, FEATURES, columns=["total_spend"])
+    assert (URI[ORDERS], "user_id", 1) in columns_of(before)
+    # The dbt model drops its join: the join keys are no longer inputs of its columns.
+    newer = event(
+        "dbt/mart.features",
+        [dataset(STAGING), dataset(ORDERS)],
+        [dataset(FEATURES, features_columns(join=False))],
+        minutes=20,
+    )
+    answer = send(server, writer, newer)
+    # (each of the 3 columns had both join keys as inputs; user_id keeps its own, now
+    # direct only)
+    assert answer["columnLineage"] == {"edges": 3, "removed": 5}
+    after = lineage(graph, FEATURES, columns=["total_spend"])
+    assert columns_of(after) == {(URI[FEATURES], "total_spend", 0), (URI[ORDERS], "amount", 1)}
+    assert after["edges"][0]["reportedAt"] == at(20)
+    size = graph_size(db)
+    # The older report, sent again late, and the newer one again: nothing changes.
+    older = event(
+        "dbt/mart.features",
+        [dataset(STAGING), dataset(ORDERS)],
+        [dataset(FEATURES, features_columns())],
+        minutes=10,
+        run_id=RUN_FEATURES,
+    )
+    send(server, writer, older)
+    send(server, writer, newer)
+    assert graph_size(db) == size
+    assert lineage(graph, FEATURES, columns=["total_spend"]) == after
+    # Another job's report on the same dataset leaves the first job's edges alone.
+    send(
+        server,
+        writer,
+        event(
+            "dbt/mart.backfill",
+            [dataset(ORDERS)],
+            [
+                dataset(
+                    FEATURES,
+                    facet(fields={"total_spend": {"inputFields": [ref(ORDERS, "refund")]}}),
+                )
+            ],
+            minutes=30,
+        ),
+    )
+    both = lineage(graph, FEATURES, columns=["total_spend"])
+    assert columns_of(both) == {
+        (URI[FEATURES], "total_spend", 0),
+        (URI[ORDERS], "amount", 1),
+        (URI[ORDERS], "refund", 1),
+    }
+    # A report that names no transformation counts as direct.
+    refund = next(e for e in both["edges"] if e["from"]["name"] == "refund")
+    assert refund["direct"] is True and refund["transformations"] == []
+    # The facet marked deleted withdraws what that job said.
+    withdrawn = event(
+        "dbt/mart.backfill",
+        [dataset(ORDERS)],
+        [dataset(FEATURES, {"_deleted": True})],
+        minutes=31,
+    )
+    assert send(server, writer, withdrawn)["columnLineage"] == {"edges": 0, "removed": 1}
+    assert columns_of(lineage(graph, FEATURES, columns=["total_spend"])) == {
+        (URI[FEATURES], "total_spend", 0),
+        (URI[ORDERS], "amount", 1),
+    }
+
+
+def test_input_versions_and_datasets_named_only_in_the_facet(
+    server: ThreadedServer, writer: str, graph: Api
+) -> None:
+    version = {"version": facet(datasetVersion="v7")}
+    send(
+        server,
+        writer,
+        event(
+            "spark/snapshot",
+            [{"namespace": "s3://lake", "name": "events", "facets": version}],
+            [
+                dataset(
+                    ("s3://lake", "daily"),
+                    facet(
+                        fields={
+                            "n": {
+                                "inputFields": [
+                                    ref(("s3://lake", "events"), "id"),
+                                    ref(("s3://lake", "lookup"), "k"),
+                                ],
+                                # the facet's 1-0 form: one transformation for the column
+                                "transformationDescription": "count(distinct id)",
+                                "transformationType": "AGGREGATION",
+                            }
+                        }
+                    ),
+                )
+            ],
+        ),
+    )
+    answer = graph(
+        """{ dataset(uri: "s3://lake/daily") { columnLineage {
+              columns { name dataset { uri digest } }
+              edges { from { name } description transformations { type subtype } } } } }"""
+    )["dataset"]["columnLineage"]
+    sources = {(c["dataset"]["uri"], c["dataset"]["digest"], c["name"]) for c in answer["columns"]}
+    # the input column is the version the run read; a dataset only the facet names is the
+    # unversioned one at its URI, made for it
+    assert sources == {
+        ("s3://lake/daily", None, "n"),
+        ("s3://lake/events", "v7", "id"),
+        ("s3://lake/lookup", None, "k"),
+    }
+    assert {e["description"] for e in answer["edges"]} == {"count(distinct id)"}
+    assert all(
+        e["transformations"] == [{"type": "DIRECT", "subtype": "AGGREGATION"}]
+        for e in answer["edges"]
+    )
+    made = graph('{ dataset(uri: "s3://lake/lookup") { uri sourceType } }')["dataset"]
+    assert made == {"uri": "s3://lake/lookup", "sourceType": "s3"}
+
+
+def test_a_dataset_event_reports_column_lineage(
+    server: ThreadedServer, writer: str, graph: Api
+) -> None:
+    body = {
+        "eventTime": at(3),
+        "producer": PRODUCER,
+        "schemaURL": "https://openlineage.io/spec/2-0-2/OpenLineage.json#/$defs/DatasetEvent",
+        "dataset": dataset(
+            ("s3://lake", "view"), facet(fields={"a": {"inputFields": [ref(ORDERS, "amount")]}})
+        ),
+    }
+    assert send(server, writer, body)["columnLineage"] == {"edges": 1, "removed": 0}
+    answer = graph(
+        '{ dataset(uri: "s3://lake/view") { columnLineage { edges { from { name } run { id } } } } }'
+    )
+    assert answer["dataset"]["columnLineage"]["edges"] == [
+        {"from": {"name": "amount"}, "run": None}
+    ]
+
+
+@pytest.mark.parametrize(
+    ("columns", "field"),
+    [
+        (
+            {"fields": {"a": {"inputFields": [{"namespace": "s3://x", "name": "y"}]}}},
+            "inputFields[0].field",
+        ),
+        (
+            {"fields": {"a": {"inputFields": [{"name": "y", "field": "b"}]}}},
+            "inputFields[0].namespace",
+        ),
+        ({"fields": {"a": {"inputFields": "nope"}}}, "a.inputFields"),
+        ({"fields": {"": {"inputFields": []}}}, "fields."),
+        (
+            {
+                "fields": {
+                    "a": {
+                        "inputFields": [{**ref(ORDERS, "b"), "transformations": [{"subtype": "X"}]}]
+                    }
+                }
+            },
+            "transformations[0].type",
+        ),
+        ({"fields": {"a": {"inputFields": [ref(ORDERS, "x" * 2000)]}}}, "inputFields[0].field"),
+    ],
+)
+def test_bad_column_lineage_is_refused_and_writes_nothing(
+    server: ThreadedServer, writer: str, db: neo4j.Driver, columns: dict[str, Any], field: str
+) -> None:
+    size = graph_size(db)
+    body = event("spark/bad", [dataset(ORDERS)], [dataset(FEATURES, facet(**columns))])
+    response = post(server, writer, body)
+    assert response.status_code == 400, response.text
+    error = response.json()
+    assert error["code"] == "VALIDATION"
+    assert error["field"].startswith("body.outputs[0].facets.columnLineage.")
+    assert field in error["field"], error
+    assert graph_size(db) == size
+
+
+def test_round_trips_do_not_grow_with_the_answer(
+    server: ThreadedServer, writer: str, graph: Api
+) -> None:
+    def trips(width: int) -> tuple[int, int]:
+        source = ("s3://wide", f"src-{width}")
+        target = ("s3://wide", f"dst-{width}")
+        fields = {
+            f"c{i}": {"inputFields": [ref(source, f"c{i}", t("DIRECT", "IDENTITY"))]}
+            for i in range(width)
+        }
+        answer = post(
+            server,
+            writer,
+            event("spark/wide", [dataset(source)], [dataset(target, facet(fields=fields))]),
+        )
+        assert answer.status_code == 201, answer.text
+        assert answer.json()["columnLineage"] == {"edges": width, "removed": 0}
+        read = graph.post(
+            """query($uri: String!) { dataset(uri: $uri) { columnLineage(limit: 5000) {
+                  columns { name dataset { uri } } edges { from { name } run { name } } } } }""",
+            {"uri": f"s3://wide/dst-{width}"},
+        )
+        assert not read.errors, read.errors
+        assert len(read.data["dataset"]["columnLineage"]["columns"]) == 2 * width
+        return int(answer.headers["x-bolt-round-trips"]), read.round_trips
+
+    small, large = trips(2), trips(400)
+    assert small == large
+    # the dataset, its column lineage, the runs on its edges
+    assert small[1] == 3
+    # many datasets' column lineage: one query for all of them
+    listed = graph.post(
+        "{ datasets(first: 50) { nodes { uri columnLineage { columns { name } } } } }"
+    )
+    assert not listed.errors, listed.errors
+    assert listed.round_trips == 2
+
+
+def test_purging_a_dataset_takes_its_columns(
+    server: ThreadedServer, writer: str, as_role: Any, db: neo4j.Driver
+) -> None:
+    build(server, writer)
+    admin = as_role("admin")
+    staging = admin(f'{{ dataset(uri: "{URI[STAGING]}") {{ id }} }}')["dataset"]["id"]
+    admin("mutation($id: ID!) { deleteNode(id: $id) { id } }", {"id": staging})
+    # a tombstone keeps its lineage, columns included
+    kept = admin(
+        f'{{ dataset(uri: "{URI[FEATURES]}") {{ columnLineage(columns: ["country"]) {{ columns {{ name dataset {{ deleted }} }} }} }} }}'
+    )
+    assert {"name": "country", "dataset": {"deleted": True}} in kept["dataset"]["columnLineage"][
+        "columns"
+    ]
+    admin("mutation($id: ID!) { purgeNode(id: $id) }", {"id": staging})
+    records, _, _ = db.execute_query(
+        "MATCH (f:DatasetField {datasetId: $id}) RETURN count(f) AS n", {"id": staging}
+    )
+    assert records[0]["n"] == 0
+    after = lineage(admin, FEATURES, columns=["country"])
+    # what the staging dataset's columns fed is gone with them; the other join key stays
+    assert columns_of(after) == {(URI[FEATURES], "country", 0), (URI[ORDERS], "user_id", 1)}
+
+
+def test_who_may_read_and_send(server: ThreadedServer, settings: Settings, graph: Api) -> None:
+    _, reader = make_token(settings, "viewer", ["reader"])
+    body = event("spark/x", [], [dataset(FEATURES, facet(fields={"a": {"inputFields": []}}))])
+    refused = httpx.post(
+        f"{server.url}/api/v1/lineage",
+        json=body,
+        headers={"authorization": f"Bearer {reader}"},
+        timeout=30,
+    )
+    assert refused.status_code == 403
