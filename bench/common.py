@@ -10,10 +10,11 @@ import os
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
@@ -186,6 +187,29 @@ class ApiServer:
         tb: TracebackType | None,
     ) -> None:
         self.stop()
+
+
+@contextlib.contextmanager
+def api_at(
+    uri: str, api_url: str | None, *, database: str = "neo4j", workdir: Path | None = None
+) -> Iterator[str]:
+    """``api_url``, or the URL of a server started here (and stopped after)."""
+    if api_url is not None:
+        yield api_url
+        return
+    where = workdir or Path(tempfile.mkdtemp(prefix="bench-"))
+    with ApiServer(uri, where, database=database) as server:
+        yield server.url
+
+
+def finish(tables: list[Any], json_path: Path | None) -> int:
+    """A bench's end: its tables printed, and saved as JSON when asked."""
+    from bench.report import save
+
+    for table in tables:
+        print(table.render())
+    save(tables, json_path)
+    return 0
 
 
 def wait_ready(url: str, process: subprocess.Popen[bytes], *, timeout: float) -> None:

@@ -22,6 +22,7 @@ import time
 from pathlib import Path
 
 from bench import (
+    columns,
     concurrency,
     events,
     generate,
@@ -62,7 +63,15 @@ def main(argv: list[str] | None = None) -> int:
         "--skip",
         action="append",
         default=[],
-        choices=["lineage", "lookups", "concurrency", "openlineage", "events", "mlflow"],
+        choices=[
+            "lineage",
+            "lookups",
+            "concurrency",
+            "openlineage",
+            "columns",
+            "events",
+            "mlflow",
+        ],
     )
     args = parser.parse_args(argv)
     out = RESULTS / str(args.nodes)
@@ -151,6 +160,19 @@ def main(argv: list[str] | None = None) -> int:
                 )
                 tables += new
                 _show(new, out / "openlineage.json")
+            if "columns" not in args.skip:
+                new = asyncio.run(
+                    columns.run(
+                        uri,
+                        database=args.database,
+                        api_url=server.url,
+                        width=40 if quick else 200,
+                        iterations=10 if quick else 100,
+                        writes=5 if quick else 30,
+                    )
+                )
+                tables += new
+                _show(new, out / "columns.json")
             if "events" not in args.skip:
                 new = asyncio.run(
                     events.run(

@@ -15,7 +15,16 @@ from typing import Any
 import pytest
 from bench.report import Latency, Rate, Table
 
-from bench import concurrency, cpu, events, lineage, lookups, mlflow_compare, openlineage
+from bench import (
+    columns,
+    concurrency,
+    cpu,
+    events,
+    lineage,
+    lookups,
+    mlflow_compare,
+    openlineage,
+)
 from tests.conftest import ThreadedServer
 
 Graph = Any  # the tiny_graph fixture's value
@@ -114,6 +123,22 @@ def test_openlineage_bench(tiny_graph: Graph, neo4j_uri: str, server: ThreadedSe
         "6 runs (START + COMPLETE), 3 senders, each run its own job",
         "6 runs (START + COMPLETE), 3 senders, all runs of one job",
     ]
+    measured(table)
+
+
+def test_columns_bench(tiny_graph: Graph, neo4j_uri: str, server: ThreadedServer) -> None:
+    (table,) = asyncio.run(
+        columns.run(neo4j_uri, api_url=server.url, width=12, levels=6, iterations=2, writes=2)
+    )
+    assert [r.operation for r in table.rows] == [
+        "upstream of one column, maxDepth 3",
+        "upstream of one column, maxDepth 10",
+        "downstream of a filter column, maxDepth 10",
+        "COMPLETE event reporting column lineage",
+    ]
+    # Before timing, the bench checked that both sides found the same columns.
+    sizes = [int(r.size.split()[0]) for r in table.rows[:3]]
+    assert sizes[0] < sizes[1] < sizes[2] == 1 + 5 * 12
     measured(table)
 
 

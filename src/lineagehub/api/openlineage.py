@@ -146,6 +146,9 @@ def _answer(event: openlineage.Event, done: openlineage.Recorded) -> dict[str, A
         answer["dataset"] = _dataset(done.dataset)
     if done.columns is not None:
         answer["columnLineage"] = {"edges": done.columns.edges, "removed": done.columns.removed}
+        if done.columns_skipped:
+            # A report not taken (or in part): the event is recorded without it.
+            answer["columnLineage"]["skipped"] = done.columns_skipped
     return answer
 
 

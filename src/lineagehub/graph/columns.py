@@ -36,59 +36,100 @@ from datetime import datetime
 from functools import lru_cache
 from typing import Annotated, Any
 
-from pydantic import ConfigDict, Field, StringConstraints
+from pydantic import BeforeValidator, ConfigDict, Field
 
 from lineagehub.graph.commands import Command
 from lineagehub.graph.lineage import Direction
 from lineagehub.graph.records import Dataset
-from lineagehub.graph.store import Store, Tx
+from lineagehub.graph.store import Store, Tx, decode_node, instant, node_map
 from lineagehub.graph.vocabulary import COLUMN_LABEL, FEEDS, HAS_FIELD
 
 FACET = "columnLineage"
-# One event may report at most this many column-to-column edges (a 1,000-column table
-# computed from two others is 2,000): past it the event is refused, not cut short.
+# On a dataset: the event time of each reporter's latest report on it (JSON).
+COLUMN_TIMES = "olColumnTimes"
+# One report may make at most this many column-to-column edges (a 1,000-column table
+# computed from two others is 2,000; dataset-wide inputs count once per column): past it,
+# the report is skipped (and the event's answer says so), not cut short.
 MAX_EDGES = 50_000
+# ... and store at most this many bytes of transformations.
+MAX_TRANSFORMATION_BYTES = 16 * 1024 * 1024
 MAX_COLUMN_NAME = 1024
 MAX_COLUMNS = 20_000
+# Datasets one event's reports may name that the event itself does not.
+MAX_NAMED_DATASETS = 1000
+SCHEMA_DEPTH = 16
+_TEXT = 4096  # descriptions are kept up to this many characters
 
-ColumnName = Annotated[str, StringConstraints(min_length=1, max_length=MAX_COLUMN_NAME)]
-_Short = Annotated[str, StringConstraints(max_length=256)]
-_Text = Annotated[str, StringConstraints(max_length=20_000)]
+
+def _empty_list(value: Any) -> Any:
+    return [] if value is None else value
+
+
+def _empty_dict(value: Any) -> Any:
+    return {} if value is None else value
+
+
+_List = BeforeValidator(_empty_list)
 
 
 class _Facet(Command):
-    """Facet parts: camelCase, fields this server does not read ignored."""
+    """Facet parts: camelCase; what this server does not read is ignored, null is as good
+    as absent (producers send either), and no length is refused: a name that cannot be a
+    column is skipped (and said so), a long description kept shortened."""
 
     model_config = ConfigDict(extra="ignore")
 
 
 class Transformation(_Facet):
-    type: _Short = Field(min_length=1)
-    subtype: _Short | None = None
-    description: _Text | None = None
+    type: str | None = None
+    subtype: str | None = None
+    description: str | None = None
     masking: bool | None = None
 
     def stored(self) -> dict[str, Any]:
-        return {k: v for k, v in self.model_dump().items() if v is not None}
+        kept = {k: v for k, v in self.model_dump().items() if v is not None and v != ""}
+        if isinstance(kept.get("description"), str):
+            kept["description"] = kept["description"][:_TEXT]
+        return kept
 
 
 class InputField(_Facet):
-    namespace: Annotated[str, StringConstraints(min_length=1, max_length=1024)]
-    name: Annotated[str, StringConstraints(min_length=1, max_length=2048)]
-    field: ColumnName
-    transformations: list[Transformation] = Field(default_factory=list, max_length=100)
+    namespace: str
+    name: str
+    field: str
+    transformations: Annotated[list[Transformation], _List] = Field(default_factory=list)
 
 
 class FieldLineage(_Facet):
-    input_fields: list[InputField] = Field(default_factory=list)
-    # Deprecated by the facet's 1-1-0 (per-input ``transformations``), still sent.
-    transformation_description: _Text | None = None
-    transformation_type: _Short | None = None
+    input_fields: Annotated[list[InputField], _List] = Field(default_factory=list)
+    # The facet's 1-0 form (per-input ``transformations`` came with 1-1-0), still sent.
+    transformation_description: str | None = None
+    transformation_type: str | None = None
+
+    def legacy(self) -> list[dict[str, Any]]:
+        """The 1-0 transformation, as a 1-1 one (``MASKED``: a masking transformation)."""
+        kind = (self.transformation_type or "").strip().upper()
+        if not kind:
+            return []
+        if kind == "MASKED":
+            return [{"type": "DIRECT", "subtype": "TRANSFORMATION", "masking": True}]
+        return [{"type": "DIRECT", "subtype": kind[:256]}]
 
 
 class ColumnLineageFacet(_Facet):
-    fields: dict[ColumnName, FieldLineage] = Field(default_factory=dict, max_length=MAX_COLUMNS)
-    dataset: list[InputField] = Field(default_factory=list)
+    fields: Annotated[dict[str, FieldLineage], BeforeValidator(_empty_dict)] = Field(
+        default_factory=dict
+    )
+    dataset: Annotated[list[InputField], _List] = Field(default_factory=list)
+
+
+def usable(name: str) -> bool:
+    return 0 < len(name) <= MAX_COLUMN_NAME
+
+
+def names_a_dataset(given: InputField) -> bool:
+    """Whether an input's namespace and name can name a dataset (as an event's can)."""
+    return 0 < len(given.namespace) <= 1024 and 0 < len(given.name) <= 2048
 
 
 @dataclass
@@ -103,7 +144,7 @@ class ColumnEdge:
     @property
     def direct(self) -> bool:
         """Whether any transformation is direct (the value flows into the column); a report
-        that names no transformation is taken as direct."""
+        that names no transformation (or no type) is taken as direct."""
         return {t.get("type") for t in self.transformations} != {"INDIRECT"}
 
     def merge(self, other: ColumnEdge) -> None:
@@ -113,19 +154,46 @@ class ColumnEdge:
         self.description = self.description or other.description
 
 
+class Refused(ValueError):
+    """A report that is not taken (the event is recorded without it)."""
+
+
 def edges_of(
     facet: ColumnLineageFacet,
     target: str,
-    dataset_of: Mapping[tuple[str, str], str],
+    dataset_of: Mapping[str, str],
     known_columns: Iterable[str] = (),
-) -> list[ColumnEdge]:
-    """The edges ``facet`` (on output dataset ``target``) reports; ``dataset_of`` maps an
-    input's (namespace, name) to its dataset id. Dataset-wide inputs become indirect inputs
-    of every column named in the facet or in ``known_columns`` (the output's schema)."""
+) -> tuple[list[ColumnEdge], int]:
+    """The edges ``facet`` (on output dataset ``target``) reports, and how many column
+    references it skipped (no usable column name, or a dataset ``dataset_of``, which maps
+    an input dataset's URI to its id, does not know). Dataset-wide inputs become indirect
+    inputs of every column named in the facet or in ``known_columns`` (the output's
+    schema). ``Refused`` past the limits, counted
+    before anything is built."""
+    outputs = [c for c in facet.fields if usable(c)]
+    columns = [*outputs, *(c for c in dict.fromkeys(known_columns) if c not in facet.fields)]
+    wide = [f for f in facet.dataset if usable(f.field)]
+    count = sum(len(facet.fields[c].input_fields) for c in outputs) + len(wide) * len(columns)
+    if count > MAX_EDGES:
+        raise Refused(f"reports {count} column edges; at most {MAX_EDGES} are taken")
+    size = sum(
+        len(json.dumps([t.stored() for t in f.transformations]))
+        for c in outputs
+        for f in facet.fields[c].input_fields
+    ) + len(columns) * sum(len(json.dumps([t.stored() for t in f.transformations])) for f in wide)
+    if size > MAX_TRANSFORMATION_BYTES:
+        raise Refused(
+            f"reports {size} bytes of transformations; at most {MAX_TRANSFORMATION_BYTES} are taken"
+        )
+    skipped = len(facet.fields) - len(outputs) + len(facet.dataset) - len(wide)
     found: dict[tuple[tuple[str, str], str], ColumnEdge] = {}
 
     def add(column: str, given: InputField, stated: list[dict[str, Any]], note: Any) -> None:
-        source = (dataset_of[given.namespace, given.name], given.field)
+        nonlocal skipped
+        if dataset_key(given) not in dataset_of:
+            skipped += 1  # a dataset that cannot be named
+            return
+        source = (dataset_of[dataset_key(given)], given.field)
         edge = ColumnEdge(source, (target, column), stated, note)
         key = (source, column)
         if key in found:
@@ -133,29 +201,37 @@ def edges_of(
         else:
             found[key] = edge
 
-    for column, lineage in facet.fields.items():
-        legacy = (
-            [{"type": "DIRECT", "subtype": lineage.transformation_type}]
-            if lineage.transformation_type
-            else []
-        )
+    for column in outputs:
+        lineage = facet.fields[column]
+        note = (lineage.transformation_description or "")[:_TEXT] or None
         for given in lineage.input_fields:
-            stated = [t.stored() for t in given.transformations]
-            add(column, given, stated or list(legacy), lineage.transformation_description)
-    columns = [*facet.fields, *(c for c in known_columns if c not in facet.fields)]
-    for given in facet.dataset:
+            if not usable(given.field):
+                skipped += 1
+                continue
+            stated = [t.stored() for t in given.transformations] or lineage.legacy()
+            add(column, given, stated, note)
+    for given in wide:
         stated = [t.stored() for t in given.transformations] or [{"type": "INDIRECT"}]
         for column in columns:
             add(column, given, [dict(t) for t in stated], None)
-    if len(found) > MAX_EDGES:
-        raise ValueError(f"reports {len(found)} column edges; at most {MAX_EDGES} are taken")
-    return list(found.values())
+    return list(found.values()), skipped
 
 
-def inputs_named(facet: ColumnLineageFacet) -> set[tuple[str, str]]:
-    """The (namespace, name) of every dataset ``facet`` names as an input."""
+def dataset_key(given: InputField) -> str:
+    """The URI of an input's dataset (as ``openlineage.dataset_uri`` makes it)."""
+    if "://" in given.namespace:
+        return f"{given.namespace.rstrip('/')}/{given.name.lstrip('/')}"
+    return f"{given.namespace}:{given.name}"
+
+
+def inputs_named(facet: ColumnLineageFacet) -> dict[str, InputField]:
+    """Each dataset ``facet`` names as an input, by URI (its first mention)."""
     given = [f for lineage in facet.fields.values() for f in lineage.input_fields]
-    return {(f.namespace, f.name) for f in [*given, *facet.dataset]}
+    named: dict[str, InputField] = {}
+    for f in [*given, *facet.dataset]:
+        if names_a_dataset(f):
+            named.setdefault(dataset_key(f), f)
+    return named
 
 
 def schema_columns(schema: Any) -> list[str]:
@@ -164,40 +240,41 @@ def schema_columns(schema: Any) -> list[str]:
     return [name for name, _ in schema_entries(schema)]
 
 
-def schema_column(schema: Any, name: str) -> dict[str, Any] | None:
-    """The schema entry of column ``name`` (dotted for nested), if the schema has it."""
-    return next((entry for found, entry in schema_entries(schema) if found == name), None)
+def schema_entries(schema: Any) -> list[tuple[str, dict[str, Any]]]:
+    """(dotted name, entry) for each column of ``schema``, nested ones after their parent:
+    at most ``MAX_COLUMNS``, ``SCHEMA_DEPTH`` deep, names of at most ``MAX_COLUMN_NAME``
+    characters (longer ones, and what is below them, left out)."""
+    found: list[tuple[str, dict[str, Any]]] = []
 
+    def walk(entries: Any, prefix: str, depth: int) -> None:
+        if not isinstance(entries, list) or depth > SCHEMA_DEPTH:
+            return
+        for entry in entries:
+            if len(found) >= MAX_COLUMNS:
+                return
+            if not isinstance(entry, dict) or not isinstance(entry.get("name"), str):
+                continue
+            name = prefix + entry["name"]
+            if not usable(name):
+                continue
+            found.append((name, entry))
+            walk(entry.get("fields"), name + ".", depth + 1)
 
-def schema_entries(schema: Any, prefix: str = "") -> Iterable[tuple[str, dict[str, Any]]]:
-    """(dotted name, entry) for each column of ``schema``, nested ones after their parent."""
-    if not isinstance(schema, list):
-        return
-    for entry in schema:
-        if not isinstance(entry, dict) or not isinstance(entry.get("name"), str):
-            continue
-        name = prefix + entry["name"]
-        yield name, entry
-        yield from schema_entries(entry.get("fields"), name + ".")
+    walk(schema, "", 1)
+    return found
 
 
 # --- writing ----------------------------------------------------------------------------
 
 _WRITE = (
-    # What the reporter said before of these outputs' columns and no longer says.
-    "CALL () { "
-    "  UNWIND $targets AS t "
-    f"  MATCH (:Node:Dataset {{id: t.id}})-[:{HAS_FIELD}]->(b:{COLUMN_LABEL})"
-    f"        <-[r:{FEEDS} {{reporter: $reporter}}]-(a:{COLUMN_LABEL}) "
-    "  WHERE NOT [a.datasetId, a.name, b.name] IN t.keep "
-    "  DELETE r "
-    "  RETURN count(*) AS removed "
-    "} "
+    # The columns (only of datasets that exist), then the reported edges, each now
+    # stamped with this report's time: in a fixed order (sorted), so two reports sharing
+    # input columns lock them in the same order.
     "CALL () { "
     "  UNWIND $columns AS c "
+    "  MATCH (d:Node:Dataset {id: c[0]}) "
     f"  MERGE (f:{COLUMN_LABEL} {{datasetId: c[0], name: c[1]}}) "
     "  ON CREATE SET f.createdAt = $now "
-    "  WITH f, c MATCH (d:Node:Dataset {id: c[0]}) "
     f"  MERGE (d)-[:{HAS_FIELD}]->(f) "
     "  RETURN count(*) AS linked "
     "} "
@@ -210,6 +287,22 @@ _WRITE = (
     "  SET r.transformations = e.transformations, r.description = e.description, "
     "      r.direct = e.direct, r.runId = $runId, r.at = $at "
     "  RETURN count(*) AS written "
+    "} "
+    # What the reporter said before of these outputs' columns and no longer says (every
+    # edge it reported now carries $at); then columns left with no edge at all.
+    "CALL () { "
+    "  UNWIND $targets AS t "
+    f"  MATCH (:Node:Dataset {{id: t}})-[:{HAS_FIELD}]->(b:{COLUMN_LABEL})"
+    f"        <-[r:{FEEDS} {{reporter: $reporter}}]-(a:{COLUMN_LABEL}) "
+    "  WHERE r.at < $at "
+    "  DELETE r "
+    "  RETURN count(*) AS removed, collect(DISTINCT a) + collect(DISTINCT b) AS touched "
+    "} "
+    "CALL (touched) { "
+    "  UNWIND touched AS f WITH DISTINCT f "
+    f"  WHERE NOT EXISTS {{ (f)-[:{FEEDS}]-() }} "
+    "  DETACH DELETE f "
+    "  RETURN count(*) AS dropped "
     "} "
     "RETURN removed, written"
 )
@@ -231,18 +324,17 @@ async def replace(
     at: datetime,
     now: datetime,
 ) -> Written:
-    """Make ``edges`` what ``reporter`` says feeds the columns of datasets ``targets``
-    (their inputs that it reported before and does not now are removed), in one query."""
+    """Make ``edges`` what ``reporter`` says (at ``at``) feeds the columns of datasets
+    ``targets``: its edges into them that it does not report now are removed (the caller
+    has made sure no later report of its is stored). One query."""
     if not edges and not targets:
         return Written(0, 0)
+    edges = sorted(edges, key=lambda e: (e.source, e.target))
     named = sorted({c for e in edges for c in (e.source, e.target)})
-    keep: dict[str, list[list[str]]] = {t: [] for t in targets}
-    for e in edges:
-        keep.setdefault(e.target[0], []).append([*e.source, e.target[1]])
     answer = await tx.single(
         _WRITE,
         {
-            "targets": [{"id": t, "keep": k} for t, k in keep.items()],
+            "targets": sorted(set(targets)),
             "columns": [list(c) for c in named],
             "edges": [
                 {
@@ -271,9 +363,11 @@ async def replace(
 class ColumnSpec:
     direction: Direction = Direction.UPSTREAM
     max_depth: int = 5
-    limit: int = 200
+    limit: int = 200  # columns besides the start columns
     columns: tuple[str, ...] | None = None  # the start columns (None: every column)
     include_indirect: bool = True
+    # Dataset property name prefixes the answer may leave out (the caller shows none).
+    skip_props: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -297,39 +391,43 @@ class ColumnLink:
 
 @dataclass
 class ColumnLineage:
-    columns: list[ColumnNode]  # nearest first, the start columns (degree 0) included
+    columns: list[ColumnNode]  # the start columns (degree 0), then the others nearest first
     edges: list[ColumnLink]
     datasets: dict[str, Dataset]
+    # Columns found besides the starts: all within maxDepth, or, once more than the limit
+    # were found, those found by then (the walk stops there: a lower bound).
     reachable: int
     more_beyond_depth: bool
-
-    @property
-    def truncated(self) -> bool:
-        return self.reachable > len(self.columns)
+    truncated: bool
 
 
 def _step(direction: Direction) -> str:
     pattern = (
         f"(a)<-[r:{FEEDS}]-(b)" if direction is Direction.UPSTREAM else f"(a)-[r:{FEEDS}]->(b)"
     )
-    return f"UNWIND frontier AS a MATCH {pattern} WHERE ($indirect OR r.direct) AND NOT b IN seen "
+    # No further level once more than $limit columns besides the starts are found: the
+    # nearest $limit are known by then (they are kept by degree).
+    return (
+        "UNWIND CASE WHEN size(seen) - size(starts) > $limit THEN [] ELSE frontier END AS a "
+        f"MATCH {pattern} WHERE ($indirect OR r.direct) AND NOT b IN seen "
+    )
 
 
 def _walk(direction: Direction, depth: int, i: int) -> str:
     """``reached<i>`` ([{n, degree}], the starts at 0) and ``more<i>`` going ``direction``."""
     step = _step(direction)
     query = (
-        "CALL (starts) { WITH starts AS seen, starts AS frontier, "
+        "CALL (starts) { WITH starts, starts AS seen, starts AS frontier, "
         "[x IN starts | {n: x, degree: 0}] AS reached "
     )
     for degree in range(1, depth + 1):
         query += (
-            f"CALL (frontier, seen) {{ {step} RETURN collect(DISTINCT b) AS next }} "
-            "WITH seen + next AS seen, next AS frontier, "
+            f"CALL (starts, frontier, seen) {{ {step} RETURN collect(DISTINCT b) AS next }} "
+            "WITH starts, seen + next AS seen, next AS frontier, "
             f"reached + [x IN next | {{n: x, degree: {degree}}}] AS reached "
         )
     return query + (
-        f"CALL (frontier, seen) {{ {step} RETURN count(b) > 0 AS more }} "
+        f"CALL (starts, frontier, seen) {{ {step} RETURN count(b) > 0 AS more }} "
         f"RETURN reached AS reached{i}, more AS more{i} }} "
     )
 
@@ -350,43 +448,58 @@ def _query(direction: Direction, depth: int) -> str:
         "  WHERE $columns IS NULL OR s.name IN $columns "
         "  WITH collect(s) AS starts "
         f"  {walks}"
-        # Each column once, at its smallest degree, nearest first; then the first $limit.
+        # Each column once, at its smallest degree, nearest first (ties in a fixed order).
         f"  CALL ({', '.join(names)}) {{ WITH {reached} AS reached "
         "    UNWIND reached AS x WITH x.n AS n, min(x.degree) AS degree "
         "    ORDER BY degree, n.datasetId, n.name "
         "    RETURN collect({n: n, degree: degree}) AS ordered "
         "  } "
-        f"  WITH ordered[..$limit] AS kept, size(ordered) AS reachable, {more} AS more "
-        "  WITH kept, reachable, more, [x IN kept | x.n] AS nodes "
+        "  WITH [x IN ordered WHERE x.degree = 0] AS first, "
+        "       [x IN ordered WHERE x.degree > 0] AS found, "
+        f"       {more} AS more "
+        "  WITH first + found[..$limit] AS kept, size(found) AS reachable, more, "
+        "       size(found) > $limit AS truncated "
+        "  WITH kept, reachable, more, truncated, [x IN kept | x.n] AS nodes "
         "  CALL (nodes) { "
         f"    UNWIND nodes AS a MATCH (a)-[r:{FEEDS}]->(b) "
         "    WHERE b IN nodes AND ($indirect OR r.direct) "
         "    RETURN collect([a.datasetId, a.name, b.datasetId, b.name, r.transformations, "
-        "                    r.description, r.direct, r.runId, r.at, r.reporter]) AS edges "
+        # (times as text: the driver decodes a zoned DateTime ~100x slower)
+        "                    r.description, r.direct, r.runId, toString(r.at), r.reporter]) "
+        "           AS edges "
         "  } "
         "  CALL (nodes) { "
         "    UNWIND nodes AS a WITH DISTINCT a.datasetId AS id "
-        "    MATCH (d:Node:Dataset {id: id}) RETURN collect(d {.*}) AS datasets "
+        "    MATCH (d:Node:Dataset {id: id}) "
+        f"    RETURN collect({node_map('d', skip=True)}) AS datasets "
         "  } "
         "  RETURN [x IN kept | [x.n.datasetId, x.n.name, x.degree]] AS columns, "
-        "         edges, datasets, reachable, more "
+        "         edges, datasets, reachable, more AND NOT truncated AS more, truncated "
         "} "
-        "RETURN startId, columns, edges, datasets, reachable, more"
+        "RETURN startId, columns, edges, datasets, reachable, more, truncated"
     )
 
 
-def _link(row: list[Any]) -> ColumnLink:
-    at = row[8]
-    return ColumnLink(
-        source=(row[0], row[1]),
-        target=(row[2], row[3]),
-        transformations=json.loads(row[4]) if row[4] else [],
-        description=row[5],
-        direct=bool(row[6]),
-        run_id=row[7],
-        reported_at=at.to_native() if hasattr(at, "to_native") else at,
-        reporter=row[9],
-    )
+def _links(rows: list[list[Any]]) -> list[ColumnLink]:
+    parsed: dict[str, list[dict[str, Any]]] = {}  # most edges share a few transformations
+    links = []
+    for row in rows:
+        text = row[4]
+        if text and text not in parsed:
+            parsed[text] = json.loads(text)
+        links.append(
+            ColumnLink(
+                source=(row[0], row[1]),
+                target=(row[2], row[3]),
+                transformations=parsed[text] if text else [],
+                description=row[5],
+                direct=bool(row[6]),
+                run_id=row[7],
+                reported_at=instant(row[8]),
+                reporter=row[9],
+            )
+        )
+    return sorted(links, key=lambda e: (e.target, e.source))
 
 
 async def column_lineage(
@@ -401,15 +514,22 @@ async def column_lineage(
             "columns": list(spec.columns) if spec.columns is not None else None,
             "limit": spec.limit,
             "indirect": spec.include_indirect,
+            "skipProps": list(spec.skip_props),
+            "keepProps": None,
         },
+        raw=True,  # lists, maps and scalars only: no node or temporal values to convert
     )
     answers: dict[str, ColumnLineage] = {}
     for row in rows:
         answers[row["startId"]] = ColumnLineage(
             columns=[ColumnNode(d, n, degree) for d, n, degree in row["columns"]],
-            edges=sorted((_link(e) for e in row["edges"]), key=lambda e: (e.target, e.source)),
-            datasets={p["id"]: Dataset.from_props(p) for p in row["datasets"]},
+            edges=_links(row["edges"]),
+            datasets={
+                props["id"]: Dataset.from_props(props)
+                for props in (decode_node(d)[1] for d in row["datasets"])
+            },
             reachable=row["reachable"],
             more_beyond_depth=row["more"],
+            truncated=row["truncated"],
         )
     return answers

@@ -404,8 +404,9 @@ class Recorded:
     dataset: Dataset | None = None
     code: list[str] = field(default_factory=list)
     # The column lineage it reported (edges written, and those its reporter no longer names
-    # and were removed), when it reported any.
+    # and were removed), when it reported any; and what it reported that was not taken.
     columns: columns.Written | None = None
+    columns_skipped: list[dict[str, Any]] = field(default_factory=list)
 
 
 Wanted = Callable[[dict[str, Any]], dict[str, Any]]
@@ -428,10 +429,18 @@ class _Updates:
         self.pending: list[tuple[dict[str, Any], Wanted, bool]] = []
         self.fresh: dict[str, dict[str, Any]] = {}
         self.read: dict[str, dict[str, Any]] = {}
+        # Read without a lock, locked whether or not they change (what is written beside
+        # them depends on what they hold: a dataset's column lineage on its report times).
+        self.to_lock: set[str] = set()
 
-    def add(self, current: dict[str, Any], wanted: Wanted, *, locked: bool) -> dict[str, Any]:
-        """Note the change; the node's properties after it (as read)."""
+    def add(
+        self, current: dict[str, Any], wanted: Wanted, *, locked: bool, lock: bool = False
+    ) -> dict[str, Any]:
+        """Note the change (``lock``: lock the node even if it does not change); the node's
+        properties after it (as read)."""
         self.read.setdefault(current["id"], current)
+        if lock and not locked:
+            self.to_lock.add(current["id"])
         changes = _diff(current, wanted(current))
         if changes:
             self.pending.append((current, wanted, locked))
@@ -443,7 +452,7 @@ class _Updates:
         experiment first, then datasets by id. Every event locks in the same order (its
         run, its experiment, its datasets), so two events never wait on each other."""
         unlocked = sorted(
-            {c["id"] for c, _, locked in self.pending if not locked},
+            {c["id"] for c, _, locked in self.pending if not locked} | self.to_lock,
             key=lambda node: (ids.label_of(node) != "Experiment", node),
         )
         if unlocked:
@@ -475,27 +484,37 @@ class _Updates:
 
 
 def _dataset_changes(
-    facets: dict[str, dict[str, Any]], described: dict[str, Any], stamp: str
+    facets: dict[str, dict[str, Any]],
+    described: dict[str, Any],
+    stamp: str,
+    reporter: str | None = None,
 ) -> Wanted:
-    """A dataset's changes: the event's facets, and what it says of the dataset where the
-    stored one says nothing."""
+    """A dataset's changes: the event's facets, what it says of the dataset where the
+    stored one says nothing, and (``reporter``: it reports the dataset's column lineage)
+    the time of that reporter's latest report."""
 
     def wanted(props: dict[str, Any]) -> dict[str, Any]:
         changes = facet_changes(props, facets, stamp)
         for fill in ("description", "schemaJson", "source", "sourceType"):
             if props.get(fill) is None and described.get(fill) is not None:
                 changes[fill] = described[fill]
+        if reporter is not None:
+            times = _loaded(props, columns.COLUMN_TIMES)
+            if times.get(reporter, "") < stamp:
+                times[reporter] = stamp
+                changes[columns.COLUMN_TIMES] = json.dumps(times, sort_keys=True)
         return changes
 
     return wanted
 
 
 async def _datasets(
-    tx: Tx, event: Event, updates: _Updates
+    tx: Tx, event: Event, updates: _Updates, reports: list[Report], reporter: str
 ) -> tuple[list[Dataset], list[Dataset], Dataset | None]:
     """The event's datasets, found or created in one query; each gets the event's facets
     (a dataset named twice, those of both, the later mention's winning), and the
-    description, schema and source it lacks."""
+    description, schema and source it lacks. Those ``reports`` are on are locked, and
+    note ``reporter``'s report time."""
     given: list[tuple[str, OLDataset]] = [
         *((f"body.inputs[{i}]", d) for i, d in enumerate(event.inputs)),
         *((f"body.outputs[{i}]", d) for i, d in enumerate(event.outputs)),
@@ -515,10 +534,15 @@ async def _datasets(
         keys.append(key)
     fields = [dataset_fields(dataset, path) for path, dataset in unique.values()]
     stored = await ensure_stored(tx, fields)
+    targets = {(r.dataset.uri, _digest(r.dataset)) for r in reports if r.taken}
     current: dict[tuple[str, str | None], Dataset] = {}
     for key, wanted, (props, created) in zip(unique, fields, stored, strict=True):
-        changes = _dataset_changes(unique[key][1].facets, wanted.stored(), event.stamp)
-        current[key] = Dataset.from_props(updates.add(props, changes, locked=created))
+        reported = key in targets
+        changes = _dataset_changes(
+            unique[key][1].facets, wanted.stored(), event.stamp, reporter if reported else None
+        )
+        after = updates.add(props, changes, locked=created, lock=reported)
+        current[key] = Dataset.from_props(after)
     found = [current[key] for key in keys]
     inputs = found[: len(event.inputs)]
     outputs = found[len(event.inputs) : len(event.inputs) + len(event.outputs)]
@@ -691,12 +715,34 @@ async def _move(tx: Tx, run: str, experiment: dict[str, Any], event: Event) -> d
 
 # --- column lineage ---------------------------------------------------------------------
 
-Report = tuple[str, OLDataset, columns.ColumnLineageFacet | None]
+
+@dataclass
+class Report:
+    """A ``columnLineage`` facet on one of the event's outputs (or its dataset)."""
+
+    path: str  # the dataset's place in the body
+    dataset: OLDataset
+    facet: columns.ColumnLineageFacet | None  # None: ``_deleted``, or skipped
+    skipped: list[dict[str, Any]] = field(default_factory=list)  # what was not taken, why
+    whole: bool = False  # skipped whole: changes nothing
+
+    @property
+    def taken(self) -> bool:
+        return not self.whole
+
+    @property
+    def where(self) -> str:
+        return f"{self.path}.facets.{columns.FACET}"
+
+    def skip(self, message: str, where: str | None = None) -> None:
+        self.facet, self.whole = None, True
+        self.skipped.append({"field": where or self.where, "message": message})
 
 
 def column_reports(event: Event) -> list[Report]:
-    """The ``columnLineage`` facets on the event's outputs (or its dataset), checked: (the
-    dataset's place in the body, the dataset, the facet or None where it is ``_deleted``)."""
+    """The ``columnLineage`` facets on the event's outputs (or its dataset). One that does
+    not parse is skipped, and the event recorded without it (a pipeline's run is not
+    lost to a malformed optional facet; the answer says what was skipped)."""
     given = [(f"body.outputs[{i}]", d) for i, d in enumerate(event.outputs)]
     if event.dataset is not None:
         given.append(("body.dataset", event.dataset))
@@ -705,83 +751,140 @@ def column_reports(event: Event) -> list[Report]:
         facet = dataset.facets.get(columns.FACET)
         if facet is None:
             continue
+        report = Report(path, dataset, None)
+        reports.append(report)
         if facet.get("_deleted") is True:
-            reports.append((path, dataset, None))
             continue
-        where = f"{path}.facets.{columns.FACET}"
-        reports.append((path, dataset, validate(columns.ColumnLineageFacet, facet, path=where)))
+        try:
+            report.facet = validate(columns.ColumnLineageFacet, facet, path=report.where)
+        except ValidationFailed as error:
+            report.skip(error.message, error.field)
     return reports
+
+
+def _reporter(event: Event, experiment: dict[str, Any] | None) -> str:
+    """Who a column lineage report is from: the job (its experiment), or for a
+    DatasetEvent, its producer."""
+    return experiment["id"] if experiment is not None else f"producer:{event.producer}"
+
+
+def _known_columns(reported: OLDataset, props: dict[str, Any], target: Dataset) -> list[str]:
+    """The output's columns: the event's schema facet, else the stored one, else its
+    schema."""
+    for facet in (
+        reported.facets.get("schema"),
+        _loaded(props, JSON_PREFIX + FACET_PREFIX + "schema"),
+    ):
+        fields = (facet or {}).get("fields")
+        if isinstance(fields, list):
+            return columns.schema_columns(fields)
+    return columns.schema_columns(target.schema)
 
 
 async def _columns(
     tx: Tx, event: Event, reports: list[Report], answer: Recorded, updates: _Updates
 ) -> columns.Written:
-    """Write the column lineage ``reports`` say (see ``graph/columns.py``), unless a later
-    event's report on a dataset is stored already."""
+    """Write the column lineage ``reports`` say (see ``graph/columns.py``), except where a
+    later report of the same reporter on that dataset is stored (the dataset is locked)."""
+    reporter = _reporter(event, answer.experiment)
     targets: dict[str, Dataset] = {f"body.outputs[{i}]": d for i, d in enumerate(answer.outputs)}
     if answer.dataset is not None:
         targets["body.dataset"] = answer.dataset
     # An input column's dataset: the version the run read (inputs first), else written.
-    named: dict[tuple[str, str], str] = {}
+    named: dict[str, str] = {}
     for mention, stored in [
         *zip(event.inputs, answer.inputs, strict=True),
         *zip(event.outputs, answer.outputs, strict=True),
         *([(event.dataset, answer.dataset)] if event.dataset and answer.dataset else []),
     ]:
-        named.setdefault((mention.namespace, mention.name), stored.id)
-    current: list[tuple[str, OLDataset, columns.ColumnLineageFacet | None, Dataset]] = []
-    for path, reported, facet in reports:
-        target = targets[path]
-        times = _loaded(updates.before(target.id), FACET_TIMES)
-        if times.get(columns.FACET, "") <= event.stamp:
-            current.append((path, reported, facet, target))
-    # Datasets named only in the facet: the unversioned dataset at their URI.
-    unknown: dict[tuple[str, str], str] = {}
-    for path, _, facet, _ in current:
-        for key in sorted(columns.inputs_named(facet) if facet else ()):
-            if key not in named:
-                unknown.setdefault(key, f"{path}.facets.{columns.FACET}")
-    if unknown:
-        fields = [
-            dataset_fields(validate(OLDataset, {"namespace": ns, "name": name}, path=where), where)
-            for (ns, name), where in unknown.items()
-        ]
-        for key, (props, _) in zip(unknown, await ensure_stored(tx, fields), strict=True):
-            named[key] = props["id"]
-    edges: list[columns.ColumnEdge] = []
-    for path, reported, facet, target in current:
-        if facet is None:
+        named.setdefault(mention.uri, stored.id)
+    current: list[Report] = []
+    for report in reports:
+        times = _loaded(updates.before(targets[report.path].id), columns.COLUMN_TIMES)
+        if report.taken and times.get(reporter, "") <= event.stamp:
+            current.append(report)
+    # Datasets named only in a facet: the one at that URI (the unversioned one first),
+    # else a new unversioned one.
+    unknown: dict[str, columns.InputField] = {}
+    for report in current:
+        named_here = columns.inputs_named(report.facet) if report.facet else {}
+        new = {u: f for u, f in named_here.items() if u not in named and u not in unknown}
+        if len(unknown) + len(new) > columns.MAX_NAMED_DATASETS:
+            report.skip(f"names more than {columns.MAX_NAMED_DATASETS} datasets the event does not")
             continue
-        schema = (reported.facets.get("schema") or {}).get("fields")
-        known = columns.schema_columns(schema if isinstance(schema, list) else target.schema)
+        unknown.update(new)
+    named.update(await _datasets_at(tx, unknown))
+    edges: list[columns.ColumnEdge] = []
+    for report in current:
+        if report.facet is None:
+            continue
+        target = targets[report.path]
+        known = _known_columns(report.dataset, updates.before(target.id), target)
         try:
-            edges += columns.edges_of(facet, target.id, named, known)
-        except ValueError as error:
-            raise ValidationFailed(str(error), field=f"{path}.facets.{columns.FACET}") from None
-    if len(edges) > columns.MAX_EDGES:
-        raise ValidationFailed(
-            f"the event reports {len(edges)} column edges; at most {columns.MAX_EDGES} are taken",
-            field="body.outputs",
-        )
+            found, skipped = columns.edges_of(report.facet, target.id, named, known)
+        except columns.Refused as refused:
+            report.skip(str(refused))
+            continue
+        if skipped:
+            report.skipped.append(
+                {
+                    "field": report.where,
+                    "message": f"{skipped} column reference(s) left out: a column name has "
+                    f"1 to {columns.MAX_COLUMN_NAME} characters",
+                }
+            )
+        edges += found
+    answer.columns_skipped = [s for r in reports for s in r.skipped]
     return await columns.replace(
         tx,
-        targets=[target.id for *_, target in current],
+        # A report skipped whole changes nothing; a _deleted one removes what it said.
+        targets=[targets[r.path].id for r in current if r.taken],
         edges=edges,
-        reporter=answer.experiment["id"] if answer.experiment else "dataset",
+        reporter=reporter,
         run_id=answer.run["id"] if answer.run else None,
         at=event.event_time,
         now=now(),
     )
 
 
+async def _datasets_at(tx: Tx, given: dict[str, columns.InputField]) -> dict[str, str]:
+    """The id of a dataset at each URI of ``given``: the unversioned one, else the newest
+    version; made (unversioned) where there is none."""
+    if not given:
+        return {}
+    rows = await tx.run(
+        "UNWIND $uris AS uri "
+        "CALL (uri) { MATCH (d:Node:Dataset {uri: uri}) WHERE NOT d:Deleted "
+        "  RETURN d.id AS id ORDER BY d.digest IS NULL DESC, d.createdAt DESC LIMIT 1 } "
+        "RETURN uri, id",
+        {"uris": sorted(given)},
+    )
+    found: dict[str, str] = {row["uri"]: row["id"] for row in rows}
+    made: dict[str, DatasetFields] = {}
+    for uri, ref in given.items():
+        if uri in found:
+            continue
+        try:
+            mention = {"namespace": ref.namespace, "name": ref.name}
+            made[uri] = dataset_fields(validate(OLDataset, mention), "columnLineage")
+        except ValidationFailed:
+            continue  # not a dataset an event could name: its columns are left out
+    stored = await ensure_stored(tx, list(made.values())) if made else []
+    for uri, (props, _) in zip(made, stored, strict=True):
+        found[uri] = props["id"]
+    return found
+
+
 async def record(tx: Tx, event: Event, *, project: str | None = None) -> Recorded:
     """Record ``event`` inside ``tx`` (see the module doc)."""
-    reports = column_reports(event)  # checked before anything is written
+    reports = column_reports(event)  # parsed before anything is written
     updates = _Updates()
     answer = Recorded(event.kind)
     if event.job is not None:
         answer.experiment = await _experiment(tx, event, event.job, project, updates)
-    answer.inputs, answer.outputs, answer.dataset = await _datasets(tx, event, updates)
+    reporter = _reporter(event, answer.experiment)
+    found = await _datasets(tx, event, updates, reports, reporter)
+    answer.inputs, answer.outputs, answer.dataset = found
     if event.run is not None:
         assert answer.experiment is not None
         assert event.job is not None

@@ -9,11 +9,13 @@ from datetime import datetime
 import strawberry
 
 from lineagehub.api.graphql.context import Info
+from lineagehub.api.graphql.lineage import selected_below
 from lineagehub.api.graphql.provenance import Dataset, ExperimentRun
 from lineagehub.graph import columns as engine
 from lineagehub.graph import records
 from lineagehub.graph.errors import LimitExceeded, ValidationFailed
 from lineagehub.graph.lineage import Direction, LineageSpec, check_spec
+from lineagehub.graph.properties import JSON_PREFIX, SCALAR_PREFIX
 
 
 @strawberry.type(description="How a column is computed from one of its inputs.")
@@ -76,14 +78,24 @@ class ColumnLineageEdge:
 @strawberry.type(description="The columns a dataset's columns come from, or feed.")
 class ColumnLineage:
     columns: list[LineageColumn] = strawberry.field(
-        description="Nearest first; the start columns included, at degree 0."
+        description="The start columns (degree 0), then the others, nearest first."
     )
     edges: list[ColumnLineageEdge] = strawberry.field(description="Edges among those columns.")
-    truncated: bool = strawberry.field(description="True when `limit` cut columns off.")
-    omitted_columns: int = strawberry.field(description="How many reachable columns were cut.")
-    reachable_columns: int = strawberry.field(description="Columns reachable within maxDepth.")
+    truncated: bool = strawberry.field(
+        description="True when more than `limit` columns besides the starts were found."
+    )
+    omitted_columns: int = strawberry.field(
+        description="Columns found but cut by `limit` (when truncated, at least this many)."
+    )
+    reachable_columns: int = strawberry.field(
+        description=(
+            "Columns besides the starts within maxDepth; when truncated, at least this "
+            "many (the walk stops once past the limit)."
+        )
+    )
     more_beyond_depth: bool = strawberry.field(
-        description="True when column lineage goes on past maxDepth."
+        description="True when column lineage goes on past maxDepth (not looked for when "
+        "truncated)."
     )
 
 
@@ -115,6 +127,7 @@ async def column_lineage(
 ) -> ColumnLineage:
     settings = info.context.settings
     spec = engine.ColumnSpec(
+        skip_props=_unshown(selected_below(info) or frozenset()),
         direction=direction,
         max_depth=settings.default_lineage_depth if max_depth is None else max_depth,
         limit=settings.default_lineage_limit if limit is None else limit,
@@ -136,15 +149,20 @@ async def column_lineage(
         node_id: Dataset.from_record(record) for node_id, record in found.datasets.items()
     }
     made: dict[tuple[str, str], DatasetColumn] = {}
+    schemas: dict[str, dict[str, dict[str, object]]] = {}
 
     def column(key: tuple[str, str]) -> DatasetColumn:
         if key not in made:
             dataset = datasets[key[0]]
-            made[key] = _column(dataset, key[1], engine.schema_column(dataset.schema, key[1]))
+            if key[0] not in schemas:
+                schemas[key[0]] = dict(engine.schema_entries(dataset.schema))
+            made[key] = _column(dataset, key[1], schemas[key[0]].get(key[1]))
         return made[key]
 
     listed = []
     for node in found.columns:
+        if node.dataset_id not in datasets:
+            continue  # (a dataset purged meanwhile)
         plain = column((node.dataset_id, node.name))
         listed.append(
             LineageColumn(
@@ -168,12 +186,25 @@ async def column_lineage(
                 run_id=e.run_id,
             )
             for e in found.edges
+            if e.source[0] in datasets and e.target[0] in datasets
         ],
         truncated=found.truncated,
-        omitted_columns=found.reachable - len(found.columns),
+        omitted_columns=found.reachable - sum(1 for c in found.columns if c.degree > 0),
         reachable_columns=found.reachable,
         more_beyond_depth=found.more_beyond_depth,
     )
+
+
+def _unshown(names: frozenset[str]) -> tuple[str, ...]:
+    """Dataset properties a column lineage selection naming ``names`` never shows: custom
+    properties (OpenLineage facets, mostly), the profile, bookkeeping. (The schema is kept:
+    it gives columns their types.)"""
+    skipped = ["ol"]  # olFacetTimes, olColumnTimes, ...
+    if not names & {"customProperties", "customProperty"}:
+        skipped += [SCALAR_PREFIX, JSON_PREFIX]
+    if "profile" not in names:
+        skipped.append("profileJson")
+    return tuple(skipped)
 
 
 def _transformation(stored: dict[str, object]) -> ColumnTransformation:

@@ -97,8 +97,9 @@ class Dataset(RegistryEntity):
             "Column-level lineage, as pipelines report it (OpenLineage's columnLineage "
             "facet): the columns `columns` of this dataset (default: every column it has "
             "lineage for) are computed from, going UPSTREAM, or feed, going DOWNSTREAM, "
-            "across datasets, up to maxDepth hops. includeIndirect: false follows only "
-            "inputs whose value flows into a column (not filters, join keys, sorts)."
+            "across datasets, up to maxDepth hops; at most `limit` columns besides the "
+            "starts, nearest first. includeIndirect: false follows only inputs whose value "
+            "flows into a column (not filters, join keys, sorts)."
         )
     )
     async def column_lineage(
