@@ -68,7 +68,7 @@ MATCH (:Node:Dataset {{uri: $uri}})-[:HAS_FIELD]->(s:DatasetField {{name: $colum
 MATCH (s){arrow}(x:DatasetField)
 WITH collect(DISTINCT x) AS nodes
 CALL (nodes) {{
-  UNWIND nodes AS a MATCH (a)-[r:FEEDS]->(b) WHERE b IN nodes
+  UNWIND nodes AS b MATCH (b)<-[r:FEEDS]-(a) WHERE a IN nodes
   RETURN collect([a.datasetId, a.name, b.datasetId, b.name, r.direct, r.transformations]) AS edges
 }}
 CALL (nodes) {{

@@ -460,9 +460,10 @@ def _query(direction: Direction, depth: int) -> str:
         "  WITH first + found[..$limit] AS kept, size(found) AS reachable, more, "
         "       size(found) > $limit AS truncated "
         "  WITH kept, reachable, more, truncated, [x IN kept | x.n] AS nodes "
+        # (from each column to its inputs: few, where a column can feed thousands)
         "  CALL (nodes) { "
-        f"    UNWIND nodes AS a MATCH (a)-[r:{FEEDS}]->(b) "
-        "    WHERE b IN nodes AND ($indirect OR r.direct) "
+        f"    UNWIND nodes AS b MATCH (b)<-[r:{FEEDS}]-(a) "
+        "    WHERE a IN nodes AND ($indirect OR r.direct) "
         "    RETURN collect([a.datasetId, a.name, b.datasetId, b.name, r.transformations, "
         # (times as text: the driver decodes a zoned DateTime ~100x slower)
         "                    r.description, r.direct, r.runId, toString(r.at), r.reporter]) "

@@ -9,7 +9,7 @@ from datetime import datetime
 import strawberry
 
 from lineagehub.api.graphql.context import Info
-from lineagehub.api.graphql.lineage import selected_below
+from lineagehub.api.graphql.lineage import _field_nodes_below, names_below
 from lineagehub.api.graphql.provenance import Dataset, ExperimentRun
 from lineagehub.graph import columns as engine
 from lineagehub.graph import records
@@ -126,8 +126,9 @@ async def column_lineage(
     include_indirect: bool,
 ) -> ColumnLineage:
     settings = info.context.settings
+    skipped, typed = _reads(info)
     spec = engine.ColumnSpec(
-        skip_props=_unshown(selected_below(info) or frozenset()),
+        skip_props=skipped,
         direction=direction,
         max_depth=settings.default_lineage_depth if max_depth is None else max_depth,
         limit=settings.default_lineage_limit if limit is None else limit,
@@ -154,9 +155,10 @@ async def column_lineage(
     def column(key: tuple[str, str]) -> DatasetColumn:
         if key not in made:
             dataset = datasets[key[0]]
-            if key[0] not in schemas:
+            if typed and key[0] not in schemas:
                 schemas[key[0]] = dict(engine.schema_entries(dataset.schema))
-            made[key] = _column(dataset, key[1], schemas[key[0]].get(key[1]))
+            entry = schemas[key[0]].get(key[1]) if typed else None
+            made[key] = _column(dataset, key[1], entry)
         return made[key]
 
     listed = []
@@ -195,16 +197,31 @@ async def column_lineage(
     )
 
 
-def _unshown(names: frozenset[str]) -> tuple[str, ...]:
-    """Dataset properties a column lineage selection naming ``names`` never shows: custom
-    properties (OpenLineage facets, mostly), the profile, bookkeeping. (The schema is kept:
-    it gives columns their types.)"""
+def _reads(info: Info) -> tuple[tuple[str, ...], bool]:
+    """What a column lineage selection shows: the dataset property prefixes it never shows
+    (custom properties, which hold OpenLineage's facets; the profile; the schema, unless
+    columns show their type or description, or the dataset its schema or columns;
+    bookkeeping), and whether columns show their type or description."""
+    raw = info._raw_info
+    below = _field_nodes_below(raw, [node.selection_set for node in raw.field_nodes])
+    on = [n for n in below if n.name.value == "columns"]
+    for edges in (n for n in below if n.name.value == "edges"):
+        on += [n for n in _field_nodes_below(raw, [edges.selection_set]) if n.name.value in _ENDS]
+    shown = _field_nodes_below(raw, [node.selection_set for node in on])
+    typed = any(node.name.value in ("type", "description") for node in shown)
+    datasets = [node for node in shown if node.name.value == "dataset"]
+    names = names_below(datasets, raw.fragments) if datasets else frozenset()
     skipped = ["ol"]  # olFacetTimes, olColumnTimes, ...
     if not names & {"customProperties", "customProperty"}:
         skipped += [SCALAR_PREFIX, JSON_PREFIX]
     if "profile" not in names:
         skipped.append("profileJson")
-    return tuple(skipped)
+    if not typed and not names & {"schema", "columns"}:
+        skipped.append("schemaJson")
+    return tuple(skipped), typed
+
+
+_ENDS = ("from", "to")
 
 
 def _transformation(stored: dict[str, object]) -> ColumnTransformation:
