@@ -787,3 +787,145 @@ def test_a_dataset_named_only_in_the_facet_binds_to_the_one_at_its_uri(
     assert {"name": "key", "dataset": {"uri": "s3://lake/lookup", "digest": "v3"}} in found
     versions = graph('{ datasetVersions(uri: "s3://lake/lookup") { digest } }')["datasetVersions"]
     assert versions == [{"digest": "v3"}]  # no unversioned twin made
+
+
+RECORD = """
+mutation($input: ColumnLineageInput!) {
+  recordColumnLineage(input: $input) { dataset { uri } edges removed }
+}
+"""
+
+
+def test_column_lineage_declared_through_graphql(
+    server: ThreadedServer, as_role: Any, writer: str
+) -> None:
+    """A notebook declares its feature table's column lineage; a second call replaces it;
+    naming a run makes the run's job the reporter, as its OpenLineage events would be."""
+    notebook = as_role("writer")
+    for uri in ("s3://lake/orders", "s3://lake/features"):
+        notebook(
+            "mutation($i: DatasetInput!) { registerDataset(input: $i) { dataset { id } } }",
+            {"i": {"uri": uri, "schema": [{"name": "total", "type": "DOUBLE"}, {"name": "n"}]}},
+        )
+    orders = {"uri": "s3://lake/orders"}
+    given: dict[str, Any] = {
+        "dataset": {"uri": "s3://lake/features"},
+        "columns": [
+            {
+                "name": "total",
+                "inputs": [
+                    {
+                        "dataset": orders,
+                        "column": "amount",
+                        "transformations": [{"type": "DIRECT", "subtype": "AGGREGATION"}],
+                    }
+                ],
+            }
+        ],
+        "datasetInputs": [{"dataset": orders, "column": "status"}],
+    }
+    done = notebook(RECORD, {"input": given})["recordColumnLineage"]
+    # total <- amount, and the filter into both schema columns (total, n)
+    assert done == {"dataset": {"uri": "s3://lake/features"}, "edges": 3, "removed": 0}
+    found = notebook(
+        """{ dataset(uri: "s3://lake/features") { columnLineage {
+              columns { name type degree }
+              edges { from { name } to { name } direct transformations { type subtype } run { id } }
+        } } }"""
+    )["dataset"]["columnLineage"]
+    assert {(e["from"]["name"], e["to"]["name"], e["direct"]) for e in found["edges"]} == {
+        ("amount", "total", True),
+        ("status", "total", False),
+        ("status", "n", False),
+    }
+    assert {"name": "total", "type": "DOUBLE", "degree": 0} in found["columns"]
+    # the same reporter (the API) says something else: the old edges go
+    given["datasetInputs"] = []
+    assert notebook(RECORD, {"input": given})["recordColumnLineage"]["removed"] == 2
+    audit = notebook(
+        """{ auditEvents(filter: {action: "recordColumnLineage"}) {
+              nodes { actor changes { after } } } }"""
+    )["auditEvents"]["nodes"]
+    assert len(audit) == 2
+    assert audit[0]["changes"][0]["after"]["columnLineage"]["reporter"] == "api"
+
+    # Named by a run, the report is its job's: the job's next OpenLineage report (the
+    # experiment "spark/features" is job "features" of namespace "spark") replaces it.
+    experiment = notebook('mutation { createExperiment(input: {name: "spark/features"}) { id } }')
+    run = notebook(
+        "mutation($e: ID!) { recordExperimentRun(input: {experimentId: $e, externalId: "
+        '"nb-1", status: FINISHED}) { run { id } } }',
+        {"e": experiment["createExperiment"]["id"]},
+    )["recordExperimentRun"]["run"]["id"]
+    given["runId"] = run
+    given["columns"][0]["inputs"][0]["column"] = "price"
+    assert notebook(RECORD, {"input": given})["recordColumnLineage"]["edges"] == 1
+    edges = lineage_edges(notebook, "s3://lake/features")
+    assert {(e["from"]["name"], e["run"]["id"] if e["run"] else None) for e in edges} == {
+        ("amount", None),  # the API's report stays
+        ("price", run),
+    }
+    fields = {"total": {"inputFields": [ref(("s3", "//lake/orders"), "cost")]}}
+    ol = event("spark/features", [], [dataset(("s3://lake", "features"), facet(fields=fields))])
+    # (later than the declaration: an older report of the job would change nothing)
+    ol["eventTime"] = (datetime.now(UTC) + timedelta(minutes=1)).isoformat()
+    assert send(server, writer, ol)["columnLineage"] == {
+        "edges": 1,
+        "removed": 1,
+    }
+    assert {e["from"]["name"] for e in lineage_edges(notebook, "s3://lake/features")} == {
+        "amount",
+        "cost",
+    }
+
+
+def lineage_edges(api: Api, uri: str) -> list[dict[str, Any]]:
+    found = api(
+        "query($u: String!) { dataset(uri: $u) { columnLineage { edges { from { name } run { id } } } } }",
+        {"u": uri},
+    )
+    edges: list[dict[str, Any]] = found["dataset"]["columnLineage"]["edges"]
+    return edges
+
+
+def test_declaring_column_lineage_checks_everything_and_writes_nothing_on_error(
+    server: ThreadedServer, as_role: Any, db: neo4j.Driver
+) -> None:
+    writer = as_role("writer")
+    writer(
+        "mutation($i: DatasetInput!) { registerDataset(input: $i) { dataset { id } } }",
+        {"i": {"uri": "s3://lake/out"}},
+    )
+    out = {"uri": "s3://lake/out"}
+    size = graph_size(db)
+    cases = [
+        (
+            {
+                "dataset": out,
+                "columns": [
+                    {"name": "a", "inputs": [{"dataset": {"uri": "s3://nope"}, "column": "x"}]}
+                ],
+            },
+            "NOT_FOUND",
+            "input.columns[0].inputs[0].dataset",
+        ),
+        (
+            {"dataset": out, "columns": [{"name": "", "inputs": []}]},
+            "VALIDATION",
+            "input.columns[0].name",
+        ),
+        (
+            {"dataset": out, "columns": [{"name": "a", "inputs": []}, {"name": "a", "inputs": []}]},
+            "VALIDATION",
+            "input.columns",
+        ),
+        ({"dataset": out, "columns": [], "runId": "run_01NOPE"}, "NOT_FOUND", "input.runId"),
+        ({"dataset": {"uri": "s3://nope"}, "columns": []}, "NOT_FOUND", "input.dataset"),
+    ]
+    for given, code, field in cases:
+        error = writer.fails(RECORD, {"input": given})
+        assert error["extensions"]["code"] == code, (given, error)
+        assert error["extensions"]["field"] == field, (given, error)
+    assert graph_size(db) == size
+    refused = as_role("reader").fails(RECORD, {"input": {"dataset": out, "columns": []}})
+    assert refused["extensions"]["code"] == "FORBIDDEN"

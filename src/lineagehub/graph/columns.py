@@ -34,11 +34,15 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import lru_cache
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
-from pydantic import BeforeValidator, ConfigDict, Field
+from pydantic import BeforeValidator, ConfigDict, Field, StringConstraints, field_validator
 
 from lineagehub.graph.commands import Command
+from lineagehub.graph.datasets import DatasetRef, resolve_datasets
+from lineagehub.graph.entities import now
+from lineagehub.graph.errors import NotFound, ValidationFailed
+from lineagehub.graph.identity import check_project
 from lineagehub.graph.lineage import Direction
 from lineagehub.graph.records import Dataset
 from lineagehub.graph.store import Store, Tx, decode_node, instant, node_map
@@ -158,6 +162,44 @@ class Refused(ValueError):
     """A report that is not taken (the event is recorded without it)."""
 
 
+@dataclass(frozen=True)
+class Input:
+    """One input column of a column (or of every column: a dataset-wide input)."""
+
+    source: tuple[str, str]  # (dataset id, column)
+    transformations: list[dict[str, Any]]
+    note: str | None = None
+
+
+def build(
+    target: str, per_column: dict[str, list[Input]], wide: list[Input], columns: list[str]
+) -> list[ColumnEdge]:
+    """The edges into dataset ``target``'s columns: each column's inputs, and the
+    dataset-wide inputs into each of ``columns`` (one edge for an input named both ways,
+    its transformations merged). ``Refused`` past the limits, counted before anything is
+    built."""
+    count = sum(len(inputs) for inputs in per_column.values()) + len(wide) * len(columns)
+    if count > MAX_EDGES:
+        raise Refused(f"reports {count} column edges; at most {MAX_EDGES} are taken")
+    size = sum(
+        len(json.dumps(i.transformations)) for inputs in per_column.values() for i in inputs
+    ) + len(columns) * sum(len(json.dumps(i.transformations)) for i in wide)
+    if size > MAX_TRANSFORMATION_BYTES:
+        raise Refused(
+            f"reports {size} bytes of transformations; at most {MAX_TRANSFORMATION_BYTES} are taken"
+        )
+    found: dict[tuple[tuple[str, str], str], ColumnEdge] = {}
+    given = [(c, i) for c, inputs in per_column.items() for i in inputs]
+    for column, input in [*given, *((c, i) for i in wide for c in columns)]:
+        edge = ColumnEdge(input.source, (target, column), list(input.transformations), input.note)
+        key = (input.source, column)
+        if key in found:
+            found[key].merge(edge)
+        else:
+            found[key] = edge
+    return list(found.values())
+
+
 def edges_of(
     facet: ColumnLineageFacet,
     target: str,
@@ -168,53 +210,39 @@ def edges_of(
     references it skipped (no usable column name, or a dataset ``dataset_of``, which maps
     an input dataset's URI to its id, does not know). Dataset-wide inputs become indirect
     inputs of every column named in the facet or in ``known_columns`` (the output's
-    schema). ``Refused`` past the limits, counted
-    before anything is built."""
-    outputs = [c for c in facet.fields if usable(c)]
-    columns = [*outputs, *(c for c in dict.fromkeys(known_columns) if c not in facet.fields)]
-    wide = [f for f in facet.dataset if usable(f.field)]
-    count = sum(len(facet.fields[c].input_fields) for c in outputs) + len(wide) * len(columns)
-    if count > MAX_EDGES:
-        raise Refused(f"reports {count} column edges; at most {MAX_EDGES} are taken")
-    size = sum(
-        len(json.dumps([t.stored() for t in f.transformations]))
-        for c in outputs
-        for f in facet.fields[c].input_fields
-    ) + len(columns) * sum(len(json.dumps([t.stored() for t in f.transformations])) for f in wide)
-    if size > MAX_TRANSFORMATION_BYTES:
-        raise Refused(
-            f"reports {size} bytes of transformations; at most {MAX_TRANSFORMATION_BYTES} are taken"
-        )
-    skipped = len(facet.fields) - len(outputs) + len(facet.dataset) - len(wide)
-    found: dict[tuple[tuple[str, str], str], ColumnEdge] = {}
+    schema)."""
+    skipped = 0
 
-    def add(column: str, given: InputField, stated: list[dict[str, Any]], note: Any) -> None:
+    def resolved(given: InputField, stated: list[dict[str, Any]], note: Any) -> list[Input]:
         nonlocal skipped
-        if dataset_key(given) not in dataset_of:
-            skipped += 1  # a dataset that cannot be named
-            return
-        source = (dataset_of[dataset_key(given)], given.field)
-        edge = ColumnEdge(source, (target, column), stated, note)
-        key = (source, column)
-        if key in found:
-            found[key].merge(edge)
-        else:
-            found[key] = edge
+        dataset = dataset_of.get(dataset_key(given))
+        if dataset is None or not usable(given.field):
+            skipped += 1
+            return []
+        return [Input((dataset, given.field), stated, note)]
 
-    for column in outputs:
-        lineage = facet.fields[column]
+    per_column: dict[str, list[Input]] = {}
+    for column, lineage in facet.fields.items():
+        if not usable(column):
+            skipped += 1
+            continue
         note = (lineage.transformation_description or "")[:_TEXT] or None
-        for given in lineage.input_fields:
-            if not usable(given.field):
-                skipped += 1
-                continue
-            stated = [t.stored() for t in given.transformations] or lineage.legacy()
-            add(column, given, stated, note)
-    for given in wide:
-        stated = [t.stored() for t in given.transformations] or [{"type": "INDIRECT"}]
-        for column in columns:
-            add(column, given, [dict(t) for t in stated], None)
-    return list(found.values()), skipped
+        per_column[column] = [
+            i
+            for given in lineage.input_fields
+            for i in resolved(
+                given, [t.stored() for t in given.transformations] or lineage.legacy(), note
+            )
+        ]
+    wide = [
+        i
+        for given in facet.dataset
+        for i in resolved(
+            given, [t.stored() for t in given.transformations] or [{"type": "INDIRECT"}], None
+        )
+    ]
+    columns = [*per_column, *(c for c in dict.fromkeys(known_columns) if c not in per_column)]
+    return build(target, per_column, wide, columns), skipped
 
 
 def dataset_key(given: InputField) -> str:
@@ -354,6 +382,137 @@ async def replace(
     )
     assert answer is not None
     return Written(answer["written"], answer["removed"])
+
+
+# --- declared through the API ------------------------------------------------------------
+
+ColumnName = Annotated[str, StringConstraints(min_length=1, max_length=MAX_COLUMN_NAME)]
+API_REPORTER = "api"
+
+
+class TransformationIn(Command):
+    type: Literal["DIRECT", "INDIRECT"]
+    subtype: Annotated[str, StringConstraints(min_length=1, max_length=256)] | None = None
+    description: Annotated[str, StringConstraints(max_length=_TEXT)] | None = None
+    masking: bool | None = None
+
+    def stored(self) -> dict[str, Any]:
+        return {k: v for k, v in self.model_dump().items() if v is not None}
+
+
+class ColumnInputIn(Command):
+    dataset: DatasetRef
+    column: ColumnName
+    transformations: list[TransformationIn] = Field(default_factory=list, max_length=100)
+
+
+class ColumnIn(Command):
+    name: ColumnName
+    inputs: list[ColumnInputIn] = Field(default_factory=list, max_length=10_000)
+
+
+class ColumnLineageIn(Command):
+    """What a dataset's columns are computed from, as a client declares it."""
+
+    dataset: DatasetRef
+    columns: list[ColumnIn] = Field(default_factory=list, max_length=MAX_COLUMNS)
+    dataset_inputs: list[ColumnInputIn] = Field(default_factory=list, max_length=1000)
+    run_id: Annotated[str, StringConstraints(min_length=1, max_length=64)] | None = None
+
+    @field_validator("columns")
+    @classmethod
+    def _once_each(cls, columns: list[ColumnIn]) -> list[ColumnIn]:
+        seen: set[str] = set()
+        for column in columns:
+            if column.name in seen:
+                raise ValueError(f"column {column.name!r} is given twice")
+            seen.add(column.name)
+        return columns
+
+
+async def record_column_lineage(store: Store, given: ColumnLineageIn) -> tuple[Dataset, Written]:
+    """Make ``given`` what its reporter says feeds the dataset's columns (as an OpenLineage
+    report would): the run's job when a run is named, else the API. One transaction."""
+
+    async def work(tx: Tx) -> tuple[Dataset, Written]:
+        refs = [given.dataset]
+        paths = ["input.dataset"]
+        for i, column in enumerate(given.columns):
+            for j, ref in enumerate(column.inputs):
+                refs.append(ref.dataset)
+                paths.append(f"input.columns[{i}].inputs[{j}].dataset")
+        for j, ref in enumerate(given.dataset_inputs):
+            refs.append(ref.dataset)
+            paths.append(f"input.datasetInputs[{j}].dataset")
+        found = iter(await resolve_datasets(tx, refs, paths))
+        target = next(found)
+        reporter = API_REPORTER
+        if given.run_id is not None:
+            run = await tx.single(
+                "MATCH (r:Node:ExperimentRun {id: $id}) "
+                "RETURN r.experimentId AS experiment, r.project AS project",
+                {"id": given.run_id},
+            )
+            if run is None:
+                raise NotFound(f"no run {given.run_id!r}", field="input.runId")
+            check_project(run["project"], "input.runId")
+            reporter = run["experiment"]
+        row = await tx.single(
+            "MATCH (d:Node:Dataset {id: $id}) SET d._lock = true REMOVE d._lock RETURN d {.*} AS d",
+            {"id": target},
+        )
+        assert row is not None
+        props = row["d"]
+        at = now()
+        times = json.loads(props.get(COLUMN_TIMES) or "{}")
+        times[reporter] = at.isoformat(timespec="microseconds")
+        per_column = {
+            column.name: [
+                Input((next(found), i.column), [t.stored() for t in i.transformations])
+                for i in column.inputs
+            ]
+            for column in given.columns
+        }
+        wide = [
+            Input(
+                (next(found), i.column),
+                [t.stored() for t in i.transformations] or [{"type": "INDIRECT"}],
+            )
+            for i in given.dataset_inputs
+        ]
+        record = Dataset.from_props(props)
+        known = [*per_column, *(c for c in schema_columns(record.schema) if c not in per_column)]
+        try:
+            edges = build(target, per_column, wide, known)
+        except Refused as refused:
+            raise ValidationFailed(f"the input {refused}", field="input") from None
+        written = await replace(
+            tx,
+            targets=[target],
+            edges=edges,
+            reporter=reporter,
+            run_id=given.run_id,
+            at=at,
+            now=at,
+        )
+        await tx.run(
+            f"MATCH (d:Node:Dataset {{id: $id}}) SET d.{COLUMN_TIMES} = $times",
+            {"id": target, "times": json.dumps(times, sort_keys=True)},
+        )
+        tx.touch(
+            target,
+            {"columnLineage": None},
+            {
+                "columnLineage": {
+                    "reporter": reporter,
+                    "edges": written.edges,
+                    "removed": written.removed,
+                }
+            },
+        )
+        return record, written
+
+    return await store.write(work)
 
 
 # --- reading ----------------------------------------------------------------------------

@@ -232,8 +232,9 @@ async def ensure_code(tx: Tx, fields: CodeRefFields) -> tuple[CodeRef, bool]:
     return answer
 
 
-async def resolve_datasets(tx: Tx, refs: list[DatasetRef], path: str) -> list[str]:
-    """Ids of the referenced datasets, in order; NOT_FOUND naming the first missing one."""
+async def resolve_datasets(tx: Tx, refs: list[DatasetRef], path: str | list[str]) -> list[str]:
+    """Ids of the referenced datasets, in order; NOT_FOUND naming the first missing one
+    (``path[i]``, or the i-th of a list of paths)."""
     rows = await tx.run(
         "UNWIND $refs AS ref "
         "OPTIONAL MATCH (byId:Node:Dataset {id: ref.id}) "
@@ -249,7 +250,8 @@ async def resolve_datasets(tx: Tx, refs: list[DatasetRef], path: str) -> list[st
     for i, (ref, row) in enumerate(zip(refs, rows, strict=True)):
         if row["id"] is None:
             what = ref.id or f"{ref.uri} @ {ref.digest or '(no digest)'}"
-            raise NotFound(f"no dataset {what}", field=f"{path}[{i}]")
+            where = path[i] if isinstance(path, list) else f"{path}[{i}]"
+            raise NotFound(f"no dataset {what}", field=where)
         found.append(row["id"])
     return found
 

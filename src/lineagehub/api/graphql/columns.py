@@ -4,15 +4,19 @@ OpenLineage's ``columnLineage`` facet."""
 
 from __future__ import annotations
 
+import enum
 from datetime import datetime
 
 import strawberry
+from strawberry import UNSET
 
 from lineagehub.api.graphql.context import Info
+from lineagehub.api.graphql.inputs import DatasetRefInput, wire
 from lineagehub.api.graphql.lineage import _field_nodes_below, names_below
 from lineagehub.api.graphql.provenance import Dataset, ExperimentRun
 from lineagehub.graph import columns as engine
 from lineagehub.graph import records
+from lineagehub.graph.commands import validate
 from lineagehub.graph.errors import LimitExceeded, ValidationFailed
 from lineagehub.graph.lineage import Direction, LineageSpec, check_spec
 from lineagehub.graph.properties import JSON_PREFIX, SCALAR_PREFIX
@@ -255,3 +259,79 @@ def _check(spec: engine.ColumnSpec, *, max_depth: int, max_columns: int) -> None
                     f"a column name has 1 to {engine.MAX_COLUMN_NAME} characters",
                     field=f"columns[{i}]",
                 )
+
+
+# --- declaring column lineage through GraphQL --------------------------------------------
+
+
+@strawberry.enum(description="DIRECT: the input's value flows into the column; INDIRECT: not.")
+class ColumnTransformationType(enum.Enum):
+    DIRECT = "DIRECT"
+    INDIRECT = "INDIRECT"
+
+
+@strawberry.input(description="How a column is computed from one input.")
+class ColumnTransformationInput:
+    type: ColumnTransformationType
+    subtype: str | None = strawberry.field(
+        default=UNSET, description="IDENTITY, TRANSFORMATION, AGGREGATION, FILTER, JOIN, ..."
+    )
+    description: str | None = UNSET
+    masking: bool | None = UNSET
+
+
+@strawberry.input(description="An input column: a column of an existing dataset.")
+class ColumnInputInput:
+    dataset: DatasetRefInput
+    column: str
+    transformations: list[ColumnTransformationInput] | None = UNSET
+
+
+@strawberry.input(description="A column of the dataset and the columns it is computed from.")
+class ColumnLineageColumnInput:
+    name: str
+    inputs: list[ColumnInputInput]
+
+
+@strawberry.input(
+    description=(
+        "What a dataset's columns are computed from. It replaces what the same reporter "
+        "said before of this dataset's columns: the job of `runId` when given (as its "
+        "OpenLineage events would), else the API."
+    )
+)
+class ColumnLineageInput:
+    dataset: DatasetRefInput
+    columns: list[ColumnLineageColumnInput]
+    dataset_inputs: list[ColumnInputInput] | None = strawberry.field(
+        default=UNSET,
+        description="Inputs that shape every column (a filter, a join key): INDIRECT by default.",
+    )
+    run_id: strawberry.ID | None = strawberry.field(
+        default=UNSET, description="The run that computes the dataset."
+    )
+
+
+@strawberry.type(description="The dataset, and the column edges written and removed.")
+class ColumnLineagePayload:
+    dataset: Dataset
+    edges: int
+    removed: int
+
+
+@strawberry.type
+class ColumnMutation:
+    @strawberry.mutation(
+        description=(
+            "Declare what a dataset's columns are computed from (column lineage, as "
+            "OpenLineage's columnLineage facet reports it), in one transaction."
+        )
+    )
+    async def record_column_lineage(
+        self, info: Info, input: ColumnLineageInput
+    ) -> ColumnLineagePayload:
+        given = validate(engine.ColumnLineageIn, wire(input))
+        record, written = await engine.record_column_lineage(info.context.store, given)
+        return ColumnLineagePayload(
+            dataset=Dataset.from_record(record), edges=written.edges, removed=written.removed
+        )

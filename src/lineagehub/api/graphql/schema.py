@@ -13,6 +13,7 @@ from strawberry.types.execution import ExecutionContext
 
 from lineagehub.api.graphql import fanout, thin
 from lineagehub.api.graphql.authorization import Authorization
+from lineagehub.api.graphql.columns import ColumnMutation
 from lineagehub.api.graphql.documents import DocumentCache, Documents
 from lineagehub.api.graphql.errors import ErrorCodes
 from lineagehub.api.graphql.events import EventsQuery, Subscription
@@ -60,7 +61,8 @@ def build_schema(settings: Settings | None = None) -> _Schema:
             "Query", (Query, LineageQuery, GovernanceQuery, AliasQuery, EventsQuery, WebhookQuery)
         ),
         mutation=merge_types(
-            "Mutation", (Mutation, LineageMutation, GovernanceMutation, WebhookMutation)
+            "Mutation",
+            (Mutation, LineageMutation, ColumnMutation, GovernanceMutation, WebhookMutation),
         ),
         subscription=Subscription,
         types=list(GRAPHQL_TYPES.values()),
