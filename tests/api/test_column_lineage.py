@@ -167,7 +167,7 @@ query($uri: String!, $columns: [String!], $direction: LineageDirection!, $depth:
       columns { name type degree dataset { uri } }
       edges {
         from { name dataset { uri } } to { name dataset { uri } }
-        direct description reportedAt
+        direct description reportedAt reporter
         transformations { type subtype description masking }
         run { externalId experiment { name } }
       }
@@ -311,7 +311,7 @@ def test_limits_are_honest_and_arguments_checked(
     # past the limit at the first level, the walk stops there: the nearest two, in order
     tight = lineage(graph, CRM, "DOWNSTREAM", columns=["signup_at"], limit=2)
     assert [c["name"] for c in tight["columns"]] == ["signup_at", "country", "email_hash"]
-    assert tight["truncated"] is True
+    assert tight["truncated"] is True and tight["moreBeyondDepth"] is False
     assert (tight["reachableColumns"], tight["omittedColumns"]) == (3, 1)
     shallow = lineage(graph, CRM, "DOWNSTREAM", columns=["signup_at"], depth=1)
     assert shallow["moreBeyondDepth"] is True and shallow["truncated"] is False
@@ -322,9 +322,12 @@ def test_limits_are_honest_and_arguments_checked(
     empty = graph.fails(LINEAGE, {"uri": URI[CRM], "direction": "UPSTREAM", "columns": ["id", ""]})
     assert empty["extensions"]["code"] == "VALIDATION"
     assert empty["extensions"]["field"] == "columns[1]"
-    # a column nobody reported lineage for: just itself, nothing found
+    # a column named that no lineage reaches: itself, and nothing else
     none = lineage(graph, CRM, columns=["no_such_column"])
-    assert none["columns"] == [] and none["reachableColumns"] == 0
+    assert none["columns"] == [
+        {"name": "no_such_column", "type": None, "degree": 0, "dataset": {"uri": URI[CRM]}}
+    ]
+    assert none["edges"] == [] and none["reachableColumns"] == 0
 
 
 def test_columns_of_a_dataset_from_its_schema(
@@ -766,7 +769,8 @@ def test_starts_do_not_use_up_the_limit(server: ThreadedServer, writer: str, gra
     degrees = [c["degree"] for c in found["columns"]]
     assert degrees.count(0) == 250 and degrees.count(1) == 200
     assert found["truncated"] is True
-    assert (found["reachableColumns"], found["omittedColumns"]) == (250, 50)
+    # (a level is read up to limit + 1 new columns: past the limit, counts are lower bounds)
+    assert (found["reachableColumns"], found["omittedColumns"]) == (201, 1)
 
 
 def test_a_dataset_named_only_in_the_facet_binds_to_the_one_at_its_uri(
@@ -849,39 +853,36 @@ def test_column_lineage_declared_through_graphql(
     assert len(audit) == 2
     assert audit[0]["changes"][0]["after"]["columnLineage"]["reporter"] == "api"
 
-    # Named by a run, the report is its job's: the job's next OpenLineage report (the
-    # experiment "spark/features" is job "features" of namespace "spark") replaces it.
+    # Named by a run, the declaration is the API's for that job ("api:<experiment>"): the
+    # run is on its edges, and the job's own OpenLineage reports are another reporter's,
+    # whatever their (producer's) times.
     experiment = notebook('mutation { createExperiment(input: {name: "spark/features"}) { id } }')
+    job = experiment["createExperiment"]["id"]
     run = notebook(
         "mutation($e: ID!) { recordExperimentRun(input: {experimentId: $e, externalId: "
         '"nb-1", status: FINISHED}) { run { id } } }',
-        {"e": experiment["createExperiment"]["id"]},
+        {"e": job},
     )["recordExperimentRun"]["run"]["id"]
     given["runId"] = run
     given["columns"][0]["inputs"][0]["column"] = "price"
     assert notebook(RECORD, {"input": given})["recordColumnLineage"]["edges"] == 1
-    edges = lineage_edges(notebook, "s3://lake/features")
-    assert {(e["from"]["name"], e["run"]["id"] if e["run"] else None) for e in edges} == {
-        ("amount", None),  # the API's report stays
-        ("price", run),
-    }
     fields = {"total": {"inputFields": [ref(("s3", "//lake/orders"), "cost")]}}
     ol = event("spark/features", [], [dataset(("s3://lake", "features"), facet(fields=fields))])
-    # (later than the declaration: an older report of the job would change nothing)
-    ol["eventTime"] = (datetime.now(UTC) + timedelta(minutes=1)).isoformat()
-    assert send(server, writer, ol)["columnLineage"] == {
-        "edges": 1,
-        "removed": 1,
-    }
-    assert {e["from"]["name"] for e in lineage_edges(notebook, "s3://lake/features")} == {
-        "amount",
-        "cost",
-    }
+    assert send(server, writer, ol)["columnLineage"] == {"edges": 1, "removed": 0}
+    edges = lineage_edges(notebook, "s3://lake/features")
+    assert {e["from"]["name"] for e in edges} == {"amount", "price", "cost"}
+    by_source = {e["from"]["name"]: e for e in edges}
+    assert by_source["amount"]["reporter"] == "api"
+    assert by_source["price"]["reporter"] == f"api:{job}"
+    assert by_source["price"]["run"] == {"id": run}
+    assert by_source["cost"]["reporter"] == job
+    assert by_source["cost"]["run"] is not None and by_source["cost"]["run"]["id"] != run
 
 
 def lineage_edges(api: Api, uri: str) -> list[dict[str, Any]]:
     found = api(
-        "query($u: String!) { dataset(uri: $u) { columnLineage { edges { from { name } run { id } } } } }",
+        "query($u: String!) { dataset(uri: $u) { columnLineage { "
+        "edges { from { name } reporter run { id } } } } }",
         {"u": uri},
     )
     edges: list[dict[str, Any]] = found["dataset"]["columnLineage"]["edges"]
@@ -929,3 +930,82 @@ def test_declaring_column_lineage_checks_everything_and_writes_nothing_on_error(
     assert graph_size(db) == size
     refused = as_role("reader").fails(RECORD, {"input": {"dataset": out, "columns": []}})
     assert refused["extensions"]["code"] == "FORBIDDEN"
+
+
+def test_a_report_not_taken_leaves_the_report_time(
+    server: ThreadedServer, writer: str, graph: Api, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A refused report (too big) changes nothing, its time included: the same job's
+    report stamped between the stored one and the refused one is still taken."""
+    from lineagehub.graph import columns as engine
+
+    def report(minutes: float, *sources: str) -> dict[str, Any]:
+        fields = {"a": {"inputFields": [ref(ORDERS, c) for c in sources]}}
+        return event(
+            "spark/j", [dataset(ORDERS)], [dataset(FEATURES, facet(fields=fields))], minutes
+        )
+
+    send(server, writer, report(10, "x"))
+    monkeypatch.setattr(engine, "MAX_EDGES", 2)
+    refused = send(server, writer, report(20, "p", "q", "r"))
+    assert refused["columnLineage"]["skipped"][0]["message"].startswith("reports 3 column edges")
+    assert {e["from"]["name"] for e in lineage(graph, FEATURES)["edges"]} == {"x"}
+    monkeypatch.undo()
+    assert send(server, writer, report(15, "y"))["columnLineage"] == {"edges": 1, "removed": 1}
+    assert {e["from"]["name"] for e in lineage(graph, FEATURES)["edges"]} == {"y"}
+    # and nothing was made for a refused report's datasets
+    fields = {"a": {"inputFields": [ref(("s3://elsewhere", f"t{i}"), "c") for i in range(3)]}}
+    monkeypatch.setattr(engine, "MAX_EDGES", 2)
+    send(server, writer, event("spark/j", [], [dataset(FEATURES, facet(fields=fields))], 30))
+    assert graph('{ dataset(uri: "s3://elsewhere/t0") { id } }')["dataset"] is None
+
+
+def test_one_dataset_named_twice_takes_its_later_report(
+    server: ThreadedServer, writer: str, graph: Api
+) -> None:
+    first = facet(fields={"a": {"inputFields": [ref(ORDERS, "x")]}})
+    later = facet(fields={"a": {"inputFields": [ref(ORDERS, "y")]}})
+    body = event(
+        "spark/twice", [dataset(ORDERS)], [dataset(FEATURES, first), dataset(FEATURES, later)]
+    )
+    assert send(server, writer, body)["columnLineage"] == {"edges": 1, "removed": 0}
+    assert {e["from"]["name"] for e in lineage(graph, FEATURES)["edges"]} == {"y"}
+
+
+def test_both_ways_with_a_limit(server: ThreadedServer, writer: str, graph: Api) -> None:
+    build(server, writer)
+    both = lineage(graph, STAGING, "BOTH", columns=["user_id"], limit=2)
+    # 2 upstream (CRM id, signup_at), 3 downstream (features user_id, country, total_spend)
+    assert [c["degree"] for c in both["columns"]] == [0, 1, 1]
+    assert both["truncated"] is True and both["moreBeyondDepth"] is False
+    assert both["reachableColumns"] >= 3 and both["omittedColumns"] == both["reachableColumns"] - 2
+    whole = lineage(graph, STAGING, "BOTH", columns=["user_id"])
+    assert columns_of(whole) == {
+        (URI[STAGING], "user_id", 0),
+        (URI[CRM], "id", 1),
+        (URI[CRM], "signup_at", 1),
+        (URI[FEATURES], "user_id", 1),
+        (URI[FEATURES], "country", 1),
+        (URI[FEATURES], "total_spend", 1),
+    }
+    assert whole["truncated"] is False and whole["reachableColumns"] == 5
+
+
+def test_a_producer_upgrade_is_the_same_reporter(
+    server: ThreadedServer, writer: str, graph: Api
+) -> None:
+    def dataset_event(version: str, source: str, minutes: float) -> dict[str, Any]:
+        return {
+            "eventTime": at(minutes),
+            "producer": f"https://github.com/OpenLineage/OpenLineage/tree/{version}/integration/spark",
+            "schemaURL": "https://openlineage.io/spec/2-0-2/OpenLineage.json#/$defs/DatasetEvent",
+            "dataset": dataset(STAGING, facet(fields={"s": {"inputFields": [ref(CRM, source)]}})),
+        }
+
+    send(server, writer, dataset_event("1.26.0", "id", 1))
+    assert send(server, writer, dataset_event("1.27.1", "email", 2))["columnLineage"] == {
+        "edges": 1,
+        "removed": 1,
+    }
+    (edge,) = lineage(graph, STAGING)["edges"]
+    assert edge["from"]["name"] == "email"

@@ -29,8 +29,9 @@ an honest ``truncated`` / ``more_beyond_depth``; one Bolt query for any number o
 
 from __future__ import annotations
 
+import hashlib
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import lru_cache
@@ -41,7 +42,7 @@ from pydantic import BeforeValidator, ConfigDict, Field, StringConstraints, fiel
 from lineagehub.graph.commands import Command
 from lineagehub.graph.datasets import DatasetRef, resolve_datasets
 from lineagehub.graph.entities import now
-from lineagehub.graph.errors import NotFound, ValidationFailed
+from lineagehub.graph.errors import LimitExceeded, NotFound
 from lineagehub.graph.identity import check_project
 from lineagehub.graph.lineage import Direction
 from lineagehub.graph.records import Dataset
@@ -178,16 +179,7 @@ def build(
     dataset-wide inputs into each of ``columns`` (one edge for an input named both ways,
     its transformations merged). ``Refused`` past the limits, counted before anything is
     built."""
-    count = sum(len(inputs) for inputs in per_column.values()) + len(wide) * len(columns)
-    if count > MAX_EDGES:
-        raise Refused(f"reports {count} column edges; at most {MAX_EDGES} are taken")
-    size = sum(
-        len(json.dumps(i.transformations)) for inputs in per_column.values() for i in inputs
-    ) + len(columns) * sum(len(json.dumps(i.transformations)) for i in wide)
-    if size > MAX_TRANSFORMATION_BYTES:
-        raise Refused(
-            f"reports {size} bytes of transformations; at most {MAX_TRANSFORMATION_BYTES} are taken"
-        )
+    _limits(per_column, wide, columns)
     found: dict[tuple[tuple[str, str], str], ColumnEdge] = {}
     given = [(c, i) for c, inputs in per_column.items() for i in inputs]
     for column, input in [*given, *((c, i) for i in wide for c in columns)]:
@@ -200,22 +192,35 @@ def build(
     return list(found.values())
 
 
-def edges_of(
-    facet: ColumnLineageFacet,
-    target: str,
-    dataset_of: Mapping[str, str],
-    known_columns: Iterable[str] = (),
-) -> tuple[list[ColumnEdge], int]:
-    """The edges ``facet`` (on output dataset ``target``) reports, and how many column
-    references it skipped (no usable column name, or a dataset ``dataset_of``, which maps
-    an input dataset's URI to its id, does not know). Dataset-wide inputs become indirect
-    inputs of every column named in the facet or in ``known_columns`` (the output's
-    schema)."""
+def _bytes(given: Input) -> int:
+    """What an input stores on each of its edges beyond the keys."""
+    return len(json.dumps(given.transformations)) + len(given.note or "")
+
+
+def _limits(per_column: dict[str, list[Input]], wide: list[Input], columns: list[str]) -> None:
+    count = sum(len(inputs) for inputs in per_column.values()) + len(wide) * len(columns)
+    if count > MAX_EDGES:
+        raise Refused(f"reports {count} column edges; at most {MAX_EDGES} are taken")
+    size = sum(_bytes(i) for inputs in per_column.values() for i in inputs) + len(columns) * sum(
+        _bytes(i) for i in wide
+    )
+    if size > MAX_TRANSFORMATION_BYTES:
+        raise Refused(
+            f"reports {size} bytes of transformations and descriptions; at most "
+            f"{MAX_TRANSFORMATION_BYTES} are taken"
+        )
+
+
+def _inputs(
+    facet: ColumnLineageFacet, resolve: Callable[[InputField], str | None]
+) -> tuple[dict[str, list[Input]], list[Input], int]:
+    """The facet's inputs per column and dataset-wide, each input's dataset id from
+    ``resolve`` (None: left out), and how many references were left out."""
     skipped = 0
 
     def resolved(given: InputField, stated: list[dict[str, Any]], note: Any) -> list[Input]:
         nonlocal skipped
-        dataset = dataset_of.get(dataset_key(given))
+        dataset = resolve(given)
         if dataset is None or not usable(given.field):
             skipped += 1
             return []
@@ -241,8 +246,33 @@ def edges_of(
             given, [t.stored() for t in given.transformations] or [{"type": "INDIRECT"}], None
         )
     ]
-    columns = [*per_column, *(c for c in dict.fromkeys(known_columns) if c not in per_column)]
-    return build(target, per_column, wide, columns), skipped
+    return per_column, wide, skipped
+
+
+def _columns_with(per_column: dict[str, list[Input]], known: Iterable[str]) -> list[str]:
+    return [*per_column, *(c for c in dict.fromkeys(known) if c not in per_column)]
+
+
+def check_size(facet: ColumnLineageFacet, known_columns: Iterable[str]) -> None:
+    """``Refused`` when ``facet`` would make too many edges or bytes, counted as ``build``
+    counts them, before any dataset it names is looked up."""
+    per_column, wide, _ = _inputs(facet, lambda _: "")
+    _limits(per_column, wide, _columns_with(per_column, known_columns))
+
+
+def edges_of(
+    facet: ColumnLineageFacet,
+    target: str,
+    dataset_of: Mapping[str, str],
+    known_columns: Iterable[str] = (),
+) -> tuple[list[ColumnEdge], int]:
+    """The edges ``facet`` (on output dataset ``target``) reports, and how many column
+    references it left out (no usable column name, or a dataset that cannot be named:
+    ``dataset_of``, which maps an input dataset's URI to its id, does not know it).
+    Dataset-wide inputs become indirect inputs of every column named in the facet or in
+    ``known_columns`` (the output's schema)."""
+    per_column, wide, skipped = _inputs(facet, lambda given: dataset_of.get(dataset_key(given)))
+    return build(target, per_column, wide, _columns_with(per_column, known_columns)), skipped
 
 
 def dataset_key(given: InputField) -> str:
@@ -295,9 +325,10 @@ def schema_entries(schema: Any) -> list[tuple[str, dict[str, Any]]]:
 # --- writing ----------------------------------------------------------------------------
 
 _WRITE = (
-    # The columns (only of datasets that exist), then the reported edges, each now
-    # stamped with this report's time: in a fixed order (sorted), so two reports sharing
-    # input columns lock them in the same order.
+    # The columns (only of datasets that exist), then the reported edges, each marked
+    # with this report's token (columns and edges sorted; a new input column also locks
+    # its dataset, so two reports may still wait on each other: Neo4j detects a deadlock
+    # and the driver retries the transaction).
     "CALL () { "
     "  UNWIND $columns AS c "
     "  MATCH (d:Node:Dataset {id: c[0]}) "
@@ -313,24 +344,19 @@ _WRITE = (
     f"  MERGE (a)-[r:{FEEDS} {{reporter: $reporter}}]->(b) "
     "  ON CREATE SET r.createdAt = $now "
     "  SET r.transformations = e.transformations, r.description = e.description, "
-    "      r.direct = e.direct, r.runId = $runId, r.at = $at "
+    "      r.direct = e.direct, r.runId = $runId, r.at = $at, r.report = $token "
     "  RETURN count(*) AS written "
     "} "
-    # What the reporter said before of these outputs' columns and no longer says (every
-    # edge it reported now carries $at); then columns left with no edge at all.
+    # What the reporter said before of these outputs' columns and no longer says. (A column
+    # left with no edge stays: deleting it would race with a report adding one; answers
+    # leave such columns out.)
     "CALL () { "
     "  UNWIND $targets AS t "
-    f"  MATCH (:Node:Dataset {{id: t}})-[:{HAS_FIELD}]->(b:{COLUMN_LABEL})"
-    f"        <-[r:{FEEDS} {{reporter: $reporter}}]-(a:{COLUMN_LABEL}) "
-    "  WHERE r.at < $at "
+    f"  MATCH (:Node:Dataset {{id: t}})-[:{HAS_FIELD}]->(:{COLUMN_LABEL})"
+    f"        <-[r:{FEEDS} {{reporter: $reporter}}]-(:{COLUMN_LABEL}) "
+    "  WHERE r.report IS NULL OR r.report <> $token "
     "  DELETE r "
-    "  RETURN count(*) AS removed, collect(DISTINCT a) + collect(DISTINCT b) AS touched "
-    "} "
-    "CALL (touched) { "
-    "  UNWIND touched AS f WITH DISTINCT f "
-    f"  WHERE NOT EXISTS {{ (f)-[:{FEEDS}]-() }} "
-    "  DETACH DELETE f "
-    "  RETURN count(*) AS dropped "
+    "  RETURN count(*) AS removed "
     "} "
     "RETURN removed, written"
 )
@@ -354,26 +380,32 @@ async def replace(
 ) -> Written:
     """Make ``edges`` what ``reporter`` says (at ``at``) feeds the columns of datasets
     ``targets``: its edges into them that it does not report now are removed (the caller
-    has made sure no later report of its is stored). One query."""
+    has made sure no later report of its is stored). One query. Each edge is marked with
+    a token of the report (reporter, time, content): a replay writes the same values, and
+    another report of the same time replaces this one."""
     if not edges and not targets:
         return Written(0, 0)
     edges = sorted(edges, key=lambda e: (e.source, e.target))
     named = sorted({c for e in edges for c in (e.source, e.target)})
+    rows = [
+        {
+            "source": list(e.source),
+            "target": list(e.target),
+            "transformations": json.dumps(e.transformations, sort_keys=True),
+            "description": e.description,
+            "direct": e.direct,
+        }
+        for e in edges
+    ]
+    mark = json.dumps([reporter, at.isoformat(), sorted(set(targets)), rows], sort_keys=True)
+    token = hashlib.sha256(mark.encode()).hexdigest()[:32]
     answer = await tx.single(
         _WRITE,
         {
             "targets": sorted(set(targets)),
             "columns": [list(c) for c in named],
-            "edges": [
-                {
-                    "source": list(e.source),
-                    "target": list(e.target),
-                    "transformations": json.dumps(e.transformations, sort_keys=True),
-                    "description": e.description,
-                    "direct": e.direct,
-                }
-                for e in edges
-            ],
+            "edges": rows,
+            "token": token,
             "reporter": reporter,
             "runId": run_id,
             "at": at,
@@ -456,15 +488,21 @@ async def record_column_lineage(store: Store, given: ColumnLineageIn) -> tuple[D
             if run is None:
                 raise NotFound(f"no run {given.run_id!r}", field="input.runId")
             check_project(run["project"], "input.runId")
-            reporter = run["experiment"]
+            # Not the job's own reporter: an OpenLineage report carries its producer's
+            # clock, this one the server's, and the two are never compared.
+            reporter = f"{API_REPORTER}:{run['experiment']}"
         row = await tx.single(
             "MATCH (d:Node:Dataset {id: $id}) SET d._lock = true REMOVE d._lock RETURN d {.*} AS d",
             {"id": target},
         )
-        assert row is not None
+        if row is None:  # (purged meanwhile)
+            raise NotFound("no such dataset", field="input.dataset")
         props = row["d"]
-        at = now()
         times = json.loads(props.get(COLUMN_TIMES) or "{}")
+        at = now()
+        # Never before the reporter's last report (another process's clock may run ahead).
+        if times.get(reporter, "") > at.isoformat(timespec="microseconds"):
+            at = datetime.fromisoformat(times[reporter])
         times[reporter] = at.isoformat(timespec="microseconds")
         per_column = {
             column.name: [
@@ -485,7 +523,9 @@ async def record_column_lineage(store: Store, given: ColumnLineageIn) -> tuple[D
         try:
             edges = build(target, per_column, wide, known)
         except Refused as refused:
-            raise ValidationFailed(f"the input {refused}", field="input") from None
+            raise LimitExceeded(
+                f"the input {refused}", field="input", details={"maximum": MAX_EDGES}
+            ) from None
         written = await replace(
             tx,
             targets=[target],
@@ -558,6 +598,8 @@ class ColumnLineage:
     reachable: int
     more_beyond_depth: bool
     truncated: bool
+    # Start columns there were: over MAX_COLUMNS, none is walked (the caller says so).
+    start_count: int = 0
 
 
 def _step(direction: Direction) -> str:
@@ -581,12 +623,14 @@ def _walk(direction: Direction, depth: int, i: int) -> str:
     )
     for degree in range(1, depth + 1):
         query += (
-            f"CALL (starts, frontier, seen) {{ {step} RETURN collect(DISTINCT b) AS next }} "
+            # (at most $limit + 1 new columns a level: past the limit the walk stops anyway)
+            f"CALL (starts, frontier, seen) {{ {step} WITH DISTINCT b LIMIT $room "
+            "RETURN collect(b) AS next } "
             "WITH starts, seen + next AS seen, next AS frontier, "
             f"reached + [x IN next | {{n: x, degree: {degree}}}] AS reached "
         )
     return query + (
-        f"CALL (starts, frontier, seen) {{ {step} RETURN count(b) > 0 AS more }} "
+        f"CALL (starts, frontier, seen) {{ {step} WITH b LIMIT 1 RETURN count(b) > 0 AS more }} "
         f"RETURN reached AS reached{i}, more AS more{i} }} "
     )
 
@@ -603,9 +647,13 @@ def _query(direction: Direction, depth: int) -> str:
     return (
         "UNWIND $starts AS startId "
         "CALL (startId) { "
-        f"  OPTIONAL MATCH (:Node:Dataset {{id: startId}})-[:{HAS_FIELD}]->(s:{COLUMN_LABEL}) "
-        "  WHERE $columns IS NULL OR s.name IN $columns "
-        "  WITH collect(s) AS starts "
+        # The columns named, or every column of the dataset with an edge.
+        f"  OPTIONAL MATCH (s:{COLUMN_LABEL} {{datasetId: startId}}) "
+        "  WHERE CASE WHEN $columns IS NULL "
+        f"    THEN EXISTS {{ (s)-[:{FEEDS}]-() }} ELSE s.name IN $columns END "
+        "  WITH collect(s) AS found "
+        "  WITH CASE WHEN size(found) > $maxStarts THEN [] ELSE found END AS starts, "
+        "       size(found) AS startCount "
         f"  {walks}"
         # Each column once, at its smallest degree, nearest first (ties in a fixed order).
         f"  CALL ({', '.join(names)}) {{ WITH {reached} AS reached "
@@ -615,10 +663,10 @@ def _query(direction: Direction, depth: int) -> str:
         "  } "
         "  WITH [x IN ordered WHERE x.degree = 0] AS first, "
         "       [x IN ordered WHERE x.degree > 0] AS found, "
-        f"       {more} AS more "
-        "  WITH first + found[..$limit] AS kept, size(found) AS reachable, more, "
+        f"       {more} AS more, startCount "
+        "  WITH first + found[..$limit] AS kept, size(found) AS reachable, more, startCount, "
         "       size(found) > $limit AS truncated "
-        "  WITH kept, reachable, more, truncated, [x IN kept | x.n] AS nodes "
+        "  WITH kept, reachable, more, truncated, startCount, [x IN kept | x.n] AS nodes "
         # (from each column to its inputs: few, where a column can feed thousands)
         "  CALL (nodes) { "
         f"    UNWIND nodes AS b MATCH (b)<-[r:{FEEDS}]-(a) "
@@ -628,15 +676,16 @@ def _query(direction: Direction, depth: int) -> str:
         "                    r.description, r.direct, r.runId, toString(r.at), r.reporter]) "
         "           AS edges "
         "  } "
-        "  CALL (nodes) { "
-        "    UNWIND nodes AS a WITH DISTINCT a.datasetId AS id "
+        "  CALL (startId, nodes) { "
+        "    UNWIND [startId] + [x IN nodes | x.datasetId] AS id WITH DISTINCT id "
         "    MATCH (d:Node:Dataset {id: id}) "
         f"    RETURN collect({node_map('d', skip=True)}) AS datasets "
         "  } "
         "  RETURN [x IN kept | [x.n.datasetId, x.n.name, x.degree]] AS columns, "
-        "         edges, datasets, reachable, more AND NOT truncated AS more, truncated "
+        "         edges, datasets, reachable, more AND NOT truncated AS more, truncated, "
+        "         startCount "
         "} "
-        "RETURN startId, columns, edges, datasets, reachable, more, truncated"
+        "RETURN startId, columns, edges, datasets, reachable, more, truncated, startCount"
     )
 
 
@@ -675,6 +724,8 @@ async def column_lineage(
             "limit": spec.limit,
             "indirect": spec.include_indirect,
             "skipProps": list(spec.skip_props),
+            "room": spec.limit + 1,
+            "maxStarts": MAX_COLUMNS,
             "keepProps": None,
         },
         raw=True,  # lists, maps and scalars only: no node or temporal values to convert
@@ -691,5 +742,6 @@ async def column_lineage(
             reachable=row["reachable"],
             more_beyond_depth=row["more"],
             truncated=row["truncated"],
+            start_count=row["startCount"],
         )
     return answers

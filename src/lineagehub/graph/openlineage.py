@@ -60,6 +60,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -432,6 +433,8 @@ class _Updates:
         # Read without a lock, locked whether or not they change (what is written beside
         # them depends on what they hold: a dataset's column lineage on its report times).
         self.to_lock: set[str] = set()
+        # Datasets whose column lineage report was not taken: their report time stays.
+        self.unreported: set[str] = set()
 
     def add(
         self, current: dict[str, Any], wanted: Wanted, *, locked: bool, lock: bool = False
@@ -488,6 +491,7 @@ def _dataset_changes(
     described: dict[str, Any],
     stamp: str,
     reporter: str | None = None,
+    unreported: set[str] | frozenset[str] = frozenset(),
 ) -> Wanted:
     """A dataset's changes: the event's facets, what it says of the dataset where the
     stored one says nothing, and (``reporter``: it reports the dataset's column lineage)
@@ -498,7 +502,7 @@ def _dataset_changes(
         for fill in ("description", "schemaJson", "source", "sourceType"):
             if props.get(fill) is None and described.get(fill) is not None:
                 changes[fill] = described[fill]
-        if reporter is not None:
+        if reporter is not None and props.get("id") not in unreported:
             times = _loaded(props, columns.COLUMN_TIMES)
             if times.get(reporter, "") < stamp:
                 times[reporter] = stamp
@@ -539,7 +543,11 @@ async def _datasets(
     for key, wanted, (props, created) in zip(unique, fields, stored, strict=True):
         reported = key in targets
         changes = _dataset_changes(
-            unique[key][1].facets, wanted.stored(), event.stamp, reporter if reported else None
+            unique[key][1].facets,
+            wanted.stored(),
+            event.stamp,
+            reporter if reported else None,
+            updates.unreported,  # (filled in later: read when the changes are written)
         )
         after = updates.add(props, changes, locked=created, lock=reported)
         current[key] = Dataset.from_props(after)
@@ -762,10 +770,16 @@ def column_reports(event: Event) -> list[Report]:
     return reports
 
 
+_VERSION_SEGMENT = re.compile(r"/v?\d+(\.\d+)+(?=/|$)")
+
+
 def _reporter(event: Event, experiment: dict[str, Any] | None) -> str:
     """Who a column lineage report is from: the job (its experiment), or for a
-    DatasetEvent, its producer."""
-    return experiment["id"] if experiment is not None else f"producer:{event.producer}"
+    DatasetEvent, its producer, version segments left out (an upgraded integration is the
+    same reporter: ``.../tree/1.26.0/integration/spark`` -> ``.../tree/integration/spark``)."""
+    if experiment is not None:
+        return str(experiment["id"])
+    return "producer:" + _VERSION_SEGMENT.sub("", event.producer)
 
 
 def _known_columns(reported: OLDataset, props: dict[str, Any], target: Dataset) -> list[str]:
@@ -785,7 +799,8 @@ async def _columns(
     tx: Tx, event: Event, reports: list[Report], answer: Recorded, updates: _Updates
 ) -> columns.Written:
     """Write the column lineage ``reports`` say (see ``graph/columns.py``), except where a
-    later report of the same reporter on that dataset is stored (the dataset is locked)."""
+    later report of the same reporter on that dataset is stored (the dataset is locked).
+    A report not taken leaves its dataset's report time as it was."""
     reporter = _reporter(event, answer.experiment)
     targets: dict[str, Dataset] = {f"body.outputs[{i}]": d for i, d in enumerate(answer.outputs)}
     if answer.dataset is not None:
@@ -798,11 +813,26 @@ async def _columns(
         *([(event.dataset, answer.dataset)] if event.dataset and answer.dataset else []),
     ]:
         named.setdefault(mention.uri, stored.id)
+    # One report a dataset: a dataset named twice, its later mention's (as for facets).
+    last: dict[str, Report] = {}
+    for report in reports:
+        if report.taken:
+            last[targets[report.path].id] = report
     current: list[Report] = []
     for report in reports:
-        times = _loaded(updates.before(targets[report.path].id), columns.COLUMN_TIMES)
-        if report.taken and times.get(reporter, "") <= event.stamp:
+        target = targets[report.path]
+        times = _loaded(updates.before(target.id), columns.COLUMN_TIMES)
+        if last.get(target.id) is report and times.get(reporter, "") <= event.stamp:
             current.append(report)
+    # Too many edges or bytes: refused before anything is looked up or made.
+    for report in current:
+        if report.facet is not None:
+            target = targets[report.path]
+            known = _known_columns(report.dataset, updates.before(target.id), target)
+            try:
+                columns.check_size(report.facet, known)
+            except columns.Refused as refused:
+                report.skip(str(refused))
     # Datasets named only in a facet: the one at that URI (the unversioned one first),
     # else a new unversioned one.
     unknown: dict[str, columns.InputField] = {}
@@ -820,25 +850,25 @@ async def _columns(
             continue
         target = targets[report.path]
         known = _known_columns(report.dataset, updates.before(target.id), target)
-        try:
-            found, skipped = columns.edges_of(report.facet, target.id, named, known)
-        except columns.Refused as refused:
-            report.skip(str(refused))
-            continue
+        found, skipped = columns.edges_of(report.facet, target.id, named, known)
         if skipped:
             report.skipped.append(
                 {
                     "field": report.where,
-                    "message": f"{skipped} column reference(s) left out: a column name has "
-                    f"1 to {columns.MAX_COLUMN_NAME} characters",
+                    "message": f"{skipped} column reference(s) left out: a column name has 1 "
+                    f"to {columns.MAX_COLUMN_NAME} characters, and a dataset a namespace and "
+                    "a name it can be registered under",
                 }
             )
         edges += found
+    taken = {targets[r.path].id for r in current if r.taken}
+    # The report time stays as it was where the dataset's report was not taken.
+    updates.unreported |= {targets[r.path].id for r in reports} - taken
     answer.columns_skipped = [s for r in reports for s in r.skipped]
     return await columns.replace(
         tx,
         # A report skipped whole changes nothing; a _deleted one removes what it said.
-        targets=[targets[r.path].id for r in current if r.taken],
+        targets=sorted(taken),
         edges=edges,
         reporter=reporter,
         run_id=answer.run["id"] if answer.run else None,

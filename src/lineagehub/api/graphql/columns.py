@@ -67,11 +67,27 @@ class ColumnLineageEdge:
         description="The reporter's description of the transformation, if it gave one."
     )
     reported_at: datetime | None = strawberry.field(
-        description="The time of the event that reported it."
+        description=(
+            "When it was reported: the OpenLineage event's time, or when recordColumnLineage "
+            "was called."
+        )
+    )
+    reporter: str | None = strawberry.field(
+        description=(
+            "Who reported it, each reporter's report replacing its own earlier one: an "
+            "OpenLineage job (its experiment's id), `producer:<producer>` (a DatasetEvent, "
+            "versions left out), `api` or `api:<experiment id>` (recordColumnLineage, "
+            "without or with a run)."
+        )
     )
     run_id: strawberry.Private[str | None]
 
-    @strawberry.field(description="The run that reported it (null for a DatasetEvent).")
+    @strawberry.field(
+        description=(
+            "The run that reported it: null for a JobEvent or DatasetEvent, a declaration "
+            "without a run, or a run since purged or outside the caller's projects."
+        )
+    )
     async def run(self, info: Info) -> ExperimentRun | None:
         if self.run_id is None:
             return None
@@ -165,7 +181,28 @@ async def column_lineage(
             made[key] = _column(dataset, key[1], entry)
         return made[key]
 
+    if found.start_count > engine.MAX_COLUMNS:
+        raise LimitExceeded(
+            f"the dataset has {found.start_count} columns with lineage; name at most "
+            f"{engine.MAX_COLUMNS} to start from",
+            field="columns",
+            details={"maximum": engine.MAX_COLUMNS},
+        )
     listed = []
+    # A column named to start from is there even when no lineage reaches it.
+    lone = [c for c in columns or () if all(n.name != c or n.degree for n in found.columns)]
+    for name in dict.fromkeys(lone):
+        if dataset_id in datasets:
+            plain = column((dataset_id, name))
+            listed.append(
+                LineageColumn(
+                    name=name,
+                    type=plain.type,
+                    description=plain.description,
+                    dataset=plain.dataset,
+                    degree=0,
+                )
+            )
     for node in found.columns:
         if node.dataset_id not in datasets:
             continue  # (a dataset purged meanwhile)
@@ -189,6 +226,7 @@ async def column_lineage(
                 transformations=[_transformation(t) for t in e.transformations],
                 description=e.description,
                 reported_at=e.reported_at,
+                reporter=e.reporter,
                 run_id=e.run_id,
             )
             for e in found.edges
@@ -296,8 +334,9 @@ class ColumnLineageColumnInput:
 @strawberry.input(
     description=(
         "What a dataset's columns are computed from. It replaces what the same reporter "
-        "said before of this dataset's columns: the job of `runId` when given (as its "
-        "OpenLineage events would), else the API."
+        "said before of this dataset's columns (`columns: []` withdraws it): `api` for "
+        "every caller, or `api:<experiment id>` with a `runId` (the run is then on each "
+        "edge). OpenLineage reports are other reporters, left as they are."
     )
 )
 class ColumnLineageInput:
@@ -312,11 +351,13 @@ class ColumnLineageInput:
     )
 
 
-@strawberry.type(description="The dataset, and the column edges written and removed.")
+@strawberry.type(description="The dataset, and what the declaration did to its column edges.")
 class ColumnLineagePayload:
     dataset: Dataset
-    edges: int
-    removed: int
+    edges: int = strawberry.field(description="How many column edges the declaration holds.")
+    removed: int = strawberry.field(
+        description="How many edges of the reporter's previous declaration it removed."
+    )
 
 
 @strawberry.type
