@@ -648,7 +648,8 @@ def _query(direction: Direction, depth: int) -> str:
         "UNWIND $starts AS startId "
         "CALL (startId) { "
         # The columns named, or every column of the dataset with an edge.
-        f"  OPTIONAL MATCH (s:{COLUMN_LABEL} {{datasetId: startId}}) "
+        # (anchored on the dataset: a label scan of every column in the graph otherwise)
+        f"  OPTIONAL MATCH (:Node:Dataset {{id: startId}})-[:{HAS_FIELD}]->(s:{COLUMN_LABEL}) "
         "  WHERE CASE WHEN $columns IS NULL "
         f"    THEN EXISTS {{ (s)-[:{FEEDS}]-() }} ELSE s.name IN $columns END "
         "  WITH collect(s) AS found "
