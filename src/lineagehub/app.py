@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import json
 import logging
 import random
 import time
@@ -106,6 +107,71 @@ class RequestContext:
                 },
             )
             request_id.reset(token)
+
+
+class BodyLimit:
+    """Pure ASGI middleware: a request body over ``limit`` bytes is answered 413 (JSON,
+    ``code: TOO_LARGE``), refused on its declared Content-Length before any of it is read,
+    else as soon as what arrives passes the limit (the app then sees the client go away,
+    and what it would answer is dropped). Without it a client could make the server hold
+    any amount of memory, before its token is even checked."""
+
+    def __init__(self, app: ASGIApp, limit: int) -> None:
+        self.app = app
+        self.limit = limit
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        declared = dict(scope.get("headers") or ()).get(b"content-length", b"")
+        if declared.isdigit() and int(declared) > self.limit:
+            await self._refuse(send)
+            return
+        seen = 0
+        over = started = False
+
+        async def limited() -> Message:
+            nonlocal seen, over
+            message = await receive()
+            if message["type"] == "http.request":
+                seen += len(message.get("body", b""))
+                if seen > self.limit:
+                    over = True
+                    return {"type": "http.disconnect"}
+            return message
+
+        async def unless_over(message: Message) -> None:
+            nonlocal started
+            if over:
+                return
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, limited, unless_over)
+        except Exception:
+            if not over:
+                raise
+        if over and not started:
+            await self._refuse(send)
+
+    async def _refuse(self, send: Send) -> None:
+        body = json.dumps(
+            {"code": "TOO_LARGE", "message": f"a request body may hold at most {self.limit} bytes"}
+        ).encode()
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 413,
+                "headers": [
+                    (b"content-type", b"application/json"),
+                    (b"content-length", str(len(body)).encode()),
+                    (b"connection", b"close"),
+                ],
+            }
+        )
+        await send({"type": "http.response.body", "body": body})
 
 
 def _request_id(scope: Scope) -> str:
@@ -553,6 +619,7 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
         exception_handlers={404: _not_found, 405: _not_allowed},
         middleware=[
             Middleware(RequestContext),
+            Middleware(BodyLimit, limit=settings.max_body_bytes),
             Middleware(Authentication, settings=settings),
             Middleware(GraphQLPosts, route=graphql_route),
         ],

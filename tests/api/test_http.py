@@ -172,3 +172,42 @@ def test_unexpected_exceptions_become_internal_errors_logged_with_the_request_id
     entry = json.loads(logged)
     assert entry["requestId"] == "rid-7"
     assert "KeyError" in entry["exception"]
+
+
+def test_request_bodies_are_bounded(settings: Settings, caplog: pytest.LogCaptureFixture) -> None:
+    """A body over LINEAGEHUB_MAX_BODY_BYTES is a 413, whether it declares its length
+    (refused before it is read) or streams in chunks (refused once past the limit), on
+    every endpoint; a body under it is answered as usual, and nothing is logged as an
+    unexpected error."""
+    small = settings.model_copy(update={"max_body_bytes": 4096})
+    query = {"query": "{ registeredModels(first: 1) { totalCount } }"}
+    padded = json.dumps({**query, "variables": {"pad": "x" * 8000}}).encode()
+
+    def chunks() -> Any:
+        for i in range(0, len(padded), 1000):
+            yield padded[i : i + 1000]
+
+    with ThreadedServer(small) as running, httpx.Client(base_url=running.url, timeout=30) as http:
+        fine = http.post("/graphql", json=query)
+        assert fine.status_code == 200 and "errors" not in fine.json(), fine.text
+        for path in (
+            "/graphql",
+            "/api/v1/lineage",
+            "/api/model_registry/v1alpha3/registered_models",
+        ):
+            declared = http.post(path, content=padded, headers={"content-type": "application/json"})
+            assert declared.status_code == 413, (path, declared.text)
+            assert declared.json()["code"] == "TOO_LARGE"
+            assert declared.headers["x-request-id"]
+        with caplog.at_level(logging.ERROR):
+            streamed = httpx.post(
+                f"{running.url}/graphql",
+                content=chunks(),
+                headers={"content-type": "application/json"},
+                timeout=30,
+            )
+        assert streamed.status_code == 413, streamed.text
+        assert streamed.json()["code"] == "TOO_LARGE"
+        assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
+        # the server still answers
+        assert http.post("/graphql", json=query).status_code == 200
