@@ -15,12 +15,17 @@ dataset; ``(input)-[:FEEDS]->(output)`` holds the transformations, whether any i
 the run that reported it and when. A dataset version (uri + digest) is a dataset of its
 own, so its columns are too; an input column names its dataset by namespace and name only,
 and is taken to be the column of that dataset among the event's own datasets (the version
-the run read), else of the unversioned dataset at that URI (created if need be).
+the run read), else of the dataset already at that URI (the unversioned one, else the
+newest version), else of a new unversioned one.
 
-Each report replaces what the same reporter (the job's experiment; ``dataset`` for a
-DatasetEvent) said before of those output columns: an input it no longer names is no
-longer an input. An older report than the one stored (by event time) changes nothing, as
-for every facet; replaying a report changes nothing.
+Each report replaces what the same reporter said before of those output columns (an
+input it no longer names is no longer an input; so does another report of the same time):
+reporters are an OpenLineage job (its experiment's id), a DatasetEvent's producer
+(``producer:<url>``, version segments left out), and ``recordColumnLineage`` (``api``, or
+``api:<experiment>`` with a run). An older report than the reporter's stored one (by its
+time, kept per reporter on the dataset: ``COLUMN_TIMES``) changes nothing, as for every
+facet; replaying a report changes nothing; a report not taken (too big) changes nothing,
+its time included.
 
 Reading is ``column_lineage``: breadth-first from some columns of a dataset, upstream or
 downstream or both, one level per step, each column once at its smallest distance, with
@@ -56,7 +61,7 @@ COLUMN_TIMES = "olColumnTimes"
 # computed from two others is 2,000; dataset-wide inputs count once per column): past it,
 # the report is skipped (and the event's answer says so), not cut short.
 MAX_EDGES = 50_000
-# ... and store at most this many bytes of transformations.
+# ... and store at most this many bytes of transformations and descriptions.
 MAX_TRANSFORMATION_BYTES = 16 * 1024 * 1024
 MAX_COLUMN_NAME = 1024
 MAX_COLUMNS = 20_000
