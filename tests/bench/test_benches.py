@@ -269,8 +269,10 @@ def test_the_sampler_tells_what_ran_in_the_slow_windows() -> None:
     line = sampler.in_slow_windows(started, seconds, zero)
     assert line.startswith("cores used in the ") and " me/" in line, line
     assert cpu.Watch.parse("neo4j=123") == cpu.Watch("neo4j", 123)
-    # Nothing here compiles: no warning.
-    assert cpu.still_compiling([used for _, used in sampler.samples]) is None
+    # No compiler thread busy: no warning. (Not judged on these samples: the watched tree
+    # holds the suite's Neo4j, whose JIT may still be compiling what the tests before ran;
+    # CI caught it at 0.11 cores.)
+    assert cpu.still_compiling([{"me/python": 1.0, "me/C2 CompilerThre": 0.05}]) is None
     with pytest.raises(ValueError, match="NAME=PID"):
         cpu.Watch.parse("neo4j")
 
