@@ -44,8 +44,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BeforeValidator, ConfigDict, Field, StringConstraints, field_validator
 
-from lineagehub.graph.commands import Command
-from lineagehub.graph.datasets import DatasetRef, resolve_datasets
+from lineagehub.graph.commands import Command, empty_dict, empty_list
+from lineagehub.graph.datasets import DatasetRef, dataset_uri, resolve_datasets
 from lineagehub.graph.entities import now
 from lineagehub.graph.errors import LimitExceeded, NotFound
 from lineagehub.graph.identity import check_project
@@ -71,15 +71,7 @@ SCHEMA_DEPTH = 16
 _TEXT = 4096  # descriptions are kept up to this many characters
 
 
-def _empty_list(value: Any) -> Any:
-    return [] if value is None else value
-
-
-def _empty_dict(value: Any) -> Any:
-    return {} if value is None else value
-
-
-_List = BeforeValidator(_empty_list)
+_List = BeforeValidator(empty_list)
 
 
 class _Facet(Command):
@@ -97,10 +89,15 @@ class Transformation(_Facet):
     masking: bool | None = None
 
     def stored(self) -> dict[str, Any]:
-        kept = {k: v for k, v in self.model_dump().items() if v is not None and v != ""}
-        if isinstance(kept.get("description"), str):
-            kept["description"] = kept["description"][:_TEXT]
-        return kept
+        return _stored(self)
+
+
+def _stored(transformation: Transformation | TransformationIn) -> dict[str, Any]:
+    """A transformation as an edge keeps it: what it says, descriptions shortened."""
+    kept = {k: v for k, v in transformation.model_dump().items() if v is not None and v != ""}
+    if isinstance(kept.get("description"), str):
+        kept["description"] = kept["description"][:_TEXT]
+    return kept
 
 
 class InputField(_Facet):
@@ -127,7 +124,7 @@ class FieldLineage(_Facet):
 
 
 class ColumnLineageFacet(_Facet):
-    fields: Annotated[dict[str, FieldLineage], BeforeValidator(_empty_dict)] = Field(
+    fields: Annotated[dict[str, FieldLineage], BeforeValidator(empty_dict)] = Field(
         default_factory=dict
     )
     dataset: Annotated[list[InputField], _List] = Field(default_factory=list)
@@ -276,15 +273,10 @@ def edges_of(
     ``dataset_of``, which maps an input dataset's URI to its id, does not know it).
     Dataset-wide inputs become indirect inputs of every column named in the facet or in
     ``known_columns`` (the output's schema)."""
-    per_column, wide, skipped = _inputs(facet, lambda given: dataset_of.get(dataset_key(given)))
+    per_column, wide, skipped = _inputs(
+        facet, lambda given: dataset_of.get(dataset_uri(given.namespace, given.name))
+    )
     return build(target, per_column, wide, _columns_with(per_column, known_columns)), skipped
-
-
-def dataset_key(given: InputField) -> str:
-    """The URI of an input's dataset (as ``openlineage.dataset_uri`` makes it)."""
-    if "://" in given.namespace:
-        return f"{given.namespace.rstrip('/')}/{given.name.lstrip('/')}"
-    return f"{given.namespace}:{given.name}"
 
 
 def inputs_named(facet: ColumnLineageFacet) -> dict[str, InputField]:
@@ -293,7 +285,7 @@ def inputs_named(facet: ColumnLineageFacet) -> dict[str, InputField]:
     named: dict[str, InputField] = {}
     for f in [*given, *facet.dataset]:
         if names_a_dataset(f):
-            named.setdefault(dataset_key(f), f)
+            named.setdefault(dataset_uri(f.namespace, f.name), f)
     return named
 
 
@@ -434,7 +426,7 @@ class TransformationIn(Command):
     masking: bool | None = None
 
     def stored(self) -> dict[str, Any]:
-        return {k: v for k, v in self.model_dump().items() if v is not None}
+        return _stored(self)
 
 
 class ColumnInputIn(Command):
@@ -483,25 +475,23 @@ async def record_column_lineage(store: Store, given: ColumnLineageIn) -> tuple[D
             paths.append(f"input.datasetInputs[{j}].dataset")
         found = iter(await resolve_datasets(tx, refs, paths))
         target = next(found)
-        reporter = API_REPORTER
-        if given.run_id is not None:
-            run = await tx.single(
-                "MATCH (r:Node:ExperimentRun {id: $id}) "
-                "RETURN r.experimentId AS experiment, r.project AS project",
-                {"id": given.run_id},
-            )
-            if run is None:
-                raise NotFound(f"no run {given.run_id!r}", field="input.runId")
-            check_project(run["project"], "input.runId")
-            # Not the job's own reporter: an OpenLineage report carries its producer's
-            # clock, this one the server's, and the two are never compared.
-            reporter = f"{API_REPORTER}:{run['experiment']}"
+        # The dataset, locked, and the run named (one query).
         row = await tx.single(
-            "MATCH (d:Node:Dataset {id: $id}) SET d._lock = true REMOVE d._lock RETURN d {.*} AS d",
-            {"id": target},
+            "MATCH (d:Node:Dataset {id: $id}) SET d._lock = true REMOVE d._lock "
+            "WITH d OPTIONAL MATCH (r:Node:ExperimentRun {id: $run}) "
+            "RETURN d {.*} AS d, r.experimentId AS experiment, r.project AS project",
+            {"id": target, "run": given.run_id},
         )
         if row is None:  # (purged meanwhile)
             raise NotFound("no such dataset", field="input.dataset")
+        reporter = API_REPORTER
+        if given.run_id is not None:
+            if row["experiment"] is None:
+                raise NotFound(f"no run {given.run_id!r}", field="input.runId")
+            check_project(row["project"], "input.runId")
+            # Not the job's own reporter: an OpenLineage report carries its producer's
+            # clock, this one the server's, and the two are never compared.
+            reporter = f"{API_REPORTER}:{row['experiment']}"
         props = row["d"]
         times = json.loads(props.get(COLUMN_TIMES) or "{}")
         at = now()
@@ -524,9 +514,9 @@ async def record_column_lineage(store: Store, given: ColumnLineageIn) -> tuple[D
             for i in given.dataset_inputs
         ]
         record = Dataset.from_props(props)
-        known = [*per_column, *(c for c in schema_columns(record.schema) if c not in per_column)]
+        columns = _columns_with(per_column, schema_columns(record.schema))
         try:
-            edges = build(target, per_column, wide, known)
+            edges = build(target, per_column, wide, columns)
         except Refused as refused:
             raise LimitExceeded(
                 f"the input {refused}", field="input", details={"maximum": MAX_EDGES}

@@ -27,6 +27,16 @@ class Command(BaseModel):
     )
 
 
+def empty_dict(value: Any) -> Any:
+    """A ``BeforeValidator``: null as an empty object (producers send either)."""
+    return {} if value is None else value
+
+
+def empty_list(value: Any) -> Any:
+    """A ``BeforeValidator``: null as an empty list (producers send either)."""
+    return [] if value is None else value
+
+
 def _path(prefix: str, loc: tuple[int | str, ...]) -> str:
     path = prefix
     for part in loc:

@@ -30,6 +30,14 @@ def _name_from(uri: str, fallback: str) -> str:
     return tail[:256] or fallback
 
 
+def dataset_uri(namespace: str, name: str) -> str:
+    """The registry URI of OpenLineage dataset (namespace, name): ``<namespace>/<name>``
+    for a URI namespace, else ``<namespace>:<name>`` (see ``graph/openlineage.py``)."""
+    if "://" in namespace:
+        return f"{namespace.rstrip('/')}/{name.lstrip('/')}"
+    return f"{namespace}:{name}"
+
+
 def dataset_key(uri: str | None, digest: str | None) -> str:
     return json.dumps([uri, digest or ""])
 

@@ -81,8 +81,14 @@ from pydantic import (
 )
 
 from lineagehub.graph import columns, ids, links
-from lineagehub.graph.commands import Command, validate
-from lineagehub.graph.datasets import CodeRefFields, DatasetFields, ensure_codes, ensure_stored
+from lineagehub.graph.commands import Command, empty_dict, empty_list, validate
+from lineagehub.graph.datasets import (
+    CodeRefFields,
+    DatasetFields,
+    dataset_uri,
+    ensure_codes,
+    ensure_stored,
+)
 from lineagehub.graph.entities import Name, now
 from lineagehub.graph.errors import ValidationFailed
 from lineagehub.graph.experiments import (
@@ -116,14 +122,6 @@ MAX_DATASETS = 1000
 YEARS = (1970, 2200)
 
 
-def _empty_dict(value: Any) -> Any:
-    return {} if value is None else value
-
-
-def _empty_list(value: Any) -> Any:
-    return [] if value is None else value
-
-
 def _iso_text(value: Any) -> Any:
     """Event times are ISO 8601 text with a time (not numbers), as the spec has them."""
     if not isinstance(value, str) or "t" not in value.lower():
@@ -137,7 +135,7 @@ FacetName = Annotated[str, StringConstraints(min_length=1, max_length=100)]
 # null is as good as no facets: producers send either
 Facets = Annotated[
     dict[FacetName, dict[str, JsonValue]],
-    BeforeValidator(_empty_dict),
+    BeforeValidator(empty_dict),
     Field(max_length=MAX_FACETS),
 ]
 _NAME: TypeAdapter[str] = TypeAdapter(Name)
@@ -195,7 +193,7 @@ class OLRun(_Open):
     facets: Facets = Field(default_factory=dict)
 
 
-Datasets = Annotated[list[OLDataset], BeforeValidator(_empty_list), Field(max_length=MAX_DATASETS)]
+Datasets = Annotated[list[OLDataset], BeforeValidator(empty_list), Field(max_length=MAX_DATASETS)]
 
 
 class Event(_Open):
@@ -241,13 +239,6 @@ class Event(_Open):
     def stamp(self) -> str:
         """The event time as text that sorts as the times do."""
         return self.event_time.isoformat(timespec="microseconds")
-
-
-def dataset_uri(namespace: str, name: str) -> str:
-    """The registry URI of OpenLineage dataset (namespace, name); see the module doc."""
-    if "://" in namespace:
-        return f"{namespace.rstrip('/')}/{name.lstrip('/')}"
-    return f"{namespace}:{name}"
 
 
 def _valid_name(text: str) -> bool:
@@ -825,12 +816,13 @@ async def _columns(
         if last.get(target.id) is report and times.get(reporter, "") <= event.stamp:
             current.append(report)
     # Too many edges or bytes: refused before anything is looked up or made.
+    known: dict[str, list[str]] = {}
     for report in current:
         if report.facet is not None:
             target = targets[report.path]
-            known = _known_columns(report.dataset, updates.before(target.id), target)
+            known[report.path] = _known_columns(report.dataset, updates.before(target.id), target)
             try:
-                columns.check_size(report.facet, known)
+                columns.check_size(report.facet, known[report.path])
             except columns.Refused as refused:
                 report.skip(str(refused))
     # Datasets named only in a facet: the one at that URI (the unversioned one first),
@@ -849,8 +841,7 @@ async def _columns(
         if report.facet is None:
             continue
         target = targets[report.path]
-        known = _known_columns(report.dataset, updates.before(target.id), target)
-        found, skipped = columns.edges_of(report.facet, target.id, named, known)
+        found, skipped = columns.edges_of(report.facet, target.id, named, known[report.path])
         if skipped:
             report.skipped.append(
                 {
